@@ -1,0 +1,124 @@
+import { createHash } from 'node:crypto';
+import { type ChainTip, type VerifyProblem, verifyChain } from './chain';
+import { type Digest, type DigestSigner, digestHash, digestKey, digestSignatureValid, latestDigestKey, nextDigest, signDigest } from './digest';
+import { LedgerTamperedError } from '../shared/errors';
+
+/** The two ledger reads the audit needs; DynamoLedger implements both. */
+export interface LedgerSource {
+  readonly chain: string;
+  entries(fromSeq?: number): AsyncIterable<Record<string, unknown>>;
+}
+
+export interface DigestSource {
+  latest(chain: string): Promise<Digest | undefined>;
+  all(chain: string): Promise<Digest[]>;
+}
+
+export interface AuditDeps {
+  ledger: LedgerSource;
+  digests: DigestSource;
+  signer: DigestSigner;
+  clock?: () => Date;
+}
+
+/** What the digest workflow stores next, or that there is nothing new since the last digest. */
+export type DigestPlan =
+  | { hasNew: false; chain: string; toSeq: number }
+  | {
+      hasNew: true;
+      chain: string;
+      key: string;
+      latestKey: string;
+      body: string;
+      /** Object Lock buckets require an integrity header on every write. */
+      contentMd5: string;
+      fromSeq: number;
+      toSeq: number;
+      tipHash: string;
+    };
+
+async function collect(source: AsyncIterable<Record<string, unknown>>): Promise<Record<string, unknown>[]> {
+  const items: Record<string, unknown>[] = [];
+  for await (const item of source) items.push(item);
+  return items;
+}
+
+/**
+ * Verifies what was appended since the latest digest (and that the digested tip is unchanged),
+ * then signs a digest of the new tip. Throws Terminal.LedgerTampered rather than sign over a
+ * broken chain: a digest must never launder tampering.
+ */
+export async function prepareDigest(deps: AuditDeps): Promise<DigestPlan> {
+  const chain = deps.ledger.chain;
+  const previous = await deps.digests.latest(chain);
+  if (previous && !(await digestSignatureValid(previous, deps.signer))) {
+    throw new LedgerTamperedError(`latest digest of chain ${chain} (seq ${previous.toSeq}) has an invalid signature`);
+  }
+  const resumeFrom = previous?.toSeq ?? 1;
+  const entries = await collect(deps.ledger.entries(resumeFrom));
+  const anchors = previous ? [{ seq: previous.toSeq, hash: previous.tipHash }] : [];
+  const report = verifyChain(chain, entries, { anchors, resumeFrom });
+  if (!report.ok) throw new LedgerTamperedError(`chain ${chain} failed verification: ${summarize(report.problems)}`);
+  if (!report.tip || report.tip.seq === previous?.toSeq) {
+    return { hasNew: false, chain, toSeq: previous?.toSeq ?? 0 };
+  }
+  const unsigned = nextDigest(chain, previous, report.tip, deps.signer.keyId, (deps.clock ?? (() => new Date()))());
+  const digest = await signDigest(unsigned, deps.signer);
+  const body = JSON.stringify(digest);
+  return {
+    hasNew: true,
+    chain,
+    key: digestKey(chain, digest.toSeq),
+    latestKey: latestDigestKey(chain),
+    body,
+    contentMd5: createHash('md5').update(body).digest('base64'),
+    fromSeq: digest.fromSeq,
+    toSeq: digest.toSeq,
+    tipHash: digest.tipHash,
+  };
+}
+
+export interface LedgerVerification {
+  ok: boolean;
+  chain: string;
+  entries: number;
+  tip: ChainTip | undefined;
+  digests: number;
+  problems: VerifyProblem[];
+}
+
+/**
+ * Full verification, as `fleetwarden ledger verify` runs it: every entry's hash and link, every
+ * digest's signature and its link to the previous digest, every digested tip still present and
+ * unchanged, and the chain at least as long as the newest digest (no truncation).
+ */
+export async function verifyLedger(deps: AuditDeps): Promise<LedgerVerification> {
+  const chain = deps.ledger.chain;
+  const digests = await deps.digests.all(chain);
+  const problems: VerifyProblem[] = [];
+  let previous: Digest | undefined;
+  for (const digest of digests) {
+    if (!(await digestSignatureValid(digest, deps.signer))) {
+      problems.push({ seq: digest.toSeq, kind: 'modified', detail: `digest up to seq ${digest.toSeq} has an invalid signature` });
+    }
+    const expectedPrevious = previous ? digestHash(previous) : null;
+    if (digest.previousDigestHash !== expectedPrevious || digest.fromSeq !== (previous ? previous.toSeq + 1 : 1)) {
+      problems.push({ seq: digest.toSeq, kind: 'broken-link', detail: `digest up to seq ${digest.toSeq} does not follow the digest before it` });
+    }
+    previous = digest;
+  }
+  const latest = await deps.digests.latest(chain);
+  if (latest && previous && digestHash(latest) !== digestHash(previous)) {
+    problems.push({ seq: latest.toSeq, kind: 'anchor-mismatch', detail: 'latest.json is not the newest stored digest' });
+  }
+  const report = verifyChain(chain, await collect(deps.ledger.entries(1)), {
+    anchors: digests.map((d) => ({ seq: d.toSeq, hash: d.tipHash })),
+  });
+  problems.push(...report.problems);
+  return { ok: problems.length === 0, chain, entries: report.entries, tip: report.tip, digests: digests.length, problems };
+}
+
+export function summarize(problems: readonly VerifyProblem[]): string {
+  const shown = problems.slice(0, 5).map((p) => `seq ${p.seq} ${p.kind} (${p.detail})`);
+  return problems.length > 5 ? `${shown.join('; ')}; and ${problems.length - 5} more` : shown.join('; ');
+}

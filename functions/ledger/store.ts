@@ -1,0 +1,184 @@
+import { TransactionCanceledException, ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
+import { DynamoDBDocumentClient, GetCommand, PutCommand, QueryCommand, TransactWriteCommand } from '@aws-sdk/lib-dynamodb';
+import { LedgerContentionError } from '../shared/errors';
+import { parseOrThrow } from '../shared/validation';
+import { type ChainTip, type LedgerDraft, type LedgerEntry, LedgerDraftSchema, seal } from './chain';
+
+/**
+ * The ledger table: partition key `chain` (S), sort key `seq` (N). Entries are only ever
+ * created with a condition that the key is new, so nothing (not even a buggy Fleetwarden) can
+ * overwrite one; the function roles get no UpdateItem/DeleteItem on the table at all.
+ *
+ * Deduplication markers live in the same table under `<chain>#dedupe#<key>`, seq 0, written in
+ * the same transaction as the entry: a redelivered event finds its marker and appends nothing.
+ */
+export const LEDGER_KEY = { partition: 'chain', sort: 'seq' } as const;
+
+export interface AppendOptions {
+  /** A stable key for the fact being recorded (e.g. event id + action): a repeat appends nothing. */
+  dedupeKey?: string;
+}
+
+export interface AppendResult {
+  entry: LedgerEntry;
+  duplicate: boolean;
+  /** How many times a concurrent appender won the race first. */
+  conflicts: number;
+}
+
+export interface LedgerWriter {
+  append(draft: LedgerDraft, options?: AppendOptions): Promise<AppendResult>;
+}
+
+export interface DynamoLedgerOptions {
+  tableName: string;
+  chain?: string;
+  clock?: () => Date;
+  maxAttempts?: number;
+  /** Passed to every write, e.g. TOTAL when the benchmark measures write units. */
+  returnConsumedCapacity?: 'TOTAL' | 'NONE';
+  onConsumedCapacity?: (units: number) => void;
+}
+
+export const DEFAULT_CHAIN = 'fleet';
+
+export class DynamoLedger implements LedgerWriter {
+  readonly chain: string;
+  private readonly clock: () => Date;
+  private readonly maxAttempts: number;
+
+  constructor(
+    private readonly doc: DynamoDBDocumentClient,
+    private readonly options: DynamoLedgerOptions,
+  ) {
+    this.chain = options.chain ?? DEFAULT_CHAIN;
+    this.clock = options.clock ?? (() => new Date());
+    this.maxAttempts = options.maxAttempts ?? 25;
+  }
+
+  /** The last entry, read consistently (a stale tip would only cost a retry, never a fork). */
+  async tip(): Promise<ChainTip | undefined> {
+    const out = await this.doc.send(
+      new QueryCommand({
+        TableName: this.options.tableName,
+        KeyConditionExpression: '#c = :c',
+        ExpressionAttributeNames: { '#c': LEDGER_KEY.partition },
+        ExpressionAttributeValues: { ':c': this.chain },
+        ScanIndexForward: false,
+        Limit: 1,
+        ConsistentRead: true,
+        ProjectionExpression: 'seq, #h',
+        ...({ ExpressionAttributeNames: { '#c': LEDGER_KEY.partition, '#h': 'hash' } } as const),
+      }),
+    );
+    const item = out.Items?.[0];
+    return item ? { seq: Number(item.seq), hash: String(item.hash) } : undefined;
+  }
+
+  async append(draft: LedgerDraft, options: AppendOptions = {}): Promise<AppendResult> {
+    const valid = parseOrThrow(LedgerDraftSchema, draft, 'ledger entry');
+    if (options.dedupeKey) {
+      const existing = await this.findDuplicate(options.dedupeKey);
+      if (existing) return { entry: existing, duplicate: true, conflicts: 0 };
+    }
+    let conflicts = 0;
+    for (let attempt = 1; attempt <= this.maxAttempts; attempt++) {
+      const entry = seal(this.chain, valid, await this.tip(), this.clock());
+      try {
+        await this.write(entry, options.dedupeKey);
+        return { entry, duplicate: false, conflicts };
+      } catch (error) {
+        const lost = classifyConflict(error);
+        if (lost === 'duplicate' && options.dedupeKey) {
+          const existing = await this.findDuplicate(options.dedupeKey);
+          if (existing) return { entry: existing, duplicate: true, conflicts };
+        }
+        if (lost === 'none') throw error;
+        conflicts += 1;
+        await sleep(Math.min(200, 5 * 2 ** Math.min(attempt, 6)) * Math.random());
+      }
+    }
+    throw new LedgerContentionError(`could not append to chain ${this.chain} after ${this.maxAttempts} attempts`);
+  }
+
+  /** Entries in sequence order, paginated, read consistently. */
+  async *entries(fromSeq = 1): AsyncGenerator<Record<string, unknown>> {
+    let ExclusiveStartKey: Record<string, unknown> | undefined;
+    do {
+      const page = await this.doc.send(
+        new QueryCommand({
+          TableName: this.options.tableName,
+          KeyConditionExpression: '#c = :c AND #s >= :from',
+          ExpressionAttributeNames: { '#c': LEDGER_KEY.partition, '#s': LEDGER_KEY.sort },
+          ExpressionAttributeValues: { ':c': this.chain, ':from': fromSeq },
+          ConsistentRead: true,
+          ExclusiveStartKey,
+        }),
+      );
+      for (const item of page.Items ?? []) yield item;
+      ExclusiveStartKey = page.LastEvaluatedKey;
+    } while (ExclusiveStartKey);
+  }
+
+  private async write(entry: LedgerEntry, dedupeKey: string | undefined): Promise<void> {
+    const capacity = this.options.returnConsumedCapacity ?? 'NONE';
+    const putEntry = {
+      TableName: this.options.tableName,
+      Item: entry,
+      ConditionExpression: 'attribute_not_exists(#c)',
+      ExpressionAttributeNames: { '#c': LEDGER_KEY.partition },
+    };
+    if (!dedupeKey) {
+      const out = await this.doc.send(new PutCommand({ ...putEntry, ReturnConsumedCapacity: capacity }));
+      this.options.onConsumedCapacity?.(out.ConsumedCapacity?.CapacityUnits ?? 0);
+      return;
+    }
+    const out = await this.doc.send(
+      new TransactWriteCommand({
+        ReturnConsumedCapacity: capacity,
+        TransactItems: [
+          { Put: putEntry },
+          {
+            Put: {
+              TableName: this.options.tableName,
+              Item: { chain: this.markerKey(dedupeKey), seq: 0, entrySeq: entry.seq, entryHash: entry.hash },
+              ConditionExpression: 'attribute_not_exists(#c)',
+              ExpressionAttributeNames: { '#c': LEDGER_KEY.partition },
+            },
+          },
+        ],
+      }),
+    );
+    this.options.onConsumedCapacity?.((out.ConsumedCapacity ?? []).reduce((sum, c) => sum + (c.CapacityUnits ?? 0), 0));
+  }
+
+  private markerKey(dedupeKey: string): string {
+    return `${this.chain}#dedupe#${dedupeKey}`;
+  }
+
+  private async findDuplicate(dedupeKey: string): Promise<LedgerEntry | undefined> {
+    const marker = await this.doc.send(
+      new GetCommand({ TableName: this.options.tableName, Key: { chain: this.markerKey(dedupeKey), seq: 0 }, ConsistentRead: true }),
+    );
+    if (!marker.Item) return undefined;
+    const entry = await this.doc.send(
+      new GetCommand({ TableName: this.options.tableName, Key: { chain: this.chain, seq: marker.Item.entrySeq }, ConsistentRead: true }),
+    );
+    return entry.Item as LedgerEntry | undefined;
+  }
+}
+
+/** Which conditional write lost: the entry (another appender took the seq) or the dedupe marker. */
+function classifyConflict(error: unknown): 'seq' | 'duplicate' | 'none' {
+  if (error instanceof ConditionalCheckFailedException) return 'seq';
+  if (error instanceof TransactionCanceledException) {
+    const [entryReason, markerReason] = error.CancellationReasons ?? [];
+    if (markerReason?.Code === 'ConditionalCheckFailed') return 'duplicate';
+    if (entryReason?.Code === 'ConditionalCheckFailed') return 'seq';
+    // Another transaction touching the same items at the same moment: try again.
+    if ((error.CancellationReasons ?? []).some((r) => r.Code === 'TransactionConflict')) return 'seq';
+  }
+  return 'none';
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));

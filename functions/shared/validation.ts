@@ -1,0 +1,16 @@
+import type { z } from 'zod';
+import { InvalidInputError } from './errors';
+
+/** One line per bad field: `detail.instance-id: Invalid input: expected string, received undefined`. */
+export function describeIssues(error: z.ZodError): string {
+  return error.issues
+    .map((issue) => `${issue.path.length ? issue.path.map(String).join('.') : '(root)'}: ${issue.message}`)
+    .join('; ');
+}
+
+/** Parses at the edge: returns typed data, or throws InvalidInputError naming every bad field. */
+export function parseOrThrow<S extends z.ZodType>(schema: S, value: unknown, what: string): z.infer<S> {
+  const result = schema.safeParse(value);
+  if (!result.success) throw new InvalidInputError(`invalid ${what}: ${describeIssues(result.error)}`);
+  return result.data;
+}

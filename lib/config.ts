@@ -1,0 +1,173 @@
+import { z } from 'zod';
+
+/**
+ * Fleetwarden's deployment config, read from the `fleetwarden` key of `cdk.json` context
+ * (or `cdk synth -c fleetwarden='{...}'`). Every default below is a number from SPEC §7.
+ * Unknown keys are rejected so that a typo fails `cdk synth` instead of being ignored.
+ *
+ * @example
+ * {
+ *   "stage": "prod",
+ *   "homeRegion": "us-east-1",
+ *   "regions": ["us-east-1", "eu-west-1"],
+ *   "accounts": [{ "id": "111111111111", "name": "payments-prod", "environment": "PROD" }],
+ *   "policies": { "quarantine": { "days": 15 } }
+ * }
+ */
+export const EnvironmentClassSchema = z.enum(['PROD', 'STAGING', 'LAB']);
+export type EnvironmentClass = z.infer<typeof EnvironmentClassSchema>;
+
+const ENVIRONMENTS = EnvironmentClassSchema.options;
+
+/** A record with one entry per environment class, each defaulted on its own. */
+const perEnvironment = <T extends z.ZodType>(value: T, defaults: Record<EnvironmentClass, z.input<T>>) =>
+  z
+    .strictObject({
+      PROD: value.default(defaults.PROD as never),
+      STAGING: value.default(defaults.STAGING as never),
+      LAB: value.default(defaults.LAB as never),
+    })
+    .prefault({});
+
+export const AccountSchema = z.strictObject({
+  id: z.string().regex(/^\d{12}$/, 'an AWS account id is 12 digits'),
+  name: z.string().min(1),
+  environment: EnvironmentClassSchema,
+});
+
+export const EnforcementActionSchema = z.enum(['none', 'stop', 'terminate']);
+
+export const PoliciesSchema = z
+  .strictObject({
+    quarantine: z
+      .strictObject({
+        /** How long an interruption in a quarantining environment closes the pool, for every account. */
+        days: z.number().int().min(1).max(365).default(15),
+        /** Which environment classes' interruptions quarantine a pool. */
+        byEnvironment: perEnvironment(z.boolean(), { PROD: true, STAGING: false, LAB: false }),
+        /** Short quarantine after an InsufficientInstanceCapacity launch error. */
+        insufficientCapacityMinutes: z.number().int().min(1).max(24 * 60).default(10),
+        /** Half-life of the decaying per-pool risk score. */
+        riskHalfLifeHours: z.number().positive().max(24 * 365).default(72),
+      })
+      .prefault({}),
+    enforcement: z
+      .strictObject({
+        graceHours: z.number().min(0).max(24 * 30).default(24),
+        actions: perEnvironment(EnforcementActionSchema, { PROD: 'none', STAGING: 'none', LAB: 'none' }),
+        protectedTag: z.string().min(1).default('fleetwarden:protected'),
+        circuitBreaker: z
+          .strictObject({
+            maxActionsPerRun: z.number().int().min(0).default(10),
+            maxPercentOfFleet: z.number().min(0).max(100).default(5),
+          })
+          .prefault({}),
+      })
+      .prefault({}),
+    waste: z
+      .strictObject({
+        unattachedEbsDays: z.number().int().min(1).default(7),
+        unusedSnapshotDays: z.number().int().min(1).default(30),
+        eipMonthlyUsd: z.number().min(0).default(3.6),
+      })
+      .prefault({}),
+    drift: z
+      .strictObject({
+        cycleMinutes: z.number().int().min(1).max(60).default(1),
+      })
+      .prefault({}),
+  })
+  .prefault({});
+
+export const FleetwardenConfigSchema = z
+  .strictObject({
+    /** `prod` turns on deletion protection and retains data on stack deletion. */
+    stage: z.enum(['dev', 'prod']).default('dev'),
+    /** Audit-only: decide and record, never act. Destructive actions are opt-in. */
+    dryRun: z.boolean().default(true),
+    homeRegion: z.string().regex(/^[a-z]{2}(-[a-z]+)+-\d$/, 'a region looks like us-east-1'),
+    regions: z.array(z.string().regex(/^[a-z]{2}(-[a-z]+)+-\d$/, 'a region looks like us-east-1')).min(1),
+    accounts: z.array(AccountSchema).min(1),
+    organizations: z
+      .strictObject({
+        /** Read each account's environment class from this Organizations account tag. */
+        environmentTag: z.string().min(1).optional(),
+      })
+      .prefault({}),
+    notifications: z
+      .strictObject({
+        emails: z.array(z.email()).default([]),
+      })
+      .prefault({}),
+    policies: PoliciesSchema,
+    ledger: z
+      .strictObject({
+        /** Object Lock retention of the ledger archive and digests. */
+        archiveRetentionDays: z.number().int().min(1).default(365),
+        digestSchedule: z.string().min(1).default('rate(1 hour)'),
+      })
+      .prefault({}),
+  })
+  .superRefine((config, ctx) => {
+    const seen = new Map<string, number>();
+    config.accounts.forEach((account, index) => {
+      const first = seen.get(account.id);
+      if (first !== undefined) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['accounts', index, 'id'],
+          message: `account ${account.id} is already listed at accounts.${first}`,
+        });
+      }
+      seen.set(account.id, index);
+    });
+    if (!config.regions.includes(config.homeRegion)) {
+      ctx.addIssue({ code: 'custom', path: ['homeRegion'], message: 'homeRegion must be one of regions' });
+    }
+  });
+
+export type FleetwardenConfig = z.infer<typeof FleetwardenConfigSchema>;
+export type FleetwardenConfigInput = z.input<typeof FleetwardenConfigSchema>;
+
+export class ConfigError extends Error {
+  override readonly name = 'ConfigError';
+}
+
+/** Renders a zod path as the dotted key a user would look for in cdk.json. */
+export function formatPath(path: readonly PropertyKey[]): string {
+  return path.reduce<string>((acc, key) => {
+    if (typeof key === 'number') return `${acc}[${key}]`;
+    return acc ? `${acc}.${String(key)}` : String(key);
+  }, '');
+}
+
+/**
+ * Parses the `fleetwarden` context value. Throws a ConfigError naming the path of every bad key,
+ * e.g. `fleetwarden.accounts[0].environment: Invalid option: expected one of "PROD"|"STAGING"|"LAB"`.
+ */
+export function parseConfig(raw: unknown, contextKey = 'fleetwarden'): FleetwardenConfig {
+  const value = typeof raw === 'string' ? parseJsonContext(raw, contextKey) : raw;
+  if (value === undefined) {
+    throw new ConfigError(`Missing config: set the "${contextKey}" key in cdk.json context (see README, Configuration)`);
+  }
+  const result = FleetwardenConfigSchema.safeParse(value);
+  if (!result.success) {
+    const lines = result.error.issues.map((issue) => {
+      const where = formatPath([contextKey, ...issue.path]);
+      const keys = issue.code === 'unrecognized_keys' ? issue.keys.map((k) => `${where}.${k}`).join(', ') : undefined;
+      return keys ? `  ${keys}: unknown key` : `  ${where}: ${issue.message}`;
+    });
+    throw new ConfigError(`Invalid Fleetwarden config:\n${lines.join('\n')}`);
+  }
+  return result.data;
+}
+
+function parseJsonContext(raw: string, contextKey: string): unknown {
+  try {
+    return JSON.parse(raw);
+  } catch (cause) {
+    throw new ConfigError(`${contextKey}: not valid JSON (${(cause as Error).message})`);
+  }
+}
+
+export const ENVIRONMENT_CLASSES = ENVIRONMENTS;

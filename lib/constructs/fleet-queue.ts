@@ -1,0 +1,79 @@
+import { Duration, RemovalPolicy } from 'aws-cdk-lib';
+import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
+import * as actions from 'aws-cdk-lib/aws-cloudwatch-actions';
+import type * as kms from 'aws-cdk-lib/aws-kms';
+import type * as sns from 'aws-cdk-lib/aws-sns';
+import * as sqs from 'aws-cdk-lib/aws-sqs';
+import { Construct } from 'constructs';
+import { acknowledge } from '../nag';
+
+export interface FleetQueueProps {
+  key: kms.IKey;
+  alarmTopic: sns.ITopic;
+  /** Must be at least six times the consuming function's timeout (AWS guidance for SQS sources). */
+  visibilityTimeout?: Duration;
+  /** Deliveries before a message is parked in the DLQ. */
+  maxReceiveCount?: number;
+  removalPolicy: RemovalPolicy;
+}
+
+/**
+ * The DLQ convention for every queue: encrypted with the data key, TLS only, a dead-letter
+ * queue that keeps messages 14 days, and an alarm to the notification topic as soon as one
+ * message lands there (a DLQ nobody watches loses events slowly).
+ */
+export class FleetQueue extends Construct {
+  readonly queue: sqs.Queue;
+  readonly deadLetterQueue: sqs.Queue;
+
+  constructor(scope: Construct, id: string, props: FleetQueueProps) {
+    super(scope, id);
+    this.deadLetterQueue = new sqs.Queue(this, 'DeadLetters', {
+      encryption: sqs.QueueEncryption.KMS,
+      encryptionMasterKey: props.key,
+      enforceSSL: true,
+      retentionPeriod: Duration.days(14),
+      removalPolicy: props.removalPolicy,
+    });
+    this.queue = new sqs.Queue(this, 'Queue', {
+      encryption: sqs.QueueEncryption.KMS,
+      encryptionMasterKey: props.key,
+      enforceSSL: true,
+      visibilityTimeout: props.visibilityTimeout ?? Duration.minutes(3),
+      retentionPeriod: Duration.days(4),
+      deadLetterQueue: { queue: this.deadLetterQueue, maxReceiveCount: props.maxReceiveCount ?? 5 },
+      removalPolicy: props.removalPolicy,
+    });
+    deadLetterAlarm(this, this.deadLetterQueue, props.alarmTopic);
+  }
+}
+
+/** A standalone DLQ for async targets (EventBridge rule targets, async Lambda invokes). */
+export class DeadLetterQueue extends Construct {
+  readonly queue: sqs.Queue;
+
+  constructor(scope: Construct, id: string, props: Omit<FleetQueueProps, 'visibilityTimeout' | 'maxReceiveCount'>) {
+    super(scope, id);
+    this.queue = new sqs.Queue(this, 'Queue', {
+      encryption: sqs.QueueEncryption.KMS,
+      encryptionMasterKey: props.key,
+      enforceSSL: true,
+      retentionPeriod: Duration.days(14),
+      removalPolicy: props.removalPolicy,
+    });
+    deadLetterAlarm(this, this.queue, props.alarmTopic);
+    acknowledge(this.queue, 'AwsSolutions-SQS3', 'This queue is itself the dead-letter queue of EventBridge targets.');
+  }
+}
+
+function deadLetterAlarm(scope: Construct, queue: sqs.Queue, topic: sns.ITopic): void {
+  const alarm = new cloudwatch.Alarm(scope, 'DeadLettersAlarm', {
+    alarmDescription: 'Messages reached a Fleetwarden dead-letter queue: inspect their reason attribute and redrive.',
+    metric: queue.metricApproximateNumberOfMessagesVisible({ period: Duration.minutes(1), statistic: 'Maximum' }),
+    threshold: 1,
+    evaluationPeriods: 1,
+    comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+    treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+  });
+  alarm.addAlarmAction(new actions.SnsAction(topic));
+}

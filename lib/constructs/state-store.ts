@@ -1,0 +1,106 @@
+import { RemovalPolicy } from 'aws-cdk-lib';
+import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
+import * as events from 'aws-cdk-lib/aws-events';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import * as kms from 'aws-cdk-lib/aws-kms';
+import * as sns from 'aws-cdk-lib/aws-sns';
+import * as subscriptions from 'aws-cdk-lib/aws-sns-subscriptions';
+import { Construct } from 'constructs';
+import type { FleetwardenConfig } from '../config';
+import { DeadLetterQueue } from './fleet-queue';
+
+export interface StateStoreProps {
+  config: FleetwardenConfig;
+}
+
+/** Key schema and TTL attribute of each table; the runtime adapters import the same names. */
+export const TABLES = {
+  poolRisk: { partitionKey: 'pool', ttl: 'expiresAt' },
+  authorizations: { partitionKey: 'instanceKey', ttl: 'expiresAt' },
+  findings: { partitionKey: 'findingId', ttl: 'expiresAt' },
+  ledger: { partitionKey: 'chain', sortKey: 'seq' },
+  idempotency: { partitionKey: 'id', ttl: 'expiration' },
+  locks: { partitionKey: 'lockId', ttl: 'expiresAt' },
+} as const satisfies Record<string, { partitionKey: string; sortKey?: string; ttl?: string }>;
+
+export type TableName = keyof typeof TABLES;
+
+/**
+ * Everything Fleetwarden remembers and says: DynamoDB tables (pool risk, authorization flags,
+ * findings, the ledger, idempotency records, locks), the customer-managed key they are encrypted
+ * with, Fleetwarden's own EventBridge bus, the notification topic and the DLQ for async targets.
+ *
+ * TTL attributes only clean up: expiry is always decided on read from stored timestamps,
+ * because DynamoDB may delete expired items up to 48 hours late.
+ */
+export class StateStore extends Construct {
+  readonly key: kms.Key;
+  readonly tables: Record<TableName, dynamodb.Table>;
+  readonly bus: events.EventBus;
+  readonly topic: sns.Topic;
+  readonly asyncDeadLetters: DeadLetterQueue;
+  readonly removalPolicy: RemovalPolicy;
+
+  constructor(scope: Construct, id: string, props: StateStoreProps) {
+    super(scope, id);
+    const production = props.config.stage === 'prod';
+    this.removalPolicy = production ? RemovalPolicy.RETAIN : RemovalPolicy.DESTROY;
+
+    this.key = new kms.Key(this, 'DataKey', {
+      alias: 'alias/fleetwarden/data',
+      description: 'Fleetwarden state, queues, topic and archive',
+      enableKeyRotation: true,
+      removalPolicy: production ? RemovalPolicy.RETAIN : RemovalPolicy.DESTROY,
+    });
+    // Services that write into encrypted Fleetwarden queues and topics on our behalf.
+    this.key.addToResourcePolicy(
+      new iam.PolicyStatement({
+        principals: [new iam.ServicePrincipal('events.amazonaws.com'), new iam.ServicePrincipal('cloudwatch.amazonaws.com')],
+        actions: ['kms:Decrypt', 'kms:GenerateDataKey'],
+        resources: ['*'],
+      }),
+    );
+
+    const table = (name: TableName, stream?: dynamodb.StreamViewType): dynamodb.Table => {
+      const spec: { partitionKey: string; sortKey?: string; ttl?: string } = TABLES[name];
+      return new dynamodb.Table(this, `${name[0]!.toUpperCase()}${name.slice(1)}Table`, {
+        partitionKey: { name: spec.partitionKey, type: dynamodb.AttributeType.STRING },
+        sortKey: spec.sortKey ? { name: spec.sortKey, type: dynamodb.AttributeType.NUMBER } : undefined,
+        billingMode: dynamodb.BillingMode.PAY_PER_REQUEST,
+        encryption: dynamodb.TableEncryption.CUSTOMER_MANAGED,
+        encryptionKey: this.key,
+        pointInTimeRecoverySpecification: { pointInTimeRecoveryEnabled: true },
+        timeToLiveAttribute: spec.ttl,
+        stream,
+        deletionProtection: production,
+        removalPolicy: this.removalPolicy,
+      });
+    };
+    this.tables = {
+      poolRisk: table('poolRisk'),
+      authorizations: table('authorizations'),
+      findings: table('findings'),
+      // Old and new images: an out-of-band edit shows up in the archived stream with what it replaced.
+      ledger: table('ledger', dynamodb.StreamViewType.NEW_AND_OLD_IMAGES),
+      idempotency: table('idempotency'),
+      locks: table('locks'),
+    };
+
+    this.bus = new events.EventBus(this, 'Bus', { eventBusName: 'fleetwarden' });
+
+    this.topic = new sns.Topic(this, 'Notifications', {
+      displayName: 'Fleetwarden notifications',
+      masterKey: this.key,
+      enforceSSL: true,
+    });
+    for (const email of props.config.notifications.emails) {
+      this.topic.addSubscription(new subscriptions.EmailSubscription(email));
+    }
+
+    this.asyncDeadLetters = new DeadLetterQueue(this, 'AsyncDeadLetters', {
+      key: this.key,
+      alarmTopic: this.topic,
+      removalPolicy: this.removalPolicy,
+    });
+  }
+}

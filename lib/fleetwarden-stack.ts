@@ -1,0 +1,35 @@
+import { CfnOutput, Stack, type StackProps, Tags } from 'aws-cdk-lib';
+import type { Construct } from 'constructs';
+import type { FleetwardenConfig } from './config';
+import { LedgerAudit } from './constructs/ledger-audit';
+import { StateStore } from './constructs/state-store';
+
+export interface FleetwardenStackProps extends StackProps {
+  config: FleetwardenConfig;
+}
+
+/** Wiring only: each capability is one construct, given what it needs from the others. */
+export class FleetwardenStack extends Stack {
+  readonly store: StateStore;
+  readonly ledger: LedgerAudit;
+
+  constructor(scope: Construct, id: string, props: FleetwardenStackProps) {
+    super(scope, id, props);
+    const { config } = props;
+    Tags.of(this).add('ManagedBy', 'fleetwarden');
+
+    this.store = new StateStore(this, 'StateStore', { config });
+    this.ledger = new LedgerAudit(this, 'Ledger', { config, store: this.store });
+
+    // The operator CLI finds the stack's resources through these outputs.
+    const outputs: Record<string, string> = {
+      LedgerTableName: this.store.tables.ledger.tableName,
+      ArchiveBucketName: this.ledger.archive.bucketName,
+      DigestSigningKeyArn: this.ledger.signingKey.keyArn,
+      EventBusName: this.store.bus.eventBusName,
+      NotificationTopicArn: this.store.topic.topicArn,
+      LedgerDigestStateMachineArn: this.ledger.stateMachine.stateMachineArn,
+    };
+    for (const [name, value] of Object.entries(outputs)) new CfnOutput(this, name, { value });
+  }
+}
