@@ -1,7 +1,10 @@
+import { readFileSync } from 'node:fs';
+import * as path from 'node:path';
 import { App, Validations } from 'aws-cdk-lib';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import { parseConfig } from './config';
 import { FleetwardenStack } from './fleetwarden-stack';
+import { PROJECT_ROOT } from './paths';
 
 export interface BuildOptions {
   /** Overrides the `fleetwarden` context (tests, demo). */
@@ -15,13 +18,19 @@ export interface BuildOptions {
 
 export const STACK_NAME = 'Fleetwarden';
 
+function projectContext(): Record<string, unknown> {
+  const cdkJson = JSON.parse(readFileSync(path.join(PROJECT_ROOT, 'cdk.json'), 'utf8')) as { context?: Record<string, unknown> };
+  return cdkJson.context ?? {};
+}
+
 /** Builds the app exactly as `cdk synth` does; tests and the local harness call this too. */
 export function buildApp(options: BuildOptions = {}): { app: App; stack: FleetwardenStack } {
   const context: Record<string, unknown> = {};
   if (options.skipBundling) context['aws:cdk:bundling-stacks'] = [];
   if (options.config !== undefined) context.fleetwarden = options.config;
   const app = new App({ context, outdir: options.outdir });
-  const config = parseConfig(app.node.tryGetContext('fleetwarden'));
+  // The CDK CLI passes cdk.json's context in; in-process synths (tests, demo) read it themselves.
+  const config = parseConfig(app.node.tryGetContext('fleetwarden') ?? projectContext().fleetwarden);
   const stack = new FleetwardenStack(app, STACK_NAME, {
     config,
     env: { region: config.homeRegion, account: process.env.CDK_DEFAULT_ACCOUNT },

@@ -1,3 +1,6 @@
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+
 /**
  * One place that builds AWS SDK v3 clients, so that every adapter honours the emulator endpoint
  * override (`FLEETWARDEN_AWS_ENDPOINT`, set by the local harness to moto) and nothing else
@@ -45,4 +48,9 @@ export function awsClient<C>(Client: new (config: ClientConfig) => C, options: A
     cache.set(key, client);
   }
   return client;
+}
+
+/** DynamoDB document client over the shared client; undefined members are dropped, as canonical JSON drops them. */
+export function documentClient(options: AwsClientOptions = {}): DynamoDBDocumentClient {
+  return DynamoDBDocumentClient.from(awsClient(DynamoDBClient, options), { marshallOptions: { removeUndefinedValues: true } });
 }

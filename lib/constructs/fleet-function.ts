@@ -1,5 +1,4 @@
 import * as path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
@@ -10,8 +9,8 @@ import type { z } from 'zod';
 import { BaseEnvSchema, type FunctionEnvInput } from '../../functions/shared/env';
 import type { FleetwardenConfig } from '../config';
 import { acknowledge } from '../nag';
+import { PROJECT_ROOT } from '../paths';
 
-export const PROJECT_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 
 /** Metadata key under which each function records its TypeScript entry (read by the local harness). */
 export const ENTRY_METADATA_KEY = 'fleetwarden:entry';

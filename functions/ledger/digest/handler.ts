@@ -1,9 +1,7 @@
 import { KMSClient } from '@aws-sdk/client-kms';
 import { S3Client } from '@aws-sdk/client-s3';
-import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { z } from 'zod';
-import { awsClient } from '../../shared/aws';
+import { awsClient, documentClient } from '../../shared/aws';
 import { fleetHandler } from '../../shared/middleware';
 import { KmsDigestSigner, DigestArchive } from '../adapters';
 import { prepareDigest } from '../audit';
@@ -19,9 +17,8 @@ export const DigestRequestSchema = z.strictObject({
 });
 
 export const handler = fleetHandler({ envSchema: LedgerDigestEnvSchema, inputSchema: DigestRequestSchema }, async (input, { env, metrics, logger }) => {
-  const doc = DynamoDBDocumentClient.from(awsClient(DynamoDBClient));
   const plan = await prepareDigest({
-    ledger: new DynamoLedger(doc, { tableName: env.LEDGER_TABLE_NAME, chain: input.chain }),
+    ledger: new DynamoLedger(documentClient(), { tableName: env.LEDGER_TABLE_NAME, chain: input.chain }),
     digests: new DigestArchive(awsClient(S3Client), env.ARCHIVE_BUCKET_NAME),
     signer: new KmsDigestSigner(awsClient(KMSClient), env.SIGNING_KEY_ID),
   });

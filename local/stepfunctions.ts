@@ -1,0 +1,261 @@
+import * as path from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { StateMachine } from 'aws-local-stepfunctions';
+import { awsClient } from '../functions/shared/aws';
+import { PROJECT_ROOT } from '../lib/paths';
+import type { LocalFunction, LocalStack } from './provision';
+
+/**
+ * Runs a state machine of the synthesized stack with aws-local-stepfunctions: the exact
+ * definition CDK produced, every Task wired to something real —
+ * - `lambda:invoke` (or a bare function ARN): the function's TypeScript handler, in process,
+ *   with the environment the template gives it;
+ * - `aws-sdk:<service>:<action>` and optimized integrations (`events:putEvents`, `sns:publish`,
+ *   ...): the real AWS SDK v3 call against moto.
+ * Errors keep the names Step Functions would give them, so Retry/Catch behave as deployed.
+ */
+export type TaskHandler = (input: unknown) => Promise<unknown>;
+
+export interface RunOptions {
+  /**
+   * Wrap a state's real task, e.g. to inject a fault before or after it: receives the state's
+   * input and the real task.
+   */
+  around?: Record<string, (input: unknown, real: TaskHandler) => Promise<unknown>>;
+  /** Wait states take this long (ms) instead of their configured time. */
+  waitMs?: number;
+  /** Retry intervals take this long (ms) instead of their configured backoff. */
+  retryMs?: number;
+  executionName?: string;
+}
+
+export interface ExecutionEvent {
+  type: string;
+  state?: string;
+  error?: string;
+  cause?: string;
+}
+
+export interface ExecutionResult {
+  status: 'SUCCEEDED' | 'FAILED';
+  output?: unknown;
+  error?: string;
+  cause?: string;
+  events: ExecutionEvent[];
+  /** States entered, retries included: what Step Functions Standard bills as state transitions. */
+  transitions: number;
+  lambdaInvocations: number;
+  sdkCalls: number;
+}
+
+interface TaskState {
+  Type: 'Task';
+  Resource: string;
+}
+
+/** Every Task state, nested Parallel branches and Map iterators included, by state name. */
+export function taskStates(definition: Record<string, unknown>): Map<string, TaskState> {
+  const found = new Map<string, TaskState>();
+  const visit = (machine: { States?: Record<string, any> }) => {
+    for (const [name, state] of Object.entries(machine.States ?? {})) {
+      if (state.Type === 'Task') found.set(name, state as TaskState);
+      for (const branch of state.Branches ?? []) visit(branch);
+      if (state.Iterator) visit(state.Iterator);
+      if (state.ItemProcessor) visit(state.ItemProcessor);
+    }
+  };
+  visit(definition as { States?: Record<string, unknown> });
+  return found;
+}
+
+export function stateNames(definition: Record<string, unknown>): string[] {
+  const names: string[] = [];
+  const visit = (machine: { States?: Record<string, any> }) => {
+    for (const [name, state] of Object.entries(machine.States ?? {})) {
+      names.push(name);
+      for (const branch of state.Branches ?? []) visit(branch);
+      if (state.Iterator) visit(state.Iterator);
+      if (state.ItemProcessor) visit(state.ItemProcessor);
+    }
+  };
+  visit(definition as { States?: Record<string, unknown> });
+  return names;
+}
+
+export async function runStateMachine(stack: LocalStack, logicalIdPrefix: string, input: unknown, options: RunOptions = {}): Promise<ExecutionResult> {
+  const machine = [...stack.stateMachines.values()].filter((m) => m.logicalId.startsWith(logicalIdPrefix));
+  if (machine.length !== 1) throw new Error(`expected one state machine ${logicalIdPrefix}*, found ${machine.length}`);
+  const { definition, arn } = machine[0]!;
+  const counters = { lambdaInvocations: 0, sdkCalls: 0 };
+  const handlers: Record<string, TaskHandler> = {};
+  for (const [name, state] of taskStates(definition)) {
+    const real = taskHandler(stack, state.Resource, counters);
+    const wrap = options.around?.[name];
+    handlers[name] = wrap ? (taskInput) => wrap(taskInput, real) : real;
+  }
+  const waitTimeOverrides: Record<string, number> = {};
+  const retryIntervalOverrides: Record<string, number> = {};
+  for (const name of stateNames(definition)) {
+    if (options.waitMs !== undefined) waitTimeOverrides[name] = options.waitMs;
+    if (options.retryMs !== undefined) retryIntervalOverrides[name] = options.retryMs;
+  }
+  const executionName = options.executionName ?? `local-${Date.now().toString(36)}`;
+  const execution = new StateMachine(definition as never).run(input as never, {
+    overrides: { taskResourceLocalHandlers: handlers, waitTimeOverrides, retryIntervalOverrides },
+    context: {
+      Execution: {
+        Id: `${arn.replace(':stateMachine:', ':execution:')}:${executionName}`,
+        Name: executionName,
+        Input: input,
+        StartTime: new Date().toISOString(),
+      },
+      StateMachine: { Id: arn, Name: arn.split(':').pop() },
+    } as never,
+  });
+  const events: ExecutionEvent[] = [];
+  const logging = (async () => {
+    for await (const event of execution.eventLogs as AsyncIterable<Record<string, any>>) {
+      const type = String(event.type);
+      const state = event.state?.name as string | undefined;
+      const entry: ExecutionEvent = { type, ...(state ? { state } : {}) };
+      if (event.Error ?? event.error) {
+        const err = event.Error ?? event.error;
+        entry.error = typeof err === 'string' ? err : err?.name;
+        entry.cause = event.Cause ?? event.cause ?? err?.message;
+      }
+      events.push(entry);
+    }
+  })();
+  try {
+    const output = await execution.result;
+    await logging;
+    return { status: 'SUCCEEDED', output, events, transitions: countTransitions(events), ...counters };
+  } catch (error) {
+    await logging.catch(() => undefined);
+    // The run rejects with an ExecutionError whose cause is what failed (a Fail state's error).
+    const failure = ((error as { cause?: Error }).cause ?? error) as Error;
+    return {
+      status: 'FAILED',
+      error: failure.name,
+      cause: failure.message,
+      events,
+      transitions: countTransitions(events),
+      ...counters,
+    };
+  }
+}
+
+function countTransitions(events: ExecutionEvent[]): number {
+  return events.filter((e) => e.type === 'StateEntered').length;
+}
+
+function taskHandler(stack: LocalStack, resource: string, counters: { lambdaInvocations: number; sdkCalls: number }): TaskHandler {
+  if (resource === 'arn:aws:states:::lambda:invoke') {
+    return async (input) => {
+      const { FunctionName, Payload } = input as { FunctionName: string; Payload: unknown };
+      counters.lambdaInvocations += 1;
+      const result = await invokeFunction(stack, functionByName(stack, FunctionName), Payload);
+      return { StatusCode: 200, ExecutedVersion: '$LATEST', Payload: result };
+    };
+  }
+  if (resource.startsWith('arn:aws:lambda:')) {
+    return async (input) => {
+      counters.lambdaInvocations += 1;
+      return invokeFunction(stack, functionByName(stack, resource), input);
+    };
+  }
+  const match = /^arn:aws:states:::(aws-sdk:)?([a-z0-9]+):([A-Za-z0-9]+)$/.exec(resource);
+  if (!match) throw new Error(`Task resource ${resource} is not supported locally (.sync and .waitForTaskToken are not)`);
+  const [, sdk, service, action] = match as unknown as [string, string | undefined, string, string];
+  return async (input) => {
+    counters.sdkCalls += 1;
+    return sdkCall(service!, action!, input as Record<string, unknown>, !sdk);
+  };
+}
+
+function functionByName(stack: LocalStack, nameOrArn: string): LocalFunction {
+  const bare = nameOrArn.replace(/:(\$LATEST|\d+)$/, '');
+  const fn = [...stack.functions.values()].find((f) => f.arn === bare || f.name === bare);
+  if (!fn) throw new Error(`no local function for ${nameOrArn}`);
+  return fn;
+}
+
+/** Invokes a function's handler in process, with its template environment, as Lambda would. */
+export async function invokeFunction(_stack: LocalStack, fn: LocalFunction, payload: unknown): Promise<unknown> {
+  const saved = process.env;
+  process.env = { ...saved, ...fn.environment, AWS_LAMBDA_FUNCTION_NAME: fn.name };
+  try {
+    const module = (await import(pathToFileURL(path.join(PROJECT_ROOT, fn.entry)).href)) as { handler: (e: unknown, c: unknown) => Promise<unknown> };
+    return await module.handler(structuredClone(payload), lambdaContext(fn));
+  } catch (error) {
+    // Lambda reports { errorType, errorMessage } and Step Functions matches on errorType.
+    const e = error as Error;
+    const failure = new Error(JSON.stringify({ errorType: e.name, errorMessage: e.message }));
+    failure.name = e.name;
+    throw failure;
+  } finally {
+    process.env = saved;
+  }
+}
+
+function lambdaContext(fn: LocalFunction) {
+  return {
+    functionName: fn.name,
+    functionVersion: '$LATEST',
+    invokedFunctionArn: fn.arn,
+    memoryLimitInMB: '512',
+    awsRequestId: crypto.randomUUID(),
+    logGroupName: `/aws/lambda/${fn.name}`,
+    logStreamName: 'local',
+    callbackWaitsForEmptyEventLoop: false,
+    getRemainingTimeInMillis: () => 30_000,
+    done: () => undefined,
+    fail: () => undefined,
+    succeed: () => undefined,
+  };
+}
+
+/** SDK v3 package, client and Step Functions error prefix for each service name in a Task ARN. */
+const SERVICES: Record<string, { module: string; client: string; errorPrefix: string }> = {
+  s3: { module: '@aws-sdk/client-s3', client: 'S3Client', errorPrefix: 'S3' },
+  dynamodb: { module: '@aws-sdk/client-dynamodb', client: 'DynamoDBClient', errorPrefix: 'DynamoDb' },
+  ec2: { module: '@aws-sdk/client-ec2', client: 'EC2Client', errorPrefix: 'Ec2' },
+  autoscaling: { module: '@aws-sdk/client-auto-scaling', client: 'AutoScalingClient', errorPrefix: 'AutoScaling' },
+  sns: { module: '@aws-sdk/client-sns', client: 'SNSClient', errorPrefix: 'SNS' },
+  sqs: { module: '@aws-sdk/client-sqs', client: 'SQSClient', errorPrefix: 'SQS' },
+  events: { module: '@aws-sdk/client-eventbridge', client: 'EventBridgeClient', errorPrefix: 'EventBridge' },
+  eventbridge: { module: '@aws-sdk/client-eventbridge', client: 'EventBridgeClient', errorPrefix: 'EventBridge' },
+  kms: { module: '@aws-sdk/client-kms', client: 'KMSClient', errorPrefix: 'Kms' },
+};
+
+async function sdkCall(service: string, action: string, input: Record<string, unknown>, optimized: boolean): Promise<unknown> {
+  const spec = SERVICES[service];
+  if (!spec) throw new Error(`no local SDK mapping for service ${service}`);
+  const module = (await import(spec.module)) as Record<string, any>;
+  const commandName = `${action[0]!.toUpperCase()}${action.slice(1)}Command`;
+  const Command = module[commandName];
+  if (!Command) throw new Error(`${spec.module} has no ${commandName}`);
+  const client = awsClient(module[spec.client]) as { send: (c: unknown) => Promise<Record<string, unknown>> };
+  // The optimized EventBridge integration takes Detail as JSON and serializes it itself.
+  if (optimized && (service === 'events' || service === 'eventbridge') && Array.isArray(input.Entries)) {
+    input = { ...input, Entries: (input.Entries as Record<string, unknown>[]).map((e) => ({ ...e, Detail: typeof e.Detail === 'string' ? e.Detail : JSON.stringify(e.Detail) })) };
+  }
+  try {
+    const { $metadata: _metadata, ...output } = await client.send(new Command(input));
+    if (optimized && (service === 'events' || service === 'eventbridge') && Number(output.FailedEntryCount ?? 0) > 0) {
+      const failure = new Error(JSON.stringify(output.Entries));
+      failure.name = 'EventBridge.FailedEntry';
+      throw failure;
+    }
+    if (output.Body && typeof (output.Body as { transformToString?: unknown }).transformToString === 'function') {
+      output.Body = await (output.Body as { transformToString: () => Promise<string> }).transformToString();
+    }
+    return output;
+  } catch (error) {
+    const e = error as Error;
+    if (e.name === 'EventBridge.FailedEntry') throw e;
+    const failure = new Error(e.message);
+    failure.name = `${spec.errorPrefix}.${e.name}`;
+    throw failure;
+  }
+}

@@ -1,0 +1,156 @@
+import { DeleteObjectCommand, GetObjectCommand, HeadObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { SubscribeCommand, SNSClient } from '@aws-sdk/client-sns';
+import { CreateQueueCommand, GetQueueAttributesCommand, ReceiveMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
+import { EventBridgeClient, PutRuleCommand, PutTargetsCommand } from '@aws-sdk/client-eventbridge';
+import { KMSClient } from '@aws-sdk/client-kms';
+import { PutCommand } from '@aws-sdk/lib-dynamodb';
+import { beforeEach, describe, expect, it } from 'vitest';
+import { DigestArchive, KmsDigestSigner } from '../../functions/ledger/adapters';
+import { verifyLedger } from '../../functions/ledger/audit';
+import { DigestSchema } from '../../functions/ledger/digest';
+import { DynamoLedger } from '../../functions/ledger/store';
+import { awsClient, documentClient } from '../../functions/shared/aws';
+import type { LocalStack } from '../../local/provision';
+import { runStateMachine, stateNames } from '../../local/stepfunctions';
+import { freshStack } from '../support';
+
+let stack: LocalStack;
+let ledger: DynamoLedger;
+
+const draft = (i: number) => ({ actor: 'test', action: 'pool.quarantined', subject: `pool-${i}`, reason: 'PROD spot interruption', eventId: `event-${i}` });
+
+const audit = () => ({
+  ledger,
+  digests: new DigestArchive(awsClient(S3Client), stack.ref('LedgerArchive')),
+  signer: new KmsDigestSigner(awsClient(KMSClient), stack.attr('LedgerDigestSigningKey', 'Arn')),
+});
+
+/** An SQS queue subscribed to what the workflow publishes, so the test can read it back. */
+async function listen(kind: 'bus' | 'topic'): Promise<() => Promise<unknown[]>> {
+  const sqs = awsClient(SQSClient);
+  const { QueueUrl } = await sqs.send(new CreateQueueCommand({ QueueName: `${stack.prefix}-${kind}-listener` }));
+  const { Attributes } = await sqs.send(new GetQueueAttributesCommand({ QueueUrl, AttributeNames: ['QueueArn'] }));
+  if (kind === 'bus') {
+    const events = awsClient(EventBridgeClient);
+    const bus = stack.ref('StateStoreBus');
+    await events.send(new PutRuleCommand({ Name: `${stack.prefix}-listen`, EventBusName: bus, EventPattern: JSON.stringify({ source: ['fleetwarden.ledger'] }) }));
+    await events.send(new PutTargetsCommand({ Rule: `${stack.prefix}-listen`, EventBusName: bus, Targets: [{ Id: 'listener', Arn: Attributes!.QueueArn! }] }));
+  } else {
+    await awsClient(SNSClient).send(new SubscribeCommand({ TopicArn: stack.ref('StateStoreNotifications'), Protocol: 'sqs', Endpoint: Attributes!.QueueArn! }));
+  }
+  return async () => {
+    const out = await sqs.send(new ReceiveMessageCommand({ QueueUrl, MaxNumberOfMessages: 10, WaitTimeSeconds: 1 }));
+    return (out.Messages ?? []).map((m) => JSON.parse(m.Body!));
+  };
+}
+
+beforeEach(async () => {
+  stack = await freshStack();
+  ledger = new DynamoLedger(documentClient(), { tableName: stack.ref('StateStoreLedgerTable') });
+});
+
+describe('LedgerDigest state machine (synthesized definition, aws-local-stepfunctions, moto)', () => {
+  it('has state names that read as sentences', () => {
+    const names = stateNames(stack.stateMachines.values().next().value!.definition);
+    expect(names).toContain('Verify the ledger and sign a digest');
+    expect(names).toContain('Store the signed digest in the locked archive');
+    expect(names.every((n) => /^[A-Z][a-z].* [a-z]/.test(n) || /^[A-Z][a-z]+ [a-z]+/.test(n))).toBe(true);
+  });
+
+  it('verifies new entries, stores a signed digest under Object Lock and announces it on the bus', async () => {
+    const received = await listen('bus');
+    for (let i = 0; i < 3; i++) await ledger.append(draft(i));
+
+    const run = await runStateMachine(stack, 'LedgerDigestStateMachine', { chain: 'fleet' });
+
+    expect(run.status).toBe('SUCCEEDED');
+    expect(run.lambdaInvocations).toBe(1);
+    expect(run.sdkCalls).toBe(3);
+    const s3 = awsClient(S3Client);
+    const bucket = stack.ref('LedgerArchive');
+    const stored = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: 'digests/fleet/000000000003.json' }));
+    const digest = DigestSchema.parse(JSON.parse(await stored.Body!.transformToString()));
+    expect(digest).toMatchObject({ chain: 'fleet', fromSeq: 1, toSeq: 3, previousDigestHash: null });
+    // moto's GetObjectRetention answers malformed XML; HeadObject carries the same lock headers.
+    const head = await s3.send(new HeadObjectCommand({ Bucket: bucket, Key: 'digests/fleet/000000000003.json' }));
+    expect(head.ObjectLockMode).toBe('GOVERNANCE');
+    expect(head.ObjectLockRetainUntilDate!.getTime()).toBeGreaterThan(Date.now() + 364 * 86_400_000);
+    await expect(s3.send(new DeleteObjectCommand({ Bucket: bucket, Key: 'digests/fleet/000000000003.json', VersionId: head.VersionId }))).rejects.toThrow();
+    const events = (await received()) as { 'detail-type': string; detail: { toSeq: number } }[];
+    expect(events).toEqual([expect.objectContaining({ 'detail-type': 'LedgerDigestWritten', detail: expect.objectContaining({ toSeq: 3 }) })]);
+    expect(await verifyLedger(audit())).toMatchObject({ ok: true, entries: 3, digests: 1 });
+  });
+
+  it('chains each digest to the previous one and skips when nothing is new', async () => {
+    await ledger.append(draft(1));
+    expect((await runStateMachine(stack, 'LedgerDigestStateMachine', { chain: 'fleet' })).status).toBe('SUCCEEDED');
+    const idle = await runStateMachine(stack, 'LedgerDigestStateMachine', { chain: 'fleet' });
+    expect(idle.events.map((e) => e.state).filter(Boolean)).toContain('Nothing new to digest');
+    await ledger.append(draft(2));
+    await ledger.append(draft(3));
+    expect((await runStateMachine(stack, 'LedgerDigestStateMachine', { chain: 'fleet' })).status).toBe('SUCCEEDED');
+    const digests = await audit().digests.all('fleet');
+    expect(digests.map((d) => [d.fromSeq, d.toSeq])).toEqual([
+      [1, 1],
+      [2, 3],
+    ]);
+    expect(await verifyLedger(audit())).toMatchObject({ ok: true, entries: 3, digests: 2 });
+  });
+
+  it('refuses to sign over a tampered ledger and alerts operators', async () => {
+    const alerts = await listen('topic');
+    for (let i = 0; i < 3; i++) await ledger.append(draft(i));
+    await runStateMachine(stack, 'LedgerDigestStateMachine', { chain: 'fleet' });
+    await ledger.append(draft(4));
+    // Someone with raw table access rewrites the new entry's reason.
+    const [, , , fourth] = await collect(ledger);
+    await documentClient().send(new PutCommand({ TableName: stack.ref('StateStoreLedgerTable'), Item: { ...fourth, reason: 'nothing to see' } }));
+
+    const run = await runStateMachine(stack, 'LedgerDigestStateMachine', { chain: 'fleet' });
+
+    expect(run).toMatchObject({ status: 'FAILED', error: 'Terminal.LedgerTampered' });
+    expect(run.events.map((e) => e.state)).toContain('Alert operators that the ledger failed verification');
+    const [alert] = (await alerts()) as { Message: string }[];
+    expect(alert?.Message).toMatch(/seq 4 modified/);
+    expect((await audit().digests.all('fleet')).length).toBe(1);
+  });
+
+  it('detects truncation of digested entries in a full verification', async () => {
+    for (let i = 0; i < 4; i++) await ledger.append(draft(i));
+    await runStateMachine(stack, 'LedgerDigestStateMachine', { chain: 'fleet' });
+    const { DeleteCommand } = await import('@aws-sdk/lib-dynamodb');
+    await documentClient().send(new DeleteCommand({ TableName: stack.ref('StateStoreLedgerTable'), Key: { chain: 'fleet', seq: 4 } }));
+    const report = await verifyLedger(audit());
+    expect(report.ok).toBe(false);
+    expect(report.problems.map((p) => p.kind)).toContain('truncated');
+  });
+
+  it('retries a contention error from the digest function and then succeeds', async () => {
+    await ledger.append(draft(1));
+    let calls = 0;
+    const run = await runStateMachine(
+      stack,
+      'LedgerDigestStateMachine',
+      { chain: 'fleet' },
+      {
+        retryMs: 0,
+        around: {
+          'Verify the ledger and sign a digest': async (input, real) => {
+            calls += 1;
+            if (calls === 1) throw Object.assign(new Error('lost the race'), { name: 'Retryable.LedgerContention' });
+            return real(input);
+          },
+        },
+      },
+    );
+    expect(run.status).toBe('SUCCEEDED');
+    expect(calls).toBe(2);
+    expect(run.events.filter((e) => e.type === 'StateRetried').map((e) => e.state)).toEqual(['Verify the ledger and sign a digest']);
+  });
+});
+
+async function collect(l: DynamoLedger) {
+  const items: Record<string, unknown>[] = [];
+  for await (const item of l.entries()) items.push(item);
+  return items;
+}

@@ -1,0 +1,55 @@
+import { describe, expect, it } from 'vitest';
+import { ConfigError, parseConfig } from '../../lib/config';
+import { buildApp } from '../../lib/app';
+
+const minimal = {
+  homeRegion: 'us-east-1',
+  regions: ['us-east-1'],
+  accounts: [{ id: '111111111111', name: 'prod', environment: 'PROD' }],
+};
+
+describe('deployment config', () => {
+  it('fills every SPEC §7 default and is audit-only unless told otherwise', () => {
+    const config = parseConfig(minimal);
+    expect(config.dryRun).toBe(true);
+    expect(config.stage).toBe('dev');
+    expect(config.policies.quarantine).toEqual({
+      days: 15,
+      byEnvironment: { PROD: true, STAGING: false, LAB: false },
+      insufficientCapacityMinutes: 10,
+      riskHalfLifeHours: 72,
+    });
+    expect(config.policies.enforcement.graceHours).toBe(24);
+    expect(config.policies.enforcement.actions).toEqual({ PROD: 'none', STAGING: 'none', LAB: 'none' });
+    expect(config.policies.waste).toEqual({ unattachedEbsDays: 7, unusedSnapshotDays: 30, eipMonthlyUsd: 3.6 });
+    expect(config.policies.drift.cycleMinutes).toBe(1);
+  });
+
+  it('keeps defaults for the keys a partial policy leaves out', () => {
+    const config = parseConfig({ ...minimal, policies: { quarantine: { byEnvironment: { STAGING: true } } } });
+    expect(config.policies.quarantine.byEnvironment).toEqual({ PROD: true, STAGING: true, LAB: false });
+    expect(config.policies.quarantine.days).toBe(15);
+  });
+
+  it.each([
+    [{ ...minimal, accounts: [{ id: '1111', name: 'x', environment: 'PROD' }] }, 'fleetwarden.accounts[0].id: an AWS account id is 12 digits'],
+    [{ ...minimal, accounts: [{ id: '111111111111', name: 'x', environment: 'PRODUCTION' }] }, 'fleetwarden.accounts[0].environment'],
+    [{ ...minimal, policies: { quarantine: { days: 0 } } }, 'fleetwarden.policies.quarantine.days'],
+    [{ ...minimal, policies: { enforcement: { actions: { LAB: 'nuke' } } } }, 'fleetwarden.policies.enforcement.actions.LAB'],
+    [{ ...minimal, policies: { quarantine: { dayz: 3 } } }, 'fleetwarden.policies.quarantine.dayz: unknown key'],
+    [{ ...minimal, homeRegion: 'eu-west-1' }, 'fleetwarden.homeRegion: homeRegion must be one of regions'],
+    [{ ...minimal, accounts: [minimal.accounts[0], minimal.accounts[0]] }, 'fleetwarden.accounts[1].id: account 111111111111 is already listed at accounts.0'],
+  ])('rejects a bad key naming its path (%#)', (raw, path) => {
+    expect(() => parseConfig(raw)).toThrow(ConfigError);
+    expect(() => parseConfig(raw)).toThrow(path);
+  });
+
+  it('fails the synth itself with the path of the bad key', () => {
+    expect(() => buildApp({ config: { ...minimal, regions: ['mars-1'] }, skipBundling: true })).toThrow(/fleetwarden\.regions\[0\]: a region looks like us-east-1/);
+  });
+
+  it('accepts the config as a JSON string, as `cdk synth -c fleetwarden=...` passes it', () => {
+    expect(parseConfig(JSON.stringify(minimal)).accounts[0]?.environment).toBe('PROD');
+    expect(() => parseConfig('{not json')).toThrow(/fleetwarden: not valid JSON/);
+  });
+});
