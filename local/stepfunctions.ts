@@ -101,7 +101,7 @@ export async function runStateMachine(stack: LocalStack, logicalIdPrefix: string
   }
   const executionName = options.executionName ?? `local-${Date.now().toString(36)}`;
   const execution = new StateMachine(definition as never).run(input as never, {
-    overrides: { taskResourceLocalHandlers: handlers, waitTimeOverrides, retryIntervalOverrides },
+    overrides: { taskResourceLocalHandlers: handlers as never, waitTimeOverrides, retryIntervalOverrides },
     context: {
       Execution: {
         Id: `${arn.replace(':stateMachine:', ':execution:')}:${executionName}`,

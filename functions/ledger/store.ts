@@ -1,5 +1,6 @@
 import { TransactionCanceledException, ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
-import { DynamoDBDocumentClient, GetCommand, PutCommand, QueryCommand, TransactWriteCommand } from '@aws-sdk/lib-dynamodb';
+import type { DynamoDBDocumentClient} from '@aws-sdk/lib-dynamodb';
+import { GetCommand, PutCommand, QueryCommand, TransactWriteCommand } from '@aws-sdk/lib-dynamodb';
 import { LedgerContentionError } from '../shared/errors';
 import { parseOrThrow } from '../shared/validation';
 import { type ChainTip, type LedgerDraft, type LedgerEntry, LedgerDraftSchema, seal } from './chain';
@@ -62,13 +63,12 @@ export class DynamoLedger implements LedgerWriter {
       new QueryCommand({
         TableName: this.options.tableName,
         KeyConditionExpression: '#c = :c',
-        ExpressionAttributeNames: { '#c': LEDGER_KEY.partition },
+        ExpressionAttributeNames: { '#c': LEDGER_KEY.partition, '#h': 'hash' },
         ExpressionAttributeValues: { ':c': this.chain },
         ScanIndexForward: false,
         Limit: 1,
         ConsistentRead: true,
         ProjectionExpression: 'seq, #h',
-        ...({ ExpressionAttributeNames: { '#c': LEDGER_KEY.partition, '#h': 'hash' } } as const),
       }),
     );
     const item = out.Items?.[0];

@@ -90,6 +90,9 @@ export class FleetFunction<S extends z.ZodObject = z.ZodObject> extends Construc
         sourceMap: true,
         sourcesContent: false,
         mainFields: ['module', 'main'],
+        // Bundle the AWS SDK too: the deployed code runs the exact SDK version the tests ran
+        // against, not whichever copy the runtime happens to ship.
+        externalModules: [],
         // Some dependencies still call require(); give the ESM bundle one.
         banner: "import { createRequire as __fwCreateRequire } from 'node:module'; const require = __fwCreateRequire(import.meta.url);",
         forceDockerBundling: false,

@@ -1,0 +1,180 @@
+/**
+ * `npm run bench`: measures, never asserts. Writes bench/results.json with
+ * - per-function bundle size (the esbuild output `cdk synth` stages) and cold init (module load);
+ * - ledger append rate (sequential, deduplicated, concurrent) against moto, write units per append;
+ * - ledger verify rate (pure, and end to end from DynamoDB + digests);
+ * - state transitions, Lambda invocations and SDK calls per digest workflow run.
+ */
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync, mkdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import * as path from 'node:path';
+import { gzipSync } from 'node:zlib';
+import { KMSClient } from '@aws-sdk/client-kms';
+import { S3Client } from '@aws-sdk/client-s3';
+import { DigestArchive, KmsDigestSigner } from '../functions/ledger/adapters';
+import { verifyLedger } from '../functions/ledger/audit';
+import { type LedgerEntry, seal, verifyChain } from '../functions/ledger/chain';
+import { DynamoLedger } from '../functions/ledger/store';
+import { awsClient, documentClient } from '../functions/shared/aws';
+import { ENTRY_METADATA_KEY } from '../lib/constructs/fleet-function';
+import { PROJECT_ROOT } from '../lib/paths';
+import { motoEnvironment, startMoto } from '../local/moto';
+import { provision } from '../local/provision';
+import { runStateMachine } from '../local/stepfunctions';
+import { synthTemplate } from '../local/template';
+
+const median = (values: number[]) => {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.floor(sorted.length / 2)]!;
+};
+const round = (n: number, digits = 1) => Number(n.toFixed(digits));
+
+function bundles() {
+  const outdir = mkdtempSync(path.join(tmpdir(), 'fleetwarden-bench-'));
+  try {
+    execFileSync('cdk', ['synth', '--quiet', '--output', outdir], { cwd: PROJECT_ROOT, stdio: ['ignore', 'ignore', 'inherit'] });
+    const template = JSON.parse(readFileSync(path.join(outdir, 'Fleetwarden.template.json'), 'utf8'));
+    const results: Record<string, unknown>[] = [];
+    for (const [logicalId, resource] of Object.entries<any>(template.Resources)) {
+      if (resource.Type !== 'AWS::Lambda::Function') continue;
+      const assetDir = path.join(outdir, resource.Metadata['aws:asset:path']);
+      const files = readdirSync(assetDir);
+      const code = readFileSync(path.join(assetDir, 'index.mjs'));
+      const coldInit: number[] = [];
+      for (let i = 0; i < 7; i++) {
+        // A fresh Node 22 process each time: what a Lambda cold start pays for loading the module.
+        const ms = execFileSync(
+          'node',
+          ['--input-type=module', '-e', `const t=performance.now(); await import(${JSON.stringify(path.join(assetDir, 'index.mjs'))}); console.log(performance.now()-t)`],
+          { env: { ...process.env, ...resource.Properties.Environment.Variables, AWS_REGION: 'us-east-1' }, encoding: 'utf8' },
+        );
+        coldInit.push(Number(ms.trim()));
+      }
+      results.push({
+        function: resource.Metadata[ENTRY_METADATA_KEY],
+        logicalId,
+        bundleBytes: code.length,
+        bundleGzipBytes: gzipSync(code).length,
+        sourceMapBytes: files.includes('index.mjs.map') ? statSync(path.join(assetDir, 'index.mjs.map')).size : 0,
+        coldInitMs: { median: round(median(coldInit)), min: round(Math.min(...coldInit)), max: round(Math.max(...coldInit)), runs: coldInit.length },
+      });
+    }
+    return results;
+  } finally {
+    rmSync(outdir, { recursive: true, force: true });
+  }
+}
+
+function pureVerifyRate(n: number) {
+  const entries: LedgerEntry[] = [];
+  for (let i = 0; i < n; i++) {
+    const tip = entries.at(-1);
+    entries.push(seal('bench', { actor: 'bench', action: 'pool.quarantined', subject: `pool-${i}`, reason: 'bench', eventId: `e-${i}`, after: { i } }, tip, new Date()));
+  }
+  const started = performance.now();
+  const report = verifyChain('bench', entries);
+  const seconds = (performance.now() - started) / 1000;
+  if (!report.ok) throw new Error('bench chain failed verification');
+  return { entries: n, entriesPerSecond: Math.round(n / seconds) };
+}
+
+/** DynamoDB item size rule of thumb: attribute names + values in UTF-8, rounded up per KB, x2 in a transaction. */
+async function estimatedTransactionUnits(ledger: DynamoLedger): Promise<number> {
+  const items: Record<string, unknown>[] = [];
+  for await (const item of ledger.entries()) items.push(item);
+  const kb = (item: Record<string, unknown>) => Math.ceil(Buffer.byteLength(JSON.stringify(item)) / 1024);
+  const marker = { chain: 'dedupe#dedupe#dup-000', seq: 0, entrySeq: 1, entryHash: 'f'.repeat(64) };
+  const perAppend = items.map((item) => 2 * (kb(item) + kb(marker)));
+  return round(perAppend.reduce((a, b) => a + b, 0) / perAppend.length, 2);
+}
+
+async function main() {
+  console.log('bundling every function (cdk synth) and timing cold init…');
+  const functionResults = bundles();
+
+  console.log('starting moto…');
+  const moto = await startMoto();
+  Object.assign(process.env, motoEnvironment(moto.endpoint), { POWERTOOLS_LOG_LEVEL: 'SILENT', POWERTOOLS_METRICS_DISABLED: 'true', POWERTOOLS_TRACE_ENABLED: 'false' });
+  try {
+    const stack = await provision(synthTemplate(), { prefix: 'bench' });
+    const tableName = stack.ref('StateStoreLedgerTable');
+    const ledgerBench: Record<string, unknown> = {};
+
+    const appendN = 300;
+    let units: number[] = [];
+    const sequential = new DynamoLedger(documentClient(), { tableName, returnConsumedCapacity: 'TOTAL', onConsumedCapacity: (u) => units.push(u) });
+    let started = performance.now();
+    for (let i = 0; i < appendN; i++) await sequential.append({ actor: 'bench', action: 'pool.quarantined', subject: `pool-${i}`, reason: 'bench', eventId: `seq-${i}` });
+    let seconds = (performance.now() - started) / 1000;
+    ledgerBench.sequentialAppend = { appends: appendN, appendsPerSecond: round(appendN / seconds), writeUnitsPerAppend: round(units.reduce((a, b) => a + b, 0) / appendN, 2) };
+
+    units = [];
+    const deduped = new DynamoLedger(documentClient(), { tableName, chain: 'dedupe', returnConsumedCapacity: 'TOTAL', onConsumedCapacity: (u) => units.push(u) });
+    started = performance.now();
+    for (let i = 0; i < appendN; i++) {
+      const draft = { actor: 'bench', action: 'pool.quarantined', subject: `pool-${i}`, reason: 'bench', eventId: `dup-${i}` };
+      await deduped.append(draft, { dedupeKey: draft.eventId });
+      await deduped.append(draft, { dedupeKey: draft.eventId }); // every fact delivered twice
+    }
+    seconds = (performance.now() - started) / 1000;
+    ledgerBench.dedupedAppendWithDuplicates = {
+      deliveries: appendN * 2,
+      appended: appendN,
+      deliveriesPerSecond: round((appendN * 2) / seconds),
+      // moto reports no consumed capacity for transactions: estimate as AWS bills them,
+      // 2 WCU per started KB of each item written (the entry and its dedupe marker).
+      writeUnitsPerAppendReportedByMoto: round(units.reduce((a, b) => a + b, 0) / appendN, 2),
+      writeUnitsPerAppendEstimated: await estimatedTransactionUnits(deduped),
+      note: 'moto copies table state for each transaction, so this rate is an emulator artifact, not a DynamoDB figure',
+    };
+
+    const writers = 4;
+    const perWriter = 50;
+    let conflicts = 0;
+    started = performance.now();
+    await Promise.all(
+      Array.from({ length: writers }, async (_, w) => {
+        const ledger = new DynamoLedger(documentClient(), { tableName, chain: 'concurrent', maxAttempts: 200 });
+        for (let i = 0; i < perWriter; i++) conflicts += (await ledger.append({ actor: `writer-${w}`, action: 'pool.quarantined', subject: `p-${i}`, reason: 'bench', eventId: `c-${w}-${i}` })).conflicts;
+      }),
+    );
+    seconds = (performance.now() - started) / 1000;
+    ledgerBench.concurrentAppend = { writers, appends: writers * perWriter, appendsPerSecond: round((writers * perWriter) / seconds), lostRacesRetried: conflicts };
+
+    const digest = await runStateMachine(stack, 'LedgerDigestStateMachine', { chain: 'fleet' });
+    started = performance.now();
+    const verification = await verifyLedger({
+      ledger: sequential,
+      digests: new DigestArchive(awsClient(S3Client), stack.ref('LedgerArchive')),
+      signer: new KmsDigestSigner(awsClient(KMSClient), stack.attr('LedgerDigestSigningKey', 'Arn')),
+    });
+    seconds = (performance.now() - started) / 1000;
+    ledgerBench.verify = {
+      pureInMemory: pureVerifyRate(20_000),
+      endToEndFromMoto: { entries: verification.entries, ok: verification.ok, entriesPerSecond: round(verification.entries / seconds) },
+    };
+
+    const results = {
+      measuredAt: new Date().toISOString(),
+      node: process.version,
+      machine: { cpus: (await import('node:os')).cpus().length },
+      functions: functionResults,
+      ledger: ledgerBench,
+      workflows: {
+        ledgerDigest: { status: digest.status, stateTransitions: digest.transitions, lambdaInvocations: digest.lambdaInvocations, sdkCalls: digest.sdkCalls },
+      },
+    };
+    mkdirSync(path.join(PROJECT_ROOT, 'bench'), { recursive: true });
+    writeFileSync(path.join(PROJECT_ROOT, 'bench', 'results.json'), `${JSON.stringify(results, null, 2)}\n`);
+    console.log(JSON.stringify(results, null, 2));
+    console.log('\nwritten to bench/results.json');
+  } finally {
+    await moto.stop();
+  }
+}
+
+main().catch((error) => {
+  console.error(error);
+  process.exit(1);
+});

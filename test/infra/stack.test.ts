@@ -1,0 +1,139 @@
+import type { App } from 'aws-cdk-lib';
+import { Match, Template } from 'aws-cdk-lib/assertions';
+import { AwsSolutionsChecks } from 'cdk-nag';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { buildApp } from '../../lib/app';
+import { parseConfig } from '../../lib/config';
+import { TABLES } from '../../lib/constructs/state-store';
+
+let app: App;
+let template: Template;
+
+beforeAll(() => {
+  ({ app } = buildApp({ skipBundling: true }));
+  template = Template.fromJSON(app.synth().getStackByName('Fleetwarden').template);
+});
+
+const resourcesOf = (type: string) => Object.entries(template.findResources(type));
+
+/** Every IAM statement in the template, wherever CDK put it. */
+function statements(): { Effect: string; Action: string | string[]; Resource: unknown; owner: string }[] {
+  return resourcesOf('AWS::IAM::Policy').flatMap(([id, r]) =>
+    (r.Properties.PolicyDocument.Statement as { Effect: string; Action: string | string[]; Resource: unknown }[]).map((s) => ({ ...s, owner: id })),
+  );
+}
+const actionsOf = (s: { Action: string | string[] }) => [s.Action].flat();
+
+describe('state store', () => {
+  it('encrypts every table with the customer-managed key, with point-in-time recovery', () => {
+    const tables = resourcesOf('AWS::DynamoDB::Table');
+    expect(tables).toHaveLength(Object.keys(TABLES).length);
+    for (const [, table] of tables) {
+      expect(table.Properties.SSESpecification).toEqual({ SSEEnabled: true, SSEType: 'KMS', KMSMasterKeyId: { 'Fn::GetAtt': [expect.stringMatching(/^StateStoreDataKey/), 'Arn'] } });
+      expect(table.Properties.PointInTimeRecoverySpecification).toEqual({ PointInTimeRecoveryEnabled: true });
+    }
+  });
+
+  it('streams the ledger with old and new images and gives the other tables their TTL attribute', () => {
+    template.hasResourceProperties('AWS::DynamoDB::Table', {
+      KeySchema: [
+        { AttributeName: 'chain', KeyType: 'HASH' },
+        { AttributeName: 'seq', KeyType: 'RANGE' },
+      ],
+      StreamSpecification: { StreamViewType: 'NEW_AND_OLD_IMAGES' },
+    });
+    for (const spec of Object.values(TABLES)) {
+      if (!('ttl' in spec)) continue;
+      template.hasResourceProperties('AWS::DynamoDB::Table', {
+        KeySchema: [{ AttributeName: spec.partitionKey, KeyType: 'HASH' }],
+        TimeToLiveSpecification: { AttributeName: spec.ttl, Enabled: true },
+      });
+    }
+  });
+
+  it('turns on deletion protection and retains data only for a production config', () => {
+    const prod = buildApp({ skipBundling: true, nag: false, config: { stage: 'prod', homeRegion: 'us-east-1', regions: ['us-east-1'], accounts: [{ id: '111111111111', name: 'p', environment: 'PROD' }] } });
+    const prodTemplate = Template.fromStack(prod.stack);
+    const prodTables = Object.values(prodTemplate.findResources('AWS::DynamoDB::Table'));
+    expect(prodTables.every((t) => t.Properties.DeletionProtectionEnabled === true && t.DeletionPolicy === 'Retain')).toBe(true);
+    const devTables = resourcesOf('AWS::DynamoDB::Table').map(([, t]) => t);
+    expect(devTables.every((t) => t.Properties.DeletionProtectionEnabled === false && t.DeletionPolicy === 'Delete')).toBe(true);
+    prodTemplate.hasResourceProperties('AWS::S3::Bucket', { ObjectLockConfiguration: { Rule: { DefaultRetention: { Mode: 'COMPLIANCE' } } } });
+  });
+
+  it('rotates the data key and gives every queue a KMS key, TLS-only access and a watched DLQ', () => {
+    template.hasResourceProperties('AWS::KMS::Key', { EnableKeyRotation: true });
+    for (const [, queue] of resourcesOf('AWS::SQS::Queue')) expect(queue.Properties.KmsMasterKeyId).toBeDefined();
+    template.hasResourceProperties('AWS::SQS::QueuePolicy', {
+      PolicyDocument: { Statement: Match.arrayWith([Match.objectLike({ Effect: 'Deny', Condition: { Bool: { 'aws:SecureTransport': 'false' } } })]) },
+    });
+    template.hasResourceProperties('AWS::CloudWatch::Alarm', { MetricName: 'ApproximateNumberOfMessagesVisible', Threshold: 1 });
+    template.hasResourceProperties('AWS::Events::EventBus', { Name: 'fleetwarden' });
+    template.hasResourceProperties('AWS::SNS::Topic', { KmsMasterKeyId: Match.anyValue() });
+  });
+});
+
+describe('functions', () => {
+  it('run nodejs22.x on ARM64 with JSON logs into an explicit log group, tracing on', () => {
+    const functions = resourcesOf('AWS::Lambda::Function');
+    expect(functions.length).toBeGreaterThan(0);
+    for (const [, fn] of functions) {
+      expect(fn.Properties).toMatchObject({
+        Runtime: 'nodejs22.x',
+        Architectures: ['arm64'],
+        TracingConfig: { Mode: 'Active' },
+        LoggingConfig: { LogFormat: 'JSON', LogGroup: { Ref: expect.any(String) } },
+      });
+      expect(fn.Properties.Environment.Variables).toMatchObject({ FLEETWARDEN_DRY_RUN: 'true', NODE_OPTIONS: '--enable-source-maps' });
+    }
+  });
+
+  it('refuse to synthesize when the environment misses a key the handler needs', async () => {
+    const { FleetFunction } = await import('../../lib/constructs/fleet-function');
+    const { LedgerDigestEnvSchema } = await import('../../functions/ledger/digest/env');
+    const { stack } = buildApp({ skipBundling: true, nag: false });
+    expect(
+      () =>
+        new FleetFunction(stack, 'Broken', {
+          entry: 'functions/ledger/digest/handler.ts',
+          description: 'missing env',
+          envSchema: LedgerDigestEnvSchema,
+          environment: { LEDGER_TABLE_NAME: 't', ARCHIVE_BUCKET_NAME: 'b' } as never,
+          config: parseConfig({ homeRegion: 'us-east-1', regions: ['us-east-1'], accounts: [{ id: '111111111111', name: 'p', environment: 'PROD' }] }),
+        }),
+    ).toThrow(/environment does not satisfy its schema.*SIGNING_KEY_ID/s);
+  });
+});
+
+describe('IAM', () => {
+  it('never grants a wildcard action', () => {
+    const wildcards = statements().flatMap((s) => actionsOf(s).filter((a) => a.includes('*')).map((a) => `${s.owner}: ${a}`));
+    expect(wildcards).toEqual([]);
+  });
+
+  it('gives no role update or delete on the ledger table', () => {
+    const ledgerId = resourcesOf('AWS::DynamoDB::Table').find(([id]) => id.startsWith('StateStoreLedgerTable'))![0];
+    const forbidden = ['dynamodb:UpdateItem', 'dynamodb:DeleteItem', 'dynamodb:BatchWriteItem', 'dynamodb:PartiQLUpdate', 'dynamodb:PartiQLDelete', 'dynamodb:DeleteTable', 'dynamodb:UpdateTable'];
+    const onLedger = statements().filter((s) => JSON.stringify(s.Resource).includes(ledgerId));
+    expect(onLedger.length).toBeGreaterThan(0);
+    for (const s of onLedger) expect(actionsOf(s).filter((a) => forbidden.includes(a))).toEqual([]);
+  });
+});
+
+describe('cdk-nag AwsSolutions', () => {
+  it('reports no unacknowledged finding', () => {
+    const report = new AwsSolutionsChecks().validateScope(app);
+    const findings = report.violations.flatMap((v) => v.violatingResources.map((r) => `${v.ruleName} ${r.resourceLogicalId}`));
+    expect(findings).toEqual([]);
+  });
+
+  it('gives every acknowledgement a reason', () => {
+    // Recorded as { "Annotation::<rule id>": "<reason>" } on the acknowledging construct.
+    const acknowledgements = app.node
+      .findAll()
+      .flatMap((c) => c.node.metadata.filter((m) => m.type === 'aws:cdk:acknowledged-rules'))
+      .flatMap((m) => Object.entries(m.data as Record<string, string>).map(([id, reason]) => ({ id, reason })));
+    expect(acknowledgements.length).toBeGreaterThan(0);
+    for (const ack of acknowledgements) expect(ack.reason?.length ?? 0).toBeGreaterThan(20);
+  });
+});
