@@ -22,7 +22,7 @@ import { PROJECT_ROOT } from '../lib/paths';
 import { motoEnvironment, startMoto } from '../local/moto';
 import { provision } from '../local/provision';
 import { runStateMachine } from '../local/stepfunctions';
-import { synthTemplate } from '../local/template';
+import { type CfnResource, synthTemplate } from '../local/template';
 
 const median = (values: number[]) => {
   const sorted = [...values].sort((a, b) => a - b);
@@ -36,9 +36,9 @@ function bundles() {
     execFileSync('cdk', ['synth', '--quiet', '--output', outdir], { cwd: PROJECT_ROOT, stdio: ['ignore', 'ignore', 'inherit'] });
     const template = JSON.parse(readFileSync(path.join(outdir, 'Fleetwarden.template.json'), 'utf8'));
     const results: Record<string, unknown>[] = [];
-    for (const [logicalId, resource] of Object.entries<any>(template.Resources)) {
+    for (const [logicalId, resource] of Object.entries<CfnResource>(template.Resources)) {
       if (resource.Type !== 'AWS::Lambda::Function') continue;
-      const assetDir = path.join(outdir, resource.Metadata['aws:asset:path']);
+      const assetDir = path.join(outdir, String(resource.Metadata?.['aws:asset:path']));
       const files = readdirSync(assetDir);
       const code = readFileSync(path.join(assetDir, 'index.mjs'));
       const coldInit: number[] = [];
@@ -47,12 +47,12 @@ function bundles() {
         const ms = execFileSync(
           'node',
           ['--input-type=module', '-e', `const t=performance.now(); await import(${JSON.stringify(path.join(assetDir, 'index.mjs'))}); console.log(performance.now()-t)`],
-          { env: { ...process.env, ...resource.Properties.Environment.Variables, AWS_REGION: 'us-east-1' }, encoding: 'utf8' },
+          { env: { ...process.env, ...(resource.Properties?.Environment as { Variables: Record<string, string> }).Variables, AWS_REGION: 'us-east-1' }, encoding: 'utf8' },
         );
         coldInit.push(Number(ms.trim()));
       }
       results.push({
-        function: resource.Metadata[ENTRY_METADATA_KEY],
+        function: resource.Metadata?.[ENTRY_METADATA_KEY],
         logicalId,
         bundleBytes: code.length,
         bundleGzipBytes: gzipSync(code).length,
