@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { type EnvironmentClass, EnvironmentClassSchema } from '../functions/shared/environments';
 
 /**
  * Fleetwarden's deployment config, read from the `fleetwarden` key of `cdk.json` context
@@ -14,8 +15,7 @@ import { z } from 'zod';
  *   "policies": { "quarantine": { "days": 15 } }
  * }
  */
-export const EnvironmentClassSchema = z.enum(['PROD', 'STAGING', 'LAB']);
-export type EnvironmentClass = z.infer<typeof EnvironmentClassSchema>;
+export { EnvironmentClassSchema, type EnvironmentClass };
 
 const ENVIRONMENTS = EnvironmentClassSchema.options;
 
@@ -88,6 +88,8 @@ export const FleetwardenConfigSchema = z
     homeRegion: z.string().regex(/^[a-z]{2}(-[a-z]+)+-\d$/, 'a region looks like us-east-1'),
     regions: z.array(z.string().regex(/^[a-z]{2}(-[a-z]+)+-\d$/, 'a region looks like us-east-1')).min(1),
     accounts: z.array(AccountSchema).min(1),
+    /** Role Fleetwarden assumes in each member account (deployed there by your org's baseline). */
+    memberRoleName: z.string().regex(/^[\w+=,.@-]{1,64}$/, 'not an IAM role name').default('fleetwarden-member'),
     organizations: z
       .strictObject({
         /** Read each account's environment class from this Organizations account tag. */

@@ -1,6 +1,7 @@
 import { CfnOutput, Stack, type StackProps, Tags } from 'aws-cdk-lib';
 import type { Construct } from 'constructs';
 import type { FleetwardenConfig } from './config';
+import { InterruptionIntelligence } from './constructs/interruption-intelligence';
 import { LedgerAudit } from './constructs/ledger-audit';
 import { StateStore } from './constructs/state-store';
 
@@ -12,6 +13,7 @@ export interface FleetwardenStackProps extends StackProps {
 export class FleetwardenStack extends Stack {
   readonly store: StateStore;
   readonly ledger: LedgerAudit;
+  readonly interruptions: InterruptionIntelligence;
 
   constructor(scope: Construct, id: string, props: FleetwardenStackProps) {
     super(scope, id, props);
@@ -20,6 +22,7 @@ export class FleetwardenStack extends Stack {
 
     this.store = new StateStore(this, 'StateStore', { config });
     this.ledger = new LedgerAudit(this, 'Ledger', { config, store: this.store });
+    this.interruptions = new InterruptionIntelligence(this, 'Interruptions', { config, store: this.store });
 
     // The operator CLI finds the stack's resources through these outputs.
     const outputs: Record<string, string> = {
@@ -29,6 +32,8 @@ export class FleetwardenStack extends Stack {
       EventBusName: this.store.bus.eventBusName,
       NotificationTopicArn: this.store.topic.topicArn,
       LedgerDigestStateMachineArn: this.ledger.stateMachine.stateMachineArn,
+      PoolRiskTableName: this.store.tables.poolRisk.tableName,
+      InterruptionQueueUrl: this.interruptions.queue.queue.queueUrl,
     };
     for (const [name, value] of Object.entries(outputs)) new CfnOutput(this, name, { value });
   }

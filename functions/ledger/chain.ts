@@ -6,7 +6,8 @@ import { canonicalJson } from './canonical';
 export const GENESIS_HASH = '0'.repeat(64);
 
 const JsonValueSchema: z.ZodType<unknown> = z.lazy(() =>
-  z.union([z.null(), z.boolean(), z.number().finite(), z.string(), z.array(JsonValueSchema), z.record(z.string(), JsonValueSchema)]),
+  // Members set to undefined are allowed: canonical JSON and the DynamoDB marshaller both drop them.
+  z.union([z.null(), z.boolean(), z.number().finite(), z.string(), z.array(JsonValueSchema), z.record(z.string(), JsonValueSchema.optional())]),
 );
 
 /**

@@ -1,0 +1,169 @@
+import { z } from 'zod';
+import { describeIssues } from '../shared/validation';
+
+/**
+ * One parser per AWS event type, keyed by source and detail-type (as Karpenter's interruption
+ * controller does), each normalizing into one InterruptionEvent (as the Node Termination Handler
+ * does). The EventBridge patterns of the CDK rules are derived from this registry, so the rules
+ * and the handler cannot disagree about which events arrive.
+ */
+const InstanceIdSchema = z.string().regex(/^i-[0-9a-f]{8,17}$/, 'an instance id looks like i-0123456789abcdef0');
+
+const envelope = <S extends string, D extends string, T extends z.ZodType>(source: S, detailType: D, detail: T) =>
+  z.object({
+    version: z.string().optional(),
+    id: z.string().min(1),
+    'detail-type': z.literal(detailType),
+    source: z.literal(source),
+    account: z.string().regex(/^\d{12}$/),
+    time: z.iso.datetime({ offset: true }),
+    region: z.string().min(1),
+    resources: z.array(z.string()).default([]),
+    detail,
+  });
+
+/**
+ * @example
+ * { "version": "0", "id": "3e7f6b8a-...", "detail-type": "EC2 Spot Instance Interruption Warning", "source": "aws.ec2",
+ *   "account": "111111111111", "time": "2026-11-22T10:00:00Z", "region": "us-east-1",
+ *   "resources": ["arn:aws:ec2:us-east-1a:instance/i-0abc..."], "detail": { "instance-id": "i-0abc...", "instance-action": "terminate" } }
+ */
+export const SpotInterruptionWarningSchema = envelope(
+  'aws.ec2',
+  'EC2 Spot Instance Interruption Warning',
+  z.object({ 'instance-id': InstanceIdSchema, 'instance-action': z.enum(['terminate', 'stop', 'hibernate']) }),
+);
+
+/** @example { ..., "detail-type": "EC2 Instance Rebalance Recommendation", "source": "aws.ec2", "detail": { "instance-id": "i-0abc..." } } */
+export const RebalanceRecommendationSchema = envelope('aws.ec2', 'EC2 Instance Rebalance Recommendation', z.object({ 'instance-id': InstanceIdSchema }));
+
+export const WATCHED_STATES = ['stopping', 'stopped', 'shutting-down', 'terminated'] as const;
+
+/** @example { ..., "detail-type": "EC2 Instance State-change Notification", "source": "aws.ec2", "detail": { "instance-id": "i-0abc...", "state": "shutting-down" } } */
+export const StateChangeSchema = envelope(
+  'aws.ec2',
+  'EC2 Instance State-change Notification',
+  z.object({ 'instance-id': InstanceIdSchema, state: z.enum(['pending', 'running', ...WATCHED_STATES]) }),
+);
+
+/**
+ * AWS Health scheduled changes for EC2 (retirement, maintenance reboots); `startTime` is an
+ * RFC 1123 date. @example { ..., "detail-type": "AWS Health Event", "source": "aws.health",
+ * "detail": { "service": "EC2", "eventTypeCategory": "scheduledChange", "eventTypeCode": "AWS_EC2_INSTANCE_RETIREMENT_SCHEDULED",
+ *   "startTime": "Sat, 05 Dec 2026 06:00:00 GMT", "affectedEntities": [{ "entityValue": "i-0abc..." }] } }
+ */
+export const HealthScheduledChangeSchema = envelope(
+  'aws.health',
+  'AWS Health Event',
+  z.object({
+    service: z.literal('EC2'),
+    eventTypeCategory: z.literal('scheduledChange'),
+    eventTypeCode: z.string().min(1),
+    eventArn: z.string().min(1),
+    startTime: z.string().refine((s) => !Number.isNaN(Date.parse(s)), 'startTime is not a date'),
+    affectedEntities: z.array(z.object({ entityValue: z.string() })).min(1),
+  }),
+);
+
+/** @example { ..., "detail-type": "EC2 Instance-terminate Lifecycle Action", "source": "aws.autoscaling", "detail": { "EC2InstanceId": "i-0abc...", "AutoScalingGroupName": "web", "LifecycleHookName": "drain", "LifecycleActionToken": "630a...", "LifecycleTransition": "autoscaling:EC2_INSTANCE_TERMINATING" } } */
+export const AsgTerminateLifecycleSchema = envelope(
+  'aws.autoscaling',
+  'EC2 Instance-terminate Lifecycle Action',
+  z.object({
+    EC2InstanceId: InstanceIdSchema,
+    AutoScalingGroupName: z.string().min(1),
+    LifecycleHookName: z.string().min(1),
+    LifecycleActionToken: z.string().min(1),
+    LifecycleTransition: z.literal('autoscaling:EC2_INSTANCE_TERMINATING'),
+  }),
+);
+
+export const InterruptionEventKindSchema = z.enum(['spot-interruption', 'rebalance-recommendation', 'state-change', 'scheduled-change', 'asg-termination']);
+export type InterruptionEventKind = z.infer<typeof InterruptionEventKindSchema>;
+
+/** Every source normalized to one shape. */
+export interface InterruptionEvent {
+  eventId: string;
+  kind: InterruptionEventKind;
+  detailType: string;
+  account: string;
+  region: string;
+  time: Date;
+  instanceIds: string[];
+  /** When the instance goes away: 2 minutes after a Spot warning, the start of a scheduled change. */
+  deadline?: Date;
+  state?: (typeof WATCHED_STATES)[number] | 'pending' | 'running';
+  asg?: { name: string; hook: string; token: string };
+}
+
+export const SPOT_NOTICE_MS = 2 * 60_000;
+
+interface Parser {
+  source: string;
+  detailType: string;
+  /** The EventBridge pattern of the rule that brings these events. */
+  pattern: Record<string, unknown>;
+  parse(raw: unknown): InterruptionEvent;
+}
+
+function parser<T extends z.ZodType>(schema: T, pattern: Record<string, unknown>, normalize: (e: z.infer<T>) => Omit<InterruptionEvent, 'eventId' | 'detailType' | 'account' | 'region' | 'time'>): Parser {
+  const shape = (schema as unknown as z.ZodObject).shape;
+  const source = (shape.source as z.ZodLiteral<string>).value;
+  const detailType = (shape['detail-type'] as z.ZodLiteral<string>).value;
+  return {
+    source,
+    detailType,
+    pattern: { source: [source], 'detail-type': [detailType], ...pattern },
+    parse(raw) {
+      const result = schema.safeParse(raw);
+      if (!result.success) throw new MalformedEventError(`malformed "${detailType}" event: ${describeIssues(result.error)}`);
+      const event = result.data as { id: string; account: string; region: string; time: string; 'detail-type': string };
+      return { eventId: event.id, detailType, account: event.account, region: event.region, time: new Date(event.time), ...normalize(result.data) };
+    },
+  };
+}
+
+export const PARSERS: readonly Parser[] = [
+  parser(SpotInterruptionWarningSchema, {}, (e) => ({
+    kind: 'spot-interruption',
+    instanceIds: [e.detail['instance-id']],
+    deadline: new Date(Date.parse(e.time) + SPOT_NOTICE_MS),
+  })),
+  parser(RebalanceRecommendationSchema, {}, (e) => ({ kind: 'rebalance-recommendation', instanceIds: [e.detail['instance-id']] })),
+  parser(StateChangeSchema, { detail: { state: [...WATCHED_STATES] } }, (e) => ({
+    kind: 'state-change',
+    instanceIds: [e.detail['instance-id']],
+    state: e.detail.state,
+  })),
+  parser(HealthScheduledChangeSchema, { detail: { service: ['EC2'], eventTypeCategory: ['scheduledChange'] } }, (e) => ({
+    kind: 'scheduled-change',
+    instanceIds: e.detail.affectedEntities.map((a) => a.entityValue).filter((v) => /^i-[0-9a-f]+$/.test(v)),
+    deadline: new Date(e.detail.startTime),
+  })),
+  parser(AsgTerminateLifecycleSchema, {}, (e) => ({
+    kind: 'asg-termination',
+    instanceIds: [e.detail.EC2InstanceId],
+    asg: { name: e.detail.AutoScalingGroupName, hook: e.detail.LifecycleHookName, token: e.detail.LifecycleActionToken },
+  })),
+];
+
+/** The (source, detail-type) pairs the handler understands; the CDK rules import this. */
+export const HANDLED_EVENTS = PARSERS.map(({ source, detailType, pattern }) => ({ source, detailType, pattern }));
+
+/** Not an event this handler understands: goes to the DLQ with this reason, never retried. */
+export class UnknownEventError extends Error {
+  override name = 'Terminal.UnknownEvent';
+}
+export class MalformedEventError extends Error {
+  override name = 'Terminal.MalformedEvent';
+}
+
+const EnvelopeHeadSchema = z.object({ source: z.string(), 'detail-type': z.string() });
+
+export function parseInterruptionEvent(raw: unknown): InterruptionEvent {
+  const head = EnvelopeHeadSchema.safeParse(raw);
+  if (!head.success) throw new MalformedEventError(`not an EventBridge event: ${describeIssues(head.error)}`);
+  const match = PARSERS.find((p) => p.source === head.data.source && p.detailType === head.data['detail-type']);
+  if (!match) throw new UnknownEventError(`unknown event "${head.data['detail-type']}" from ${head.data.source}`);
+  return match.parse(raw);
+}

@@ -1,0 +1,80 @@
+import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
+import { BatchGetCommand, type BatchGetCommandOutput, type DynamoDBDocumentClient, GetCommand, PutCommand, ScanCommand } from '@aws-sdk/lib-dynamodb';
+import { RetryableError } from '../shared/errors';
+import { type PoolRiskRecord, PoolRiskRecordSchema } from './risk';
+
+/**
+ * The PoolRisk table (partition key `pool`). Writes are conditional on the version read, so two
+ * handlers updating one pool never lose each other's history: the loser re-reads and re-decides.
+ */
+export class PoolRiskConflictError extends RetryableError {
+  override name = 'Retryable.PoolRiskConflict';
+}
+
+export interface PoolRiskStore {
+  get(pool: string): Promise<PoolRiskRecord | undefined>;
+  getMany(pools: string[]): Promise<Map<string, PoolRiskRecord>>;
+  /** Writes `next` if the stored version is still `next.version - 1` (or absent for version 1). */
+  put(next: PoolRiskRecord): Promise<void>;
+  all(): AsyncIterable<PoolRiskRecord>;
+}
+
+export class DynamoPoolRiskStore implements PoolRiskStore {
+  constructor(
+    private readonly doc: DynamoDBDocumentClient,
+    private readonly tableName: string,
+    private readonly onWriteUnits?: (units: number) => void,
+  ) {}
+
+  async get(pool: string): Promise<PoolRiskRecord | undefined> {
+    const out = await this.doc.send(new GetCommand({ TableName: this.tableName, Key: { pool }, ConsistentRead: true }));
+    return out.Item ? PoolRiskRecordSchema.parse(out.Item) : undefined;
+  }
+
+  async getMany(pools: string[]): Promise<Map<string, PoolRiskRecord>> {
+    const found = new Map<string, PoolRiskRecord>();
+    const unique = [...new Set(pools)];
+    for (let i = 0; i < unique.length; i += 100) {
+      let keys: Record<string, unknown>[] | undefined = unique.slice(i, i + 100).map((pool) => ({ pool }));
+      while (keys?.length) {
+        const out: BatchGetCommandOutput = await this.doc.send(new BatchGetCommand({ RequestItems: { [this.tableName]: { Keys: keys, ConsistentRead: true } } }));
+        for (const item of out.Responses?.[this.tableName] ?? []) {
+          const record = PoolRiskRecordSchema.parse(item);
+          found.set(record.pool, record);
+        }
+        keys = out.UnprocessedKeys?.[this.tableName]?.Keys;
+      }
+    }
+    return found;
+  }
+
+  async put(next: PoolRiskRecord): Promise<void> {
+    try {
+      const out = await this.doc.send(
+        new PutCommand({
+          TableName: this.tableName,
+          Item: next,
+          ConditionExpression: next.version === 1 ? 'attribute_not_exists(#p)' : '#v = :previous',
+          ExpressionAttributeNames: next.version === 1 ? { '#p': 'pool' } : { '#v': 'version' },
+          ExpressionAttributeValues: next.version === 1 ? undefined : { ':previous': next.version - 1 },
+          ReturnConsumedCapacity: 'TOTAL',
+        }),
+      );
+      this.onWriteUnits?.(out.ConsumedCapacity?.CapacityUnits ?? 0);
+    } catch (error) {
+      if (error instanceof ConditionalCheckFailedException) {
+        throw new PoolRiskConflictError(`pool ${next.pool} changed while it was being updated`, { cause: error });
+      }
+      throw error;
+    }
+  }
+
+  async *all(): AsyncIterable<PoolRiskRecord> {
+    let ExclusiveStartKey: Record<string, unknown> | undefined;
+    do {
+      const page = await this.doc.send(new ScanCommand({ TableName: this.tableName, ExclusiveStartKey, ConsistentRead: true }));
+      for (const item of page.Items ?? []) yield PoolRiskRecordSchema.parse(item);
+      ExclusiveStartKey = page.LastEvaluatedKey;
+    } while (ExclusiveStartKey);
+  }
+}

@@ -1,0 +1,126 @@
+import { Duration, Stack } from 'aws-cdk-lib';
+import * as events from 'aws-cdk-lib/aws-events';
+import * as targets from 'aws-cdk-lib/aws-events-targets';
+import { SqsEventSource } from 'aws-cdk-lib/aws-lambda-event-sources';
+import { Construct } from 'constructs';
+import { HANDLED_EVENTS } from '../../functions/interruption/events';
+import { InterruptionIngestEnvSchema } from '../../functions/interruption/ingest/env';
+import { QuarantineCleanupEnvSchema } from '../../functions/interruption/cleanup/env';
+import type { FleetwardenConfig } from '../config';
+import { acknowledge } from '../nag';
+import { FleetFunction } from './fleet-function';
+import { FleetQueue } from './fleet-queue';
+import type { StateStore } from './state-store';
+
+export interface InterruptionIntelligenceProps {
+  config: FleetwardenConfig;
+  store: StateStore;
+}
+
+/**
+ * SPEC §1: EventBridge rules (default bus, which member accounts may also send to) for the
+ * events the ingest handler understands -> one SQS queue with a DLQ -> the ingest function with
+ * partial batch failures; and the scheduled cleanup that records ended quarantines.
+ */
+export class InterruptionIntelligence extends Construct {
+  readonly queue: FleetQueue;
+  readonly ingest: FleetFunction;
+  readonly cleanup: FleetFunction;
+  readonly rules: events.Rule[];
+
+  constructor(scope: Construct, id: string, props: InterruptionIntelligenceProps) {
+    super(scope, id);
+    const { config, store } = props;
+    const stack = Stack.of(this);
+    const ingestTimeout = Duration.seconds(60);
+
+    this.queue = new FleetQueue(this, 'Events', {
+      key: store.key,
+      alarmTopic: store.topic,
+      visibilityTimeout: Duration.seconds(ingestTimeout.toSeconds() * 6),
+      removalPolicy: store.removalPolicy,
+    });
+
+    // One rule per event type, its pattern taken from the handler's own registry.
+    const defaultBus = events.EventBus.fromEventBusName(this, 'DefaultBus', 'default');
+    this.rules = HANDLED_EVENTS.map(
+      (handled) =>
+        new events.Rule(this, `${handled.detailType.replace(/[^A-Za-z0-9]/g, '')}Rule`, {
+          description: `${handled.detailType} (${handled.source}) -> Fleetwarden interruption queue`,
+          eventBus: defaultBus,
+          eventPattern: { source: handled.pattern.source as string[], detailType: handled.pattern['detail-type'] as string[], detail: handled.pattern.detail as Record<string, unknown> },
+          targets: [new targets.SqsQueue(this.queue.queue, { deadLetterQueue: store.asyncDeadLetters.queue, retryAttempts: 10, maxEventAge: Duration.hours(1) })],
+        }),
+    );
+    // Member accounts forward their EC2/Health/ASG events to this account's default bus.
+    for (const account of config.accounts) {
+      new events.CfnEventBusPolicy(this, `AllowEventsFrom${account.id}`, {
+        eventBusName: 'default',
+        statementId: `fleetwarden-${account.id}`,
+        statement: {
+          Effect: 'Allow',
+          Principal: { AWS: `arn:${stack.partition}:iam::${account.id}:root` },
+          Action: 'events:PutEvents',
+          Resource: `arn:${stack.partition}:events:${stack.region}:${stack.account}:event-bus/default`,
+        },
+      });
+    }
+
+    const accountEnvironments = JSON.stringify(Object.fromEntries(config.accounts.map((a) => [a.id, a.environment])));
+    const riskPolicy = JSON.stringify({
+      quarantineDays: config.policies.quarantine.days,
+      quarantineByEnvironment: config.policies.quarantine.byEnvironment,
+      insufficientCapacityMinutes: config.policies.quarantine.insufficientCapacityMinutes,
+      riskHalfLifeHours: config.policies.quarantine.riskHalfLifeHours,
+    });
+    const memberRoles = config.accounts.map((a) => `arn:${stack.partition}:iam::${a.id}:role/${config.memberRoleName}`);
+    const { poolRisk, ledger, idempotency } = store.tables;
+
+    this.ingest = new FleetFunction(this, 'InterruptionIngest', {
+      entry: 'functions/interruption/ingest/handler.ts',
+      description: 'Ingests interruption events: pool risk, quarantine, ledger, domain events',
+      envSchema: InterruptionIngestEnvSchema,
+      environment: {
+        POOL_RISK_TABLE_NAME: poolRisk.tableName,
+        LEDGER_TABLE_NAME: ledger.tableName,
+        IDEMPOTENCY_TABLE_NAME: idempotency.tableName,
+        EVENT_BUS_NAME: store.bus.eventBusName,
+        DEAD_LETTER_QUEUE_URL: this.queue.deadLetterQueue.queueUrl,
+        HOME_ACCOUNT_ID: stack.account,
+        MEMBER_ROLE_NAME: config.memberRoleName,
+        ACCOUNT_ENVIRONMENTS: accountEnvironments,
+        RISK_POLICY: riskPolicy,
+      },
+      config,
+      timeout: ingestTimeout,
+    });
+    this.ingest.fn.addEventSource(new SqsEventSource(this.queue.queue, { batchSize: 10, maxBatchingWindow: Duration.seconds(1), reportBatchItemFailures: true }));
+    this.ingest.allow(['dynamodb:GetItem', 'dynamodb:PutItem'], [poolRisk.tableArn]);
+    this.ingest.allow(['dynamodb:Query', 'dynamodb:GetItem', 'dynamodb:PutItem'], [ledger.tableArn]);
+    this.ingest.allow(['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:DeleteItem'], [idempotency.tableArn]);
+    this.ingest.allow(['kms:Decrypt', 'kms:Encrypt', 'kms:GenerateDataKey', 'kms:DescribeKey'], [store.key.keyArn]);
+    this.ingest.allow(['events:PutEvents'], [store.bus.eventBusArn]);
+    this.ingest.allow(['sqs:SendMessage'], [this.queue.deadLetterQueue.queueArn]);
+    this.ingest.allow(['sts:AssumeRole'], memberRoles);
+    this.ingest.allow(['ec2:DescribeInstances', 'ec2:DescribeAvailabilityZones'], ['*']);
+    acknowledge(this.ingest, 'AwsSolutions-IAM5', 'ec2:DescribeInstances and ec2:DescribeAvailabilityZones support no resource-level permissions; actions stay explicit.', ['Resource::*']);
+
+    this.cleanup = new FleetFunction(this, 'QuarantineCleanup', {
+      entry: 'functions/interruption/cleanup/handler.ts',
+      description: 'Records quarantines that have ended and reports how many are active',
+      envSchema: QuarantineCleanupEnvSchema,
+      environment: { POOL_RISK_TABLE_NAME: poolRisk.tableName, LEDGER_TABLE_NAME: ledger.tableName, EVENT_BUS_NAME: store.bus.eventBusName },
+      config,
+      timeout: Duration.minutes(5),
+    });
+    this.cleanup.allow(['dynamodb:Scan', 'dynamodb:GetItem', 'dynamodb:PutItem'], [poolRisk.tableArn]);
+    this.cleanup.allow(['dynamodb:Query', 'dynamodb:GetItem', 'dynamodb:PutItem'], [ledger.tableArn]);
+    this.cleanup.allow(['kms:Decrypt', 'kms:Encrypt', 'kms:GenerateDataKey', 'kms:DescribeKey'], [store.key.keyArn]);
+    this.cleanup.allow(['events:PutEvents'], [store.bus.eventBusArn]);
+    new events.Rule(this, 'CleanupSchedule', {
+      description: 'Lifts ended quarantines (recorded in the ledger) every 15 minutes',
+      schedule: events.Schedule.rate(Duration.minutes(15)),
+      targets: [new targets.LambdaFunction(this.cleanup.fn, { deadLetterQueue: store.asyncDeadLetters.queue, retryAttempts: 2 })],
+    });
+  }
+}
