@@ -13,8 +13,9 @@ export default tseslint.config(
     },
   },
   {
-    // The local harness walks CloudFormation templates and ASL definitions: untyped JSON by nature.
-    files: ['local/**/*.ts'],
+    // The local harness walks CloudFormation templates and ASL definitions, and tests edit event
+    // fixtures: untyped JSON by nature.
+    files: ['local/**/*.ts', 'test/**/*.ts'],
     rules: { '@typescript-eslint/no-explicit-any': 'off' },
   },
 );
