@@ -124,7 +124,7 @@ async function ingestForInstance(event: InterruptionEvent, instance: InstanceFac
     const now = deps.clock();
     const before = await deps.pools.get(pool);
     const decision = applySignal(before, pool, { eventId: event.eventId, at: event.time, kind, account: event.account, environment }, deps.policy, now);
-    if (!decision.changed) return { instanceId: instance.instanceId, pool, action: 'none', duplicate: true };
+    if (!decision.changed) return { instanceId: instance.instanceId, pool, action: decision.reason === 'stale' ? 'ignored.stale' : 'none', duplicate: decision.reason === 'duplicate' };
 
     const action = decision.quarantined ? 'pool.quarantined' : kind === 'rebalance' ? 'pool.rebalance-recorded' : 'pool.interruption-recorded';
     const reason = decision.quarantined

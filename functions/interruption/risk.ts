@@ -80,7 +80,7 @@ export interface Signal {
 }
 
 export type Decision =
-  | { changed: false; reason: 'duplicate' }
+  | { changed: false; reason: 'duplicate' | 'stale' }
   | {
       changed: true;
       next: PoolRiskRecord;
@@ -100,8 +100,11 @@ export type Decision =
 export function applySignal(record: PoolRiskRecord | undefined, pool: string, signal: Signal, policy: RiskPolicy, now: Date): Decision {
   const current: PoolRiskRecord = record ?? { pool, history: [], version: 0 };
   if (current.history.some((h) => h.eventId === signal.eventId)) return { changed: false, reason: 'duplicate' };
+  // History older than the horizon is pruned, so a signal that old could no longer be recognised
+  // as a duplicate: it is ignored instead (it would weigh nothing and quarantine nothing).
+  const horizon = now.getTime() - historyHorizonMs(policy);
+  if (signal.at.getTime() < horizon) return { changed: false, reason: 'stale' };
 
-  const horizon = now.getTime() - HISTORY_HALF_LIVES * policy.riskHalfLifeHours * 3_600_000;
   const history = [
     ...current.history.filter((h) => Date.parse(h.at) >= horizon),
     { eventId: signal.eventId, at: signal.at.toISOString(), kind: signal.kind, account: signal.account, environment: signal.environment },
@@ -130,7 +133,7 @@ export function applySignal(record: PoolRiskRecord | undefined, pool: string, si
   }
   // TTL: keep the item while a quarantine or meaningful history remains.
   const keepUntil = Math.max(
-    now.getTime() + HISTORY_HALF_LIVES * policy.riskHalfLifeHours * 3_600_000,
+    now.getTime() + historyHorizonMs(policy),
     next.quarantinedUntil ? Date.parse(next.quarantinedUntil) : 0,
   );
   next.expiresAt = Math.ceil(keepUntil / 1000) + 2 * 86_400;
@@ -143,6 +146,11 @@ export function applySignal(record: PoolRiskRecord | undefined, pool: string, si
     scoreBefore: riskScore(current, now, policy.riskHalfLifeHours),
     scoreAfter: riskScore(next, now, policy.riskHalfLifeHours),
   };
+}
+
+/** How far back history is kept: long enough to weigh nothing, and to outlast any quarantine. */
+function historyHorizonMs(policy: RiskPolicy): number {
+  return Math.max(HISTORY_HALF_LIVES * policy.riskHalfLifeHours * 3_600_000, policy.quarantineDays * 86_400_000);
 }
 
 /** The cleanup's decision: a quarantine has ended and its end is not yet recorded. */

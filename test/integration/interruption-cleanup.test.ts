@@ -1,0 +1,96 @@
+import { randomUUID } from 'node:crypto';
+import fc from 'fast-check';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { AccountSessions, Ec2InstanceResolver } from '../../functions/interruption/adapters';
+import { releaseEndedQuarantines } from '../../functions/interruption/cleanup';
+import { parseInterruptionEvent } from '../../functions/interruption/events';
+import { type DomainEvent, ingestInterruption } from '../../functions/interruption/ingest';
+import { DynamoPoolRiskStore } from '../../functions/interruption/pool-store';
+import type { RiskPolicy } from '../../functions/interruption/risk';
+import { DynamoLedger } from '../../functions/ledger/store';
+import { documentClient } from '../../functions/shared/aws';
+import type { LocalStack } from '../../local/provision';
+import { invokeFunction } from '../../local/stepfunctions';
+import { fixture, freshStack, launchInstance } from '../support';
+
+const PROD = '111111111111';
+const policy: RiskPolicy = { quarantineDays: 15, quarantineByEnvironment: { PROD: true, STAGING: false, LAB: false }, insufficientCapacityMinutes: 10, riskHalfLifeHours: 72 };
+
+let stack: LocalStack;
+beforeAll(async () => {
+  stack = await freshStack();
+});
+
+/** The use case with the real moto-backed adapters; published domain events are collected. */
+function deps(chain: string, clock: () => Date) {
+  const published: DomainEvent[] = [];
+  return {
+    published,
+    ledger: new DynamoLedger(documentClient(), { tableName: stack.ref('StateStoreLedgerTable'), chain }),
+    pools: new DynamoPoolRiskStore(documentClient(), stack.ref('StateStorePoolRiskTable')),
+    publisher: { publish: async (events: DomainEvent[]) => void published.push(...events) },
+    clock,
+  };
+}
+
+async function chainLength(ledger: DynamoLedger) {
+  let n = 0;
+  for await (const _ of ledger.entries()) n++;
+  return n;
+}
+
+describe('quarantine cleanup', () => {
+  it('records each ended quarantine once, with a PoolReleased event, and leaves running ones alone', async () => {
+    const instanceId = await launchInstance(PROD, { instanceType: 'r5.large', zone: 'us-east-1c' });
+    const d = deps('cleanup', () => new Date('2026-11-22T10:01:00Z'));
+    const resolver = new Ec2InstanceResolver(new AccountSessions('123456789012', 'fleetwarden-member'));
+    const event = parseInterruptionEvent(fixture('spot-interruption-warning', { id: randomUUID(), account: PROD, instanceId, time: '2026-11-22T10:00:00Z' }));
+    await ingestInterruption(event, { ...d, accounts: { [PROD]: 'PROD' }, policy, resolver, actor: 'test' });
+
+    const during = await releaseEndedQuarantines('sched-1', { ...d, clock: () => new Date('2026-12-01T00:00:00Z'), actor: 'cleanup' });
+    expect(during.released.filter((r) => r.pool.endsWith('r5.large'))).toEqual([]);
+    expect(during.active).toBeGreaterThanOrEqual(1);
+
+    const after = { ...d, clock: () => new Date('2026-12-07T10:00:01Z'), actor: 'cleanup' };
+    const first = await releaseEndedQuarantines('sched-2', after);
+    const again = await releaseEndedQuarantines('sched-3', after);
+
+    expect(first.released).toContainEqual({ pool: 'us-east-1/use1-az2/r5.large', quarantinedUntil: '2026-12-07T10:00:00.000Z' });
+    expect(again.released.find((r) => r.pool.endsWith('r5.large'))).toBeUndefined();
+    const released = d.published.filter((e) => e.detailType === 'PoolReleased' && e.detail.pool === 'us-east-1/use1-az2/r5.large');
+    expect(released).toHaveLength(1);
+    const actions: string[] = [];
+    for await (const e of d.ledger.entries()) actions.push(String(e.action));
+    expect(actions).toEqual(['pool.quarantined', 'pool.released']);
+  });
+
+  it('runs as the deployed handler from a scheduled event', async () => {
+    const fn = [...stack.functions.values()].find((f) => f.logicalId.startsWith('InterruptionsQuarantineCleanup'))!;
+    const out = await invokeFunction(stack, fn, { id: randomUUID(), 'detail-type': 'Scheduled Event', source: 'aws.events', time: '2026-11-22T10:15:00Z', detail: {} });
+    expect(out).toMatchObject({ released: expect.any(Array), active: expect.any(Number) });
+    await expect(invokeFunction(stack, fn, { id: 'x', 'detail-type': 'Something Else' })).rejects.toMatchObject({ name: 'Terminal.InvalidInput' });
+  });
+});
+
+describe('interruption idempotency against moto (property)', () => {
+  it('appends one ledger entry per distinct event, however often and in whatever order events are redelivered', async () => {
+    const instances = await Promise.all(['m6i.large', 'm6i.xlarge', 'c6i.large'].map((t) => launchInstance(PROD, { instanceType: t, zone: 'us-east-1d' })));
+    const resolver = new Ec2InstanceResolver(new AccountSessions('123456789012', 'fleetwarden-member'));
+    let run = 0;
+    await fc.assert(
+      fc.asyncProperty(
+        fc.array(fc.record({ instance: fc.nat(2), kind: fc.constantFrom('spot-interruption-warning', 'rebalance-recommendation', 'state-change-shutting-down') }), { minLength: 1, maxLength: 5 }),
+        fc.array(fc.nat(), { maxLength: 6 }),
+        async (distinct, repeats) => {
+          run += 1;
+          const events = distinct.map((e) => parseInterruptionEvent(fixture(e.kind, { id: randomUUID(), account: PROD, instanceId: instances[e.instance]! })));
+          const deliveries = [...events, ...repeats.map((i) => events[i % events.length]!)].sort(() => 0.5 - Math.random());
+          const d = deps(`prop-${run}`, () => new Date('2026-11-22T10:01:00Z'));
+          for (const event of deliveries) await ingestInterruption(event, { ...d, accounts: { [PROD]: 'PROD' }, policy, resolver, actor: 'test' });
+          expect(await chainLength(d.ledger)).toBe(events.length);
+        },
+      ),
+      { numRuns: 10 },
+    );
+  });
+});
