@@ -9,6 +9,7 @@ import { formatVerification, runVerify } from '../functions/ledger/cli';
 import { motoEnvironment, startMoto } from '../local/moto';
 import { type LocalStack, provision } from '../local/provision';
 import { synthTemplate } from '../local/template';
+import { interruptionSteps } from './demo/interruptions';
 import { ledgerSteps } from './demo/ledger';
 import { Timeline } from './demo/timeline';
 
@@ -19,7 +20,7 @@ export interface DemoContext {
 }
 
 /** The demo's chapters, in order; later capabilities append theirs. */
-const steps: ((ctx: DemoContext) => Promise<void>)[] = [ledgerSteps];
+const steps: ((ctx: DemoContext) => Promise<void>)[] = [ledgerSteps, interruptionSteps];
 
 async function main(): Promise<number> {
   const timeline = new Timeline();

@@ -183,10 +183,10 @@ export interface CapacityFailure {
 }
 
 export interface CapacityBlockResult {
-  /** What applySignal decided; `{ changed: false, reason: 'duplicate' }` for a repeated event id. */
+  /** What applySignal decided: `duplicate` for a repeated event id, `stale` for a failure too old to count. */
   decision: Decision;
-  /** The `pool.capacity-blocked` ledger entry (the earlier one, `duplicate: true`, for a repeat). */
-  ledger: AppendResult;
+  /** The `pool.capacity-blocked` ledger entry (the earlier one, `duplicate: true`, for a repeat); none for a stale report. */
+  ledger?: AppendResult;
   /** How many times a concurrent writer changed the pool first. */
   conflicts: number;
 }
@@ -250,7 +250,7 @@ export class Gatekeeper {
   /**
    * A launch into the pool failed with InsufficientInstanceCapacity: block the pool for
    * `policy.insufficientCapacityMinutes` (from the failure time) and record it in the ledger.
-   * Idempotent per event id. The pool write is conditional on the version read; on a conflict it
+   * Idempotent per event id; a failure older than the risk history is ignored. The pool write is conditional on the version read; on a conflict it
    * re-reads and re-decides. The ledger entry is appended after the pool write, deduplicated, and
    * also for a repeated event id, so a retry after a failed append still records the block once.
    */
@@ -265,6 +265,7 @@ export class Gatekeeper {
       const now = this.clock();
       const decision = applySignal(current, key, signal, policy, now);
       if (!decision.changed) {
+        if (decision.reason === 'stale') return { decision, conflicts };
         return { decision, ledger: await this.recordBlock(pool, failure, current, now), conflicts };
       }
       try {

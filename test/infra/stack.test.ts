@@ -105,6 +105,34 @@ describe('functions', () => {
   });
 });
 
+describe('interruption pipeline', () => {
+  it('drains its queue with partial batch failures, and the queue outlasts six function timeouts', () => {
+    template.hasResourceProperties('AWS::Lambda::EventSourceMapping', { FunctionResponseTypes: ['ReportBatchItemFailures'], BatchSize: 10 });
+    const queue = resourcesOf('AWS::SQS::Queue').find(([id]) => id.startsWith('InterruptionsEventsQueue'))![1];
+    const fn = resourcesOf('AWS::Lambda::Function').find(([id]) => id.startsWith('InterruptionsInterruptionIngest'))![1];
+    expect(queue.Properties.VisibilityTimeout).toBeGreaterThanOrEqual(6 * fn.Properties.Timeout);
+    expect(queue.Properties.RedrivePolicy).toMatchObject({ maxReceiveCount: 5 });
+  });
+
+  it('lets every configured member account send its events to the default bus', () => {
+    template.resourceCountIs('AWS::Events::EventBusPolicy', 3);
+    template.hasResourceProperties('AWS::Events::EventBusPolicy', { StatementId: 'fleetwarden-333333333333', EventBusName: 'default' });
+  });
+
+  it('gives every rule target a DLQ', () => {
+    for (const [, rule] of resourcesOf('AWS::Events::Rule')) {
+      for (const target of rule.Properties.Targets) expect(target.DeadLetterConfig?.Arn).toBeDefined();
+    }
+  });
+
+  it('passes the config the handler validates: accounts and risk policy', () => {
+    const fn = resourcesOf('AWS::Lambda::Function').find(([id]) => id.startsWith('InterruptionsInterruptionIngest'))![1];
+    const env = fn.Properties.Environment.Variables;
+    expect(JSON.parse(env.ACCOUNT_ENVIRONMENTS)).toEqual({ '111111111111': 'PROD', '222222222222': 'STAGING', '333333333333': 'LAB' });
+    expect(JSON.parse(env.RISK_POLICY)).toEqual({ quarantineDays: 15, quarantineByEnvironment: { PROD: true, STAGING: false, LAB: false }, insufficientCapacityMinutes: 10, riskHalfLifeHours: 72 });
+  });
+});
+
 describe('IAM', () => {
   it('never grants a wildcard action', () => {
     const wildcards = statements().flatMap((s) => actionsOf(s).filter((a) => a.includes('*')).map((a) => `${s.owner}: ${a}`));

@@ -1,7 +1,4 @@
 import { DeleteObjectCommand, GetObjectCommand, HeadObjectCommand, S3Client } from '@aws-sdk/client-s3';
-import { SubscribeCommand, SNSClient } from '@aws-sdk/client-sns';
-import { CreateQueueCommand, GetQueueAttributesCommand, ReceiveMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
-import { EventBridgeClient, PutRuleCommand, PutTargetsCommand } from '@aws-sdk/client-eventbridge';
 import { KMSClient } from '@aws-sdk/client-kms';
 import { PutCommand } from '@aws-sdk/lib-dynamodb';
 import { beforeEach, describe, expect, it } from 'vitest';
@@ -10,6 +7,7 @@ import { verifyLedger } from '../../functions/ledger/audit';
 import { DigestSchema } from '../../functions/ledger/digest';
 import { DynamoLedger } from '../../functions/ledger/store';
 import { awsClient, documentClient } from '../../functions/shared/aws';
+import { listenToBus, listenToTopic } from '../../local/listen';
 import type { LocalStack } from '../../local/provision';
 import { runStateMachine, stateNames } from '../../local/stepfunctions';
 import { freshStack } from '../support';
@@ -25,24 +23,7 @@ const audit = () => ({
   signer: new KmsDigestSigner(awsClient(KMSClient), stack.attr('LedgerDigestSigningKey', 'Arn')),
 });
 
-/** An SQS queue subscribed to what the workflow publishes, so the test can read it back. */
-async function listen(kind: 'bus' | 'topic'): Promise<() => Promise<unknown[]>> {
-  const sqs = awsClient(SQSClient);
-  const { QueueUrl } = await sqs.send(new CreateQueueCommand({ QueueName: `${stack.prefix}-${kind}-listener` }));
-  const { Attributes } = await sqs.send(new GetQueueAttributesCommand({ QueueUrl, AttributeNames: ['QueueArn'] }));
-  if (kind === 'bus') {
-    const events = awsClient(EventBridgeClient);
-    const bus = stack.ref('StateStoreBus');
-    await events.send(new PutRuleCommand({ Name: `${stack.prefix}-listen`, EventBusName: bus, EventPattern: JSON.stringify({ source: ['fleetwarden.ledger'] }) }));
-    await events.send(new PutTargetsCommand({ Rule: `${stack.prefix}-listen`, EventBusName: bus, Targets: [{ Id: 'listener', Arn: Attributes!.QueueArn! }] }));
-  } else {
-    await awsClient(SNSClient).send(new SubscribeCommand({ TopicArn: stack.ref('StateStoreNotifications'), Protocol: 'sqs', Endpoint: Attributes!.QueueArn! }));
-  }
-  return async () => {
-    const out = await sqs.send(new ReceiveMessageCommand({ QueueUrl, MaxNumberOfMessages: 10, WaitTimeSeconds: 1 }));
-    return (out.Messages ?? []).map((m) => JSON.parse(m.Body!));
-  };
-}
+const listen = (kind: 'bus' | 'topic'): Promise<() => Promise<unknown[]>> => (kind === 'bus' ? listenToBus(stack, ['fleetwarden.ledger']) : listenToTopic(stack));
 
 beforeEach(async () => {
   stack = await freshStack();

@@ -35,7 +35,8 @@ function wire(env: InterruptionIngestEnv) {
   };
   const config = new IdempotencyConfig({ eventKeyJmesPath: 'eventId', expiresAfterSeconds: 24 * 3600 });
   // Completed events short-circuit; one that crashed mid-way is retried (its effects are idempotent).
-  const ingest = makeIdempotent((event: InterruptionEvent) => ingestInterruption(event, deps), {
+  // The stored result must be plain JSON: the idempotency store's marshaller refuses undefined members.
+  const ingest = makeIdempotent(async (event: InterruptionEvent) => JSON.parse(JSON.stringify(await ingestInterruption(event, deps))) as unknown, {
     persistenceStore: new DynamoDBPersistenceLayer({ tableName: env.IDEMPOTENCY_TABLE_NAME, awsSdkV3Client: awsClient(DynamoDBClient) }),
     config,
   });

@@ -1,0 +1,218 @@
+import { DescribeAvailabilityZonesCommand, EC2Client } from '@aws-sdk/client-ec2';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { Ec2PlacementScoreSource, Ec2SpotPriceSource, Gatekeeper, type PlacementScoreSource, type SpotPriceSource } from '../../functions/gatekeeper/adapters';
+import { type Pool, poolKey } from '../../functions/interruption/pool';
+import { DynamoPoolRiskStore } from '../../functions/interruption/pool-store';
+import { type RiskPolicy, type Signal, applySignal } from '../../functions/interruption/risk';
+import { DynamoLedger } from '../../functions/ledger/store';
+import { awsClient, documentClient } from '../../functions/shared/aws';
+import type { LocalStack } from '../../local/provision';
+import { freshStack } from '../support';
+
+const policy: RiskPolicy = {
+  quarantineDays: 15,
+  quarantineByEnvironment: { PROD: true, STAGING: false, LAB: false },
+  insufficientCapacityMinutes: 7,
+  riskHalfLifeHours: 72,
+};
+const T0 = new Date('2026-11-22T10:00:00.000Z');
+const MINUTE = 60_000;
+const m5 = (azId: string, region = 'us-east-1'): Pool => ({ region, azId, instanceType: 'm5.large' });
+
+/** moto's us-east-1: zone names map to IDs out of order, as in a real account. */
+const MOTO_US_EAST_1 = { 'us-east-1a': 'use1-az6', 'us-east-1b': 'use1-az1', 'us-east-1c': 'use1-az2', 'us-east-1d': 'use1-az4', 'us-east-1e': 'use1-az3', 'us-east-1f': 'use1-az5' };
+/** moto's constant Spot price for every offered pool (its history is one 2006 entry per pool). */
+const MOTO_SPOT_PRICE = 0.00001;
+
+let stack: LocalStack;
+let store: DynamoPoolRiskStore;
+let chains = 0;
+
+/** A clock the test moves by hand. */
+function manualClock(start = T0) {
+  let now = start;
+  return { now: () => now, advance: (ms: number) => (now = new Date(now.getTime() + ms)) };
+}
+
+function newLedger() {
+  return new DynamoLedger(documentClient(), { tableName: stack.ref('StateStoreLedgerTable'), chain: `gatekeeper-${++chains}` });
+}
+
+async function ledgerEntries(ledger: DynamoLedger) {
+  const items: Record<string, unknown>[] = [];
+  for await (const item of ledger.entries()) items.push(item);
+  return items;
+}
+
+/** Moto's prices, counting the calls: one per region. */
+class CountedSpotPrices implements SpotPriceSource {
+  readonly calls: [string, string[]][] = [];
+  constructor(private readonly inner: SpotPriceSource) {}
+  prices(region: string, instanceTypes: string[]) {
+    this.calls.push([region, [...instanceTypes].sort()]);
+    return this.inner.prices(region, instanceTypes);
+  }
+}
+
+/**
+ * moto does not implement GetSpotPlacementScores, so the ranking test scores AZs through this
+ * in-test implementation of the port; the EC2 adapter is shown falling back against moto below.
+ */
+class FixedPlacementScores implements PlacementScoreSource {
+  readonly calls: [string, string[]][] = [];
+  constructor(private readonly byAz: Record<string, number>) {}
+  async scores(region: string, instanceTypes: string[]) {
+    this.calls.push([region, [...instanceTypes].sort()]);
+    return new Map(Object.entries(this.byAz));
+  }
+}
+
+beforeAll(async () => {
+  stack = await freshStack();
+  store = new DynamoPoolRiskStore(documentClient(), stack.ref('StateStorePoolRiskTable'));
+});
+
+describe('Ec2SpotPriceSource (moto)', () => {
+  it('should see moto name its us-east-1 zones with AZ IDs out of order', async () => {
+    const out = await awsClient(EC2Client, { region: 'us-east-1' }).send(new DescribeAvailabilityZonesCommand({}));
+    expect(Object.fromEntries((out.AvailabilityZones ?? []).map((z) => [z.ZoneName, z.ZoneId]))).toEqual(MOTO_US_EAST_1);
+  });
+
+  it('should key the newest Spot price of each offered pool by AZ ID, not by zone name', async () => {
+    // Act
+    const prices = await new Ec2SpotPriceSource().prices('us-east-1', ['m5.large', 'c5.large']);
+    // Assess: moto offers neither type in us-east-1e (use1-az3), and prices every pool the same.
+    const azIds = ['use1-az6', 'use1-az1', 'use1-az2', 'use1-az4', 'use1-az5'];
+    const expected = azIds.flatMap((azId) => ['c5.large', 'm5.large'].map((instanceType) => [poolKey({ region: 'us-east-1', azId, instanceType }), MOTO_SPOT_PRICE] as const));
+    expect(new Map([...prices].sort())).toEqual(new Map(expected.sort()));
+  });
+
+  it('should answer an empty map for no instance types without calling EC2', async () => {
+    expect(await new Ec2SpotPriceSource({ clientFor: () => undefined as unknown as EC2Client }).prices('us-east-1', [])).toEqual(new Map());
+  });
+});
+
+describe('Ec2PlacementScoreSource (moto)', () => {
+  it('should fall back to "no scores" because moto does not implement GetSpotPlacementScores', async () => {
+    const unavailable: string[] = [];
+    const source = new Ec2PlacementScoreSource({ onUnavailable: (_error, region) => unavailable.push(region) });
+    expect(await source.scores('us-east-1', ['m5.large', 'c5.large', 'r6i.large'])).toEqual(new Map());
+    expect(unavailable).toEqual(['us-east-1']);
+  });
+});
+
+describe('Gatekeeper (moto)', () => {
+  it('should rank pools from their records in the table, moto prices and placement scores, best first', async () => {
+    // Prepare: a PROD quarantine in use1-az2, an interruption three days ago (one half-life) in use1-az4.
+    const clock = manualClock();
+    const signal = (eventId: string, at: Date, environment: Signal['environment']): Signal => ({ eventId, at, kind: 'spot-interruption', account: '111111111111', environment });
+    for (const [pool, s] of [
+      [m5('use1-az2'), signal('rank-prod', T0, 'PROD')],
+      [m5('use1-az4'), signal('rank-staging', new Date(T0.getTime() - 72 * 3_600_000), 'STAGING')],
+    ] as const) {
+      const decision = applySignal(await store.get(poolKey(pool)), poolKey(pool), s, policy, clock.now());
+      if (decision.changed) await store.put(decision.next);
+    }
+    const prices = new CountedSpotPrices(new Ec2SpotPriceSource({ clock: clock.now }));
+    const placement = new FixedPlacementScores({ 'use1-az6': 9, 'use1-az1': 4 });
+    const gatekeeper = new Gatekeeper({ store, prices, placementScores: placement, ledger: newLedger(), policy, clock: clock.now });
+
+    // Act: use1-az3 offers no m5.large in moto, so it has no price; euw1-az3 is eu-west-1a.
+    const ranked = await gatekeeper.rank([m5('use1-az1'), m5('use1-az2'), m5('use1-az3'), m5('use1-az4'), m5('use1-az6'), m5('euw1-az3', 'eu-west-1'), m5('use1-az1')]);
+
+    // Assess
+    expect(ranked.map((r) => [r.key, r.allowed, Number(r.components.penalty.toFixed(4))])).toEqual([
+      ['us-east-1/use1-az6/m5.large', true, Number((1 / 9).toFixed(4))], // placement 9
+      ['us-east-1/use1-az1/m5.large', true, Number((6 / 9).toFixed(4))], // placement 4
+      ['eu-west-1/euw1-az3/m5.large', true, 1], // placement unknown: counts as the worst
+      ['us-east-1/use1-az4/m5.large', true, 1.5], // risk 0.5, placement unknown
+      ['us-east-1/use1-az3/m5.large', true, 2], // no price (not offered), placement unknown
+      ['us-east-1/use1-az2/m5.large', false, 2], // closed, whatever its score (risk 1, placement unknown)
+    ]);
+    expect(ranked[0]!.components).toMatchObject({ spotPrice: MOTO_SPOT_PRICE, pricePremium: 0, placementScore: 9 });
+    expect(ranked[5]!.reason).toBe(`quarantined until ${new Date(T0.getTime() + 15 * 86_400_000).toISOString()} after PROD spot interruption in account 111111111111 (event rank-prod)`);
+    expect(prices.calls.sort()).toEqual([
+      ['eu-west-1', ['m5.large']],
+      ['us-east-1', ['m5.large']],
+    ]);
+    expect(placement.calls.sort()).toEqual(prices.calls);
+  });
+
+  it('should block a pool for the configured minutes after InsufficientInstanceCapacity, then open it again', async () => {
+    // Prepare
+    const clock = manualClock();
+    const ledger = newLedger();
+    const gatekeeper = new Gatekeeper({ store, prices: new Ec2SpotPriceSource(), ledger, policy, clock: clock.now });
+    const pool = m5('use1-az5');
+    const blockedUntil = new Date(T0.getTime() + 7 * MINUTE).toISOString();
+
+    // Act
+    const result = await gatekeeper.recordInsufficientCapacity(pool, { eventId: 'launch-ice-1', account: '111111111111', environment: 'LAB' });
+
+    // Assess: closed now and a minute before the end, open at the end, from the stored timestamp.
+    expect(result.decision).toMatchObject({ changed: true, quarantined: true });
+    expect(await gatekeeper.isAllowed(pool)).toEqual({ allowed: false, reason: `blocked until ${blockedUntil} after InsufficientInstanceCapacity`, reopensAt: new Date(blockedUntil) });
+    clock.advance(6 * MINUTE);
+    expect((await gatekeeper.isAllowed(pool)).allowed).toBe(false);
+    expect((await gatekeeper.rank([pool, m5('use1-az6')])).map((r) => [r.key, r.allowed])).toEqual([
+      ['us-east-1/use1-az6/m5.large', true],
+      ['us-east-1/use1-az5/m5.large', false],
+    ]);
+    clock.advance(MINUTE);
+    expect(await gatekeeper.isAllowed(pool)).toEqual({ allowed: true, reason: 'open' });
+    expect(await store.get(poolKey(pool))).toMatchObject({ capacityBlockedUntil: blockedUntil, version: 1 });
+    expect(await ledgerEntries(ledger)).toMatchObject([
+      {
+        seq: 1,
+        actor: 'gatekeeper',
+        action: 'pool.capacity-blocked',
+        subject: 'us-east-1/use1-az5/m5.large',
+        eventId: 'launch-ice-1',
+        before: { capacityBlockedUntil: null, riskScore: 0 },
+        after: { capacityBlockedUntil: blockedUntil, riskScore: 0.5 },
+      },
+    ]);
+  });
+
+  it('should change nothing twice when the same InsufficientInstanceCapacity event is reported again, even concurrently', async () => {
+    // Prepare
+    const clock = manualClock();
+    const ledger = newLedger();
+    const gatekeeper = new Gatekeeper({ store, prices: new Ec2SpotPriceSource(), ledger, policy, clock: clock.now });
+    const pool = m5('use1-az1', 'us-west-2');
+    const failure = { eventId: 'launch-ice-dup', account: '111111111111', environment: 'PROD' as const };
+    await gatekeeper.recordInsufficientCapacity(pool, failure);
+    const stored = await store.get(poolKey(pool));
+
+    // Act: redelivered later, three times at once.
+    clock.advance(3 * MINUTE);
+    const again = await Promise.all([1, 2, 3].map(() => gatekeeper.recordInsufficientCapacity(pool, failure)));
+
+    // Assess: the block still ends 7 minutes after the first report, one history entry, one ledger entry.
+    expect(again.map((r) => r.decision)).toEqual([1, 2, 3].map(() => ({ changed: false, reason: 'duplicate' })));
+    expect(again.every((r) => r.ledger?.duplicate && r.ledger.entry.seq === 1)).toBe(true);
+    expect(await store.get(poolKey(pool))).toEqual(stored);
+    expect(stored).toMatchObject({ version: 1, capacityBlockedUntil: new Date(T0.getTime() + 7 * MINUTE).toISOString() });
+    expect(stored!.history).toHaveLength(1);
+    expect(await ledgerEntries(ledger)).toHaveLength(1);
+  });
+
+  it('should keep every report when different launches into one pool fail at the same moment', async () => {
+    // Prepare
+    const clock = manualClock();
+    const ledger = newLedger();
+    const gatekeeper = new Gatekeeper({ store, prices: new Ec2SpotPriceSource(), ledger, policy, clock: clock.now });
+    const pool = m5('use1-az2', 'us-west-2');
+    const ids = ['ice-a', 'ice-b', 'ice-c', 'ice-d'];
+
+    // Act
+    const results = await Promise.all(ids.map((eventId) => gatekeeper.recordInsufficientCapacity(pool, { eventId, account: '111111111111', environment: 'STAGING' })));
+
+    // Assess: the writes were conditional, losers re-read and re-decided, nothing was lost.
+    const record = await store.get(poolKey(pool));
+    expect(record!.history.map((h) => h.eventId).sort()).toEqual(ids);
+    expect(record!.version).toBe(4);
+    expect(results.reduce((sum, r) => sum + r.conflicts, 0)).toBeGreaterThan(0);
+    expect((await ledgerEntries(ledger)).map((e) => e.eventId).sort()).toEqual(ids);
+  });
+});

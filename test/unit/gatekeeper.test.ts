@@ -1,0 +1,442 @@
+import type { EC2Client } from '@aws-sdk/client-ec2';
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { Ec2PlacementScoreSource, Gatekeeper, NoPlacementScores, type SpotPriceSource, placementScoresUnavailable } from '../../functions/gatekeeper/adapters';
+import { type PoolFacts, isAllowed, rank } from '../../functions/gatekeeper/gatekeeper';
+import { type Pool, poolKey } from '../../functions/interruption/pool';
+import { PoolRiskConflictError, type PoolRiskStore } from '../../functions/interruption/pool-store';
+import { type HistoryEntry, type PoolRiskRecord, type RiskPolicy, applySignal } from '../../functions/interruption/risk';
+import type { LedgerDraft, LedgerEntry } from '../../functions/ledger/chain';
+import type { AppendOptions, AppendResult, LedgerWriter } from '../../functions/ledger/store';
+
+const NOW = new Date('2026-11-22T10:00:00.000Z');
+const HOUR = 3_600_000;
+const at = (offsetMs: number) => new Date(NOW.getTime() + offsetMs).toISOString();
+const policy: RiskPolicy = {
+  quarantineDays: 15,
+  quarantineByEnvironment: { PROD: true, STAGING: false, LAB: false },
+  insufficientCapacityMinutes: 10,
+  riskHalfLifeHours: 72,
+};
+
+const pool = (azId: string, instanceType = 'm5.large', region = 'us-east-1'): Pool => ({ region, azId, instanceType });
+const record = (p: Pool, fields: Partial<PoolRiskRecord> = {}): PoolRiskRecord => ({ pool: poolKey(p), history: [], version: 1, ...fields });
+const interruption = (hoursAgo: number, eventId = `e-${hoursAgo}`) => ({
+  eventId,
+  at: at(-hoursAgo * HOUR),
+  kind: 'spot-interruption' as const,
+  account: '222222222222',
+  environment: 'STAGING' as const,
+});
+const keys = (ranked: { key: string }[]) => ranked.map((r) => r.key);
+
+describe('isAllowed', () => {
+  it('should allow a pool that Fleetwarden has never seen', () => {
+    expect(isAllowed({}, NOW)).toEqual({ allowed: true, reason: 'open' });
+  });
+
+  it('should close a pool quarantined after a PROD interruption, saying until when and why', () => {
+    // Prepare
+    const p = pool('use1-az1');
+    const facts = {
+      record: record(p, {
+        quarantinedUntil: at(5 * 24 * HOUR),
+        quarantineEventId: 'evt-1',
+        quarantineReason: 'PROD spot interruption in account 111111111111',
+      }),
+    };
+    // Act
+    const admission = isAllowed(facts, NOW);
+    // Assess
+    expect(admission).toEqual({
+      allowed: false,
+      reason: `quarantined until ${at(5 * 24 * HOUR)} after PROD spot interruption in account 111111111111 (event evt-1)`,
+      reopensAt: new Date(at(5 * 24 * HOUR)),
+    });
+  });
+
+  it('should close a pool for the minutes of an InsufficientInstanceCapacity block', () => {
+    const admission = isAllowed({ record: record(pool('use1-az1'), { capacityBlockedUntil: at(10 * 60_000) }) }, NOW);
+    expect(admission).toEqual({ allowed: false, reason: `blocked until ${at(10 * 60_000)} after InsufficientInstanceCapacity`, reopensAt: new Date(at(10 * 60_000)) });
+  });
+
+  it('should name both closures and reopen at the later one when a quarantined pool is also blocked', () => {
+    const admission = isAllowed(
+      { record: record(pool('use1-az1'), { quarantinedUntil: at(HOUR), quarantineReason: 'PROD spot interruption in account 1', capacityBlockedUntil: at(2 * HOUR) }) },
+      NOW,
+    );
+    expect(admission.allowed).toBe(false);
+    expect(admission.reason).toBe(`quarantined until ${at(HOUR)} after PROD spot interruption in account 1 and blocked until ${at(2 * HOUR)} after InsufficientInstanceCapacity`);
+    expect(admission.reopensAt).toEqual(new Date(at(2 * HOUR)));
+  });
+
+  it('should allow a pool whose quarantine has ended even though TTL has not deleted the item yet', () => {
+    // Prepare: ended an hour ago; the item's TTL passed a day ago and DynamoDB has not acted on it.
+    const stale = record(pool('use1-az1'), { quarantinedUntil: at(-HOUR), capacityBlockedUntil: at(-HOUR), expiresAt: Math.floor(NOW.getTime() / 1000) - 86_400 });
+    // Act + Assess
+    expect(isAllowed({ record: stale }, NOW)).toEqual({ allowed: true, reason: `open: its quarantine ended at ${at(-HOUR)}` });
+  });
+
+  it('should decide expiry on read from the stored timestamp alone', () => {
+    fc.assert(
+      fc.property(fc.integer({ min: -30 * 24, max: 30 * 24 }), fc.integer({ min: -30 * 24, max: 30 * 24 }), (untilHours, nowHours) => {
+        const r = record(pool('use1-az1'), { quarantinedUntil: at(untilHours * HOUR), expiresAt: 0 });
+        const admission = isAllowed({ record: r }, new Date(NOW.getTime() + nowHours * HOUR));
+        expect(admission.allowed).toBe(nowHours >= untilHours);
+      }),
+    );
+  });
+});
+
+describe('rank', () => {
+  const rankAt = (candidates: PoolFacts[]) => rank(candidates, NOW, policy);
+
+  it('should put the cheapest pool first when nothing else tells the pools apart', () => {
+    const ranked = rankAt([
+      { pool: pool('use1-az1'), spotPrice: 0.05 },
+      { pool: pool('use1-az2'), spotPrice: 0.04 },
+      { pool: pool('use1-az3'), spotPrice: 0.06 },
+    ]);
+    expect(keys(ranked)).toEqual(['us-east-1/use1-az2/m5.large', 'us-east-1/use1-az1/m5.large', 'us-east-1/use1-az3/m5.large']);
+    expect(ranked[0]).toMatchObject({ allowed: true, score: 1, components: { risk: 0, spotPrice: 0.04, pricePremium: 0, placementPenalty: 0, penalty: 0 } });
+    expect(ranked[1]!.components.pricePremium).toBeCloseTo(0.25);
+    expect(ranked[1]!.reason).toBe('open; risk 0.00, spot $0.05/h (25 % above the cheapest), no placement score');
+  });
+
+  it('should prefer a pricier pool when the cheaper one was interrupted recently', () => {
+    const cheap = pool('use1-az1');
+    const ranked = rankAt([
+      { pool: cheap, spotPrice: 0.04, record: record(cheap, { history: [interruption(1)] }) },
+      { pool: pool('use1-az2'), spotPrice: 0.045 },
+    ]);
+    expect(keys(ranked)).toEqual(['us-east-1/use1-az2/m5.large', 'us-east-1/use1-az1/m5.large']);
+    expect(ranked[1]!.components.risk).toBeCloseTo(0.5 ** (1 / 72));
+  });
+
+  it('should let an old, decayed interruption count less than a price difference', () => {
+    const cheap = pool('use1-az1');
+    const ranked = rankAt([
+      { pool: cheap, spotPrice: 0.04, record: record(cheap, { history: [interruption(30 * 24)] }) },
+      { pool: pool('use1-az2'), spotPrice: 0.05 },
+    ]);
+    expect(ranked[0]!.key).toBe(poolKey(cheap));
+  });
+
+  it('should prefer the higher placement score when prices and risk are equal', () => {
+    const ranked = rankAt([
+      { pool: pool('use1-az1'), spotPrice: 0.04, placementScore: 3 },
+      { pool: pool('use1-az2'), spotPrice: 0.04, placementScore: 9 },
+    ]);
+    expect(keys(ranked)).toEqual(['us-east-1/use1-az2/m5.large', 'us-east-1/use1-az1/m5.large']);
+    expect(ranked[1]!.components.placementPenalty).toBeCloseTo(7 / 9);
+  });
+
+  it('should never let a pool with an unknown price win over pools with known prices', () => {
+    const ranked = rankAt([
+      { pool: pool('use1-az1') },
+      { pool: pool('use1-az2'), spotPrice: 0.04 },
+      { pool: pool('use1-az3'), spotPrice: 0.08 },
+    ]);
+    expect(keys(ranked).at(-1)).toBe('us-east-1/use1-az1/m5.large');
+    expect(ranked.at(-1)!.components.pricePremium).toBe(2);
+    expect(ranked.at(-1)!.reason).toContain('no known spot price');
+  });
+
+  it('should count an unknown placement score as the worst when other pools have one, and as nothing when none has', () => {
+    const someKnown = rankAt([{ pool: pool('use1-az1'), placementScore: 1 }, { pool: pool('use1-az2') }]);
+    expect(someKnown.map((r) => r.components.placementPenalty)).toEqual([1, 1]);
+    const noneKnown = rankAt([{ pool: pool('use1-az1') }, { pool: pool('use1-az2') }]);
+    expect(noneKnown.map((r) => [r.key, r.score])).toEqual([
+      ['us-east-1/use1-az1/m5.large', 1],
+      ['us-east-1/use1-az2/m5.large', 1],
+    ]);
+  });
+
+  it('should put closed pools after open ones, soonest to reopen first, each with its reason', () => {
+    // Prepare: the closed pools are the cheapest and best placed; they still come last.
+    const quarantined = pool('use1-az1');
+    const blocked = pool('use1-az2');
+    const ranked = rankAt([
+      { pool: quarantined, spotPrice: 0.01, placementScore: 10, record: record(quarantined, { quarantinedUntil: at(24 * HOUR), quarantineReason: 'PROD spot interruption in account 1' }) },
+      { pool: blocked, spotPrice: 0.01, placementScore: 10, record: record(blocked, { capacityBlockedUntil: at(5 * 60_000) }) },
+      { pool: pool('use1-az3'), spotPrice: 0.09, placementScore: 2 },
+    ]);
+    expect(ranked.map((r) => [r.key, r.allowed, r.reopensAt?.toISOString()])).toEqual([
+      ['us-east-1/use1-az3/m5.large', true, undefined],
+      ['us-east-1/use1-az2/m5.large', false, at(5 * 60_000)],
+      ['us-east-1/use1-az1/m5.large', false, at(24 * HOUR)],
+    ]);
+    expect(ranked[1]!.reason).toBe(`blocked until ${at(5 * 60_000)} after InsufficientInstanceCapacity`);
+    // Prices are relative to the cheapest open pool, so the closed ones are not a reference.
+    expect(ranked[0]!.components.pricePremium).toBe(0);
+  });
+
+  it('should break ties by pool key', () => {
+    const ranked = rankAt([{ pool: pool('use1-az2', 'c5.large') }, { pool: pool('use1-az1', 'm5.large') }, { pool: pool('use1-az1', 'c5.large') }]);
+    expect(keys(ranked)).toEqual(['us-east-1/use1-az1/c5.large', 'us-east-1/use1-az1/m5.large', 'us-east-1/use1-az2/c5.large']);
+  });
+
+  it('should explain the saving against On-Demand without letting it change the order', () => {
+    const [best] = rankAt([{ pool: pool('use1-az1'), spotPrice: 0.03, onDemandPrice: 0.096 }]);
+    expect(best!.components.savingsVsOnDemand).toBeCloseTo(0.6875);
+    expect(best!.score).toBe(1);
+  });
+
+  it('should follow the weights it is given', () => {
+    const candidates = [
+      { pool: pool('use1-az1'), spotPrice: 0.04, placementScore: 2 },
+      { pool: pool('use1-az2'), spotPrice: 0.06, placementScore: 10 },
+    ];
+    expect(rank(candidates, NOW, policy, { risk: 1, price: 1, placement: 0 })[0]!.key).toBe('us-east-1/use1-az1/m5.large');
+    expect(rank(candidates, NOW, policy, { risk: 1, price: 0.1, placement: 1 })[0]!.key).toBe('us-east-1/use1-az2/m5.large');
+    expect(() => rank(candidates, NOW, policy, { risk: -1, price: 1, placement: 1 })).toThrow(/risk must be a finite number/);
+  });
+
+  it('should refuse a pool that appears twice among the candidates', () => {
+    expect(() => rankAt([{ pool: pool('use1-az1') }, { pool: pool('use1-az1'), spotPrice: 1 }])).toThrow(/pool us-east-1\/use1-az1\/m5.large appears more than once/);
+  });
+
+  describe('properties', () => {
+    const poolArb = fc.record({
+      region: fc.constantFrom('us-east-1', 'eu-west-1'),
+      azId: fc.constantFrom('use1-az1', 'use1-az2', 'use1-az4', 'euw1-az3'),
+      instanceType: fc.constantFrom('m5.large', 'c5.large', 'r6i.xlarge'),
+    });
+    const offsetArb = fc.integer({ min: -20 * 24, max: 20 * 24 }).map((hours) => at(hours * HOUR));
+    const historyArb = fc.array(
+      fc.record({
+        eventId: fc.uuid(),
+        at: fc.integer({ min: 0, max: 60 * 24 }).map((hours) => at(-hours * HOUR)),
+        kind: fc.constantFrom('spot-interruption' as const, 'rebalance' as const, 'insufficient-capacity' as const),
+        account: fc.constant('111111111111'),
+        environment: fc.constantFrom('PROD' as const, 'STAGING' as const, 'LAB' as const),
+      }),
+      { maxLength: 4 },
+    );
+    const factsArb: fc.Arbitrary<PoolFacts> = fc
+      .record({
+        pool: poolArb,
+        quarantinedUntil: fc.option(offsetArb, { nil: undefined }),
+        capacityBlockedUntil: fc.option(offsetArb, { nil: undefined }),
+        history: fc.oneof(fc.constant<HistoryEntry[]>([]), historyArb),
+        // Few distinct values, so that ties (which only the pool key breaks) are common.
+        spotPrice: fc.option(fc.oneof(fc.constantFrom(0.02, 0.04), fc.double({ min: 0.001, max: 5, noNaN: true })), { nil: undefined, freq: 2 }),
+        placementScore: fc.option(fc.constantFrom(1, 5, 10), { nil: undefined, freq: 2 }),
+      })
+      .map(({ pool: p, quarantinedUntil, capacityBlockedUntil, history, spotPrice, placementScore }) => ({
+        pool: p,
+        record: record(p, { quarantinedUntil, capacityBlockedUntil, history }),
+        spotPrice,
+        placementScore,
+      }));
+    const candidatesArb = fc.uniqueArray(factsArb, { selector: (f) => poolKey(f.pool), maxLength: 12 });
+
+    it('should never rank a closed pool above an open one', () => {
+      fc.assert(
+        fc.property(candidatesArb, (candidates) => {
+          const ranked = rankAt(candidates);
+          const allowed = ranked.map((r) => r.allowed);
+          expect(allowed).toEqual([...allowed].sort((a, b) => Number(b) - Number(a)));
+          for (const r of ranked) expect(r.allowed).toBe(isAllowed(candidates.find((c) => poolKey(c.pool) === r.key)!, NOW).allowed);
+        }),
+      );
+    });
+
+    it('should rank the same candidates the same way whatever order they come in', () => {
+      fc.assert(
+        fc.property(
+          candidatesArb.chain((candidates) => fc.tuple(fc.constant(candidates), fc.shuffledSubarray(candidates, { minLength: candidates.length, maxLength: candidates.length }))),
+          ([candidates, shuffled]) => {
+            expect(rankAt(shuffled)).toEqual(rankAt(candidates));
+          },
+        ),
+      );
+    });
+
+    it('should score every pool between 0 and 1 and order open pools by score', () => {
+      fc.assert(
+        fc.property(candidatesArb, (candidates) => {
+          const ranked = rankAt(candidates);
+          for (const r of ranked) expect(r.score > 0 && r.score <= 1).toBe(true);
+          const open = ranked.filter((r) => r.allowed).map((r) => r.score);
+          expect(open).toEqual([...open].sort((a, b) => b - a));
+        }),
+      );
+    });
+  });
+});
+
+/** A pool table in memory, with the same conditional-write contract as DynamoPoolRiskStore. */
+class MemoryPoolRiskStore implements PoolRiskStore {
+  readonly records = new Map<string, PoolRiskRecord>();
+  /** Runs between a writer's read and its write: lets a test play a concurrent writer. */
+  beforePut?: (key: string) => void;
+
+  async get(key: string) {
+    return structuredClone(this.records.get(key));
+  }
+  async getMany(keys: string[]) {
+    return new Map(keys.flatMap((k) => (this.records.has(k) ? [[k, structuredClone(this.records.get(k)!)] as const] : [])));
+  }
+  async put(next: PoolRiskRecord) {
+    this.beforePut?.(next.pool);
+    if ((this.records.get(next.pool)?.version ?? 0) !== next.version - 1) throw new PoolRiskConflictError(`pool ${next.pool} changed while it was being updated`);
+    this.records.set(next.pool, structuredClone(next));
+  }
+  async *all() {
+    yield* this.records.values();
+  }
+}
+
+/** Ledger in memory, deduplicating like DynamoLedger; can fail its next appends. */
+class MemoryLedger implements LedgerWriter {
+  readonly entries: (LedgerDraft & { dedupeKey?: string })[] = [];
+  failNext = 0;
+  async append(draft: LedgerDraft, options: AppendOptions = {}): Promise<AppendResult> {
+    if (this.failNext > 0) {
+      this.failNext -= 1;
+      throw new Error('ledger unavailable');
+    }
+    const existing = this.entries.findIndex((e) => options.dedupeKey && e.dedupeKey === options.dedupeKey);
+    const entry = (i: number) => ({ ...this.entries[i]!, seq: i + 1 }) as unknown as LedgerEntry;
+    if (existing >= 0) return { entry: entry(existing), duplicate: true, conflicts: 0 };
+    this.entries.push({ ...draft, dedupeKey: options.dedupeKey });
+    return { entry: entry(this.entries.length - 1), duplicate: false, conflicts: 0 };
+  }
+}
+
+const noPrices: SpotPriceSource = { prices: async () => new Map() };
+
+describe('Gatekeeper.recordInsufficientCapacity', () => {
+  const p = pool('use1-az1');
+  const failure = { eventId: 'launch-1', account: '111111111111', environment: 'PROD' as const, at: NOW };
+  const setup = (clock = () => NOW) => {
+    const store = new MemoryPoolRiskStore();
+    const ledger = new MemoryLedger();
+    return { store, ledger, gatekeeper: new Gatekeeper({ store, ledger, prices: noPrices, policy, clock }) };
+  };
+
+  it('should block the pool for the configured minutes and record the block in the ledger', async () => {
+    // Prepare
+    const { store, ledger, gatekeeper } = setup();
+    // Act
+    const result = await gatekeeper.recordInsufficientCapacity(p, failure);
+    // Assess
+    expect(result.decision).toMatchObject({ changed: true, quarantined: true });
+    expect(store.records.get(poolKey(p))?.capacityBlockedUntil).toBe(at(10 * 60_000));
+    expect(ledger.entries).toEqual([
+      {
+        actor: 'gatekeeper',
+        action: 'pool.capacity-blocked',
+        subject: 'us-east-1/use1-az1/m5.large',
+        eventId: 'launch-1',
+        reason: `InsufficientInstanceCapacity launching m5.large in use1-az1 (account 111111111111, PROD): pool blocked until ${at(10 * 60_000)}`,
+        before: { capacityBlockedUntil: null, riskScore: 0 },
+        after: { capacityBlockedUntil: at(10 * 60_000), riskScore: 0.5 },
+        dedupeKey: 'launch-1#pool.capacity-blocked',
+      },
+    ]);
+  });
+
+  it('should re-read and re-decide when a concurrent writer changed the pool first, keeping both events', async () => {
+    // Prepare: between our first read and write, another handler records a rebalance.
+    const { store, gatekeeper } = setup();
+    let raced = false;
+    store.beforePut = (key) => {
+      if (raced) return;
+      raced = true;
+      const other = applySignal(undefined, key, { eventId: 'other', at: NOW, kind: 'rebalance', account: '1', environment: 'LAB' }, policy, NOW);
+      if (other.changed) store.records.set(key, other.next);
+    };
+    // Act
+    const result = await gatekeeper.recordInsufficientCapacity(p, failure);
+    // Assess
+    expect(result.conflicts).toBe(1);
+    expect(store.records.get(poolKey(p))).toMatchObject({ version: 2, capacityBlockedUntil: at(10 * 60_000) });
+    expect(store.records.get(poolKey(p))!.history.map((h) => h.eventId).sort()).toEqual(['launch-1', 'other']);
+  });
+
+  it('should give up with the retryable conflict error after its attempts', async () => {
+    const { store, gatekeeper } = setup();
+    let version = 0;
+    store.beforePut = (key) => store.records.set(key, record(p, { pool: key, version: ++version }));
+    await expect(gatekeeper.recordInsufficientCapacity(p, failure)).rejects.toMatchObject({ name: 'Retryable.PoolRiskConflict' });
+    expect(version).toBe(5);
+  });
+
+  it('should change nothing for a repeated event, yet record the block when the first ledger append was lost', async () => {
+    // Prepare: the first call writes the pool, then the ledger fails.
+    const { store, ledger, gatekeeper } = setup();
+    ledger.failNext = 1;
+    await expect(gatekeeper.recordInsufficientCapacity(p, failure)).rejects.toThrow('ledger unavailable');
+    const stored = structuredClone(store.records.get(poolKey(p)));
+    // Act: the retried step reports the same failure twice.
+    const retry = await gatekeeper.recordInsufficientCapacity(p, failure);
+    const again = await gatekeeper.recordInsufficientCapacity(p, failure);
+    // Assess
+    expect(retry.decision).toEqual({ changed: false, reason: 'duplicate' });
+    expect(again.ledger?.duplicate).toBe(true);
+    expect(store.records.get(poolKey(p))).toEqual(stored);
+    expect(ledger.entries).toHaveLength(1);
+    expect(ledger.entries[0]).toMatchObject({ eventId: 'launch-1', after: { capacityBlockedUntil: at(10 * 60_000) } });
+    expect(ledger.entries[0]).not.toHaveProperty('before');
+  });
+
+  it('should ignore a failure too old to count, recording nothing', async () => {
+    const { store, ledger, gatekeeper } = setup();
+    const result = await gatekeeper.recordInsufficientCapacity(p, { ...failure, at: new Date(NOW.getTime() - 31 * 24 * HOUR) });
+    expect(result).toEqual({ decision: { changed: false, reason: 'stale' }, conflicts: 0 });
+    expect(store.records.size).toBe(0);
+    expect(ledger.entries).toEqual([]);
+  });
+});
+
+describe('Ec2PlacementScoreSource', () => {
+  const failingClient = (error: unknown) => () => ({ send: async () => Promise.reject(error) }) as unknown as EC2Client;
+  const awsError = (name: string, status: number) => Object.assign(new Error(name), { name, Code: name, $metadata: { httpStatusCode: status } });
+
+  it.each([
+    ['UnsupportedOperation', 400],
+    ['UnauthorizedOperation', 403],
+    ['NotImplemented', 501],
+    ['Error', 500], // moto: an HTML 500 page the SDK cannot parse
+  ])('should treat %s (%i) as "no scores" and say so', async (name, status) => {
+    const told: string[] = [];
+    const source = new Ec2PlacementScoreSource({ clientFor: failingClient(awsError(name, status)), onUnavailable: (_e, region) => told.push(region) });
+    expect(await source.scores('us-east-1', ['m5.large'])).toEqual(new Map());
+    expect(told).toEqual(['us-east-1']);
+  });
+
+  it('should fail on an error that means the request itself is wrong', async () => {
+    const source = new Ec2PlacementScoreSource({ clientFor: failingClient(awsError('InvalidParameterValue', 400)) });
+    await expect(source.scores('us-east-1', ['m5.large'])).rejects.toThrow('InvalidParameterValue');
+    expect(placementScoresUnavailable('not an error')).toBe(false);
+  });
+
+  it('should map the scores of the asked region by AZ ID, asking once for all the types', async () => {
+    // Prepare
+    const sent: unknown[] = [];
+    const client = {
+      send: async (command: { input: unknown }) => {
+        sent.push(command.input);
+        return {
+          SpotPlacementScores: [
+            { Region: 'us-east-1', AvailabilityZoneId: 'use1-az1', Score: 9 },
+            { Region: 'us-east-1', AvailabilityZoneId: 'use1-az4', Score: 3 },
+          ],
+        };
+      },
+    } as unknown as EC2Client;
+    // Act
+    const scores = await new Ec2PlacementScoreSource({ clientFor: () => client, targetCapacity: 2 }).scores('us-east-1', ['m5.large', 'c5.large', 'm5.large']);
+    // Assess
+    expect(scores).toEqual(new Map([['use1-az1', 9], ['use1-az4', 3]]));
+    expect(sent).toEqual([
+      { InstanceTypes: ['m5.large', 'c5.large'], TargetCapacity: 2, TargetCapacityUnitType: 'units', SingleAvailabilityZone: true, RegionNames: ['us-east-1'], NextToken: undefined },
+    ]);
+  });
+
+  it('should have a stand-in that knows no scores', async () => {
+    expect(await new NoPlacementScores().scores()).toEqual(new Map());
+  });
+});
