@@ -26,13 +26,14 @@ export async function freePort(): Promise<number> {
 }
 
 export async function startMoto(options: { timeoutMs?: number } = {}): Promise<MotoServer> {
-  const binary = path.join(PROJECT_ROOT, '.venv', 'bin', 'moto_server');
-  if (!existsSync(binary)) {
-    throw new Error(`moto is not installed at ${binary}: run through \`npm test\` / \`npm run demo\`, which create the venv`);
+  const python = path.join(PROJECT_ROOT, '.venv', 'bin', 'python');
+  if (!existsSync(python)) {
+    throw new Error(`moto is not installed in ${path.dirname(python)}: run through \`npm test\` / \`npm run demo\`, which create the venv`);
   }
   const port = await freePort();
   const endpoint = `http://127.0.0.1:${port}`;
-  const child = spawn(binary, ['-H', '127.0.0.1', '-p', String(port)], {
+  // Single-threaded, so each request is atomic as in DynamoDB (see test/emulators/moto_serial.py).
+  const child = spawn(python, [path.join(PROJECT_ROOT, 'test', 'emulators', 'moto_serial.py'), '127.0.0.1', String(port)], {
     env: { ...process.env, MOTO_EC2_LOAD_DEFAULT_AMIS: 'false' },
     stdio: ['ignore', 'ignore', 'pipe'],
   });

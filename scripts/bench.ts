@@ -3,6 +3,8 @@
  * - per-function bundle size (the esbuild output `cdk synth` stages) and cold init (module load);
  * - ledger append rate (sequential, deduplicated, concurrent) against moto, write units per append;
  * - ledger verify rate (pure, and end to end from DynamoDB + digests);
+ * - interruption events per second through the ingest handler, with duplicates, and DynamoDB
+ *   write units per event;
  * - state transitions, Lambda invocations and SDK calls per digest workflow run.
  */
 import { execFileSync } from 'node:child_process';
@@ -10,8 +12,11 @@ import { mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { gzipSync } from 'node:zlib';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { EC2Client, RunInstancesCommand } from '@aws-sdk/client-ec2';
 import { KMSClient } from '@aws-sdk/client-kms';
 import { S3Client } from '@aws-sdk/client-s3';
+import { AccountSessions } from '../functions/interruption/adapters';
 import { DigestArchive, KmsDigestSigner } from '../functions/ledger/adapters';
 import { verifyLedger } from '../functions/ledger/audit';
 import { type LedgerEntry, seal, verifyChain } from '../functions/ledger/chain';
@@ -20,7 +25,8 @@ import { awsClient, documentClient } from '../functions/shared/aws';
 import { ENTRY_METADATA_KEY } from '../lib/constructs/fleet-function';
 import { PROJECT_ROOT } from '../lib/paths';
 import { motoEnvironment, startMoto } from '../local/moto';
-import { provision } from '../local/provision';
+import { type LocalStack, provision } from '../local/provision';
+import { deliverToQueue, pumpQueue } from '../local/sqs-source';
 import { runStateMachine } from '../local/stepfunctions';
 import { type CfnResource, synthTemplate } from '../local/template';
 
@@ -89,6 +95,73 @@ async function estimatedTransactionUnits(ledger: DynamoLedger): Promise<number> 
   return round(perAppend.reduce((a, b) => a + b, 0) / perAppend.length, 2);
 }
 
+/**
+ * Counts DynamoDB write units on the shared client: asks for ReturnConsumedCapacity on every
+ * write and adds up what comes back. moto reports none for TransactWriteItems, so those are
+ * estimated the way AWS bills them (2 WCU per started KB of each item).
+ */
+function countWriteUnits() {
+  const client = awsClient(DynamoDBClient);
+  const totals = { units: 0, writes: 0, estimatedTransactionUnits: 0 };
+  client.middlewareStack.add(
+    (next, context) => async (args) => {
+      const command = context.commandName ?? '';
+      const input = args.input as { ReturnConsumedCapacity?: string; TransactItems?: { Put?: { Item: unknown } }[] };
+      const isWrite = /^(PutItem|UpdateItem|DeleteItem|TransactWriteItems|BatchWriteItem)Command$/.test(command);
+      if (isWrite) input.ReturnConsumedCapacity = 'TOTAL';
+      const result = await next(args);
+      if (isWrite) {
+        totals.writes += 1;
+        const consumed = (result.output as { ConsumedCapacity?: { CapacityUnits?: number } | { CapacityUnits?: number }[] }).ConsumedCapacity;
+        const reported = [consumed ?? []].flat().reduce((sum, c) => sum + (c.CapacityUnits ?? 0), 0);
+        if (command === 'TransactWriteItemsCommand' && reported === 0) {
+          const estimate = (input.TransactItems ?? []).reduce((sum, t) => sum + 2 * Math.ceil(Buffer.byteLength(JSON.stringify(t.Put?.Item ?? {})) / 1024), 0);
+          totals.estimatedTransactionUnits += estimate;
+          totals.units += estimate;
+        } else totals.units += reported;
+      }
+      return result;
+    },
+    { step: 'initialize', name: 'fleetwardenBenchWriteUnits' },
+  );
+  return totals;
+}
+
+async function interruptionThroughput(stack: LocalStack) {
+  const instances: string[] = [];
+  for (const [i, type] of ['m5.large', 'm5.xlarge', 'c5.large', 'c5.xlarge', 'r5.large'].entries()) {
+    const ec2 = awsClient(EC2Client, await new AccountSessions('123456789012', 'fleetwarden-member').options(i % 2 ? '333333333333' : '111111111111', 'us-east-1'));
+    const out = await ec2.send(new RunInstancesCommand({ ImageId: 'ami-12345678', MinCount: 1, MaxCount: 1, InstanceType: type as never, Placement: { AvailabilityZone: 'us-east-1b' }, InstanceMarketOptions: { MarketType: 'spot' } }));
+    instances.push(out.Instances![0]!.InstanceId!);
+  }
+  const kinds = ['spot-interruption-warning', 'rebalance-recommendation', 'state-change-shutting-down'];
+  const distinct = Array.from({ length: 150 }, (_, i) => {
+    const e = JSON.parse(readFileSync(path.join(PROJECT_ROOT, 'test', 'events', `${kinds[i % 3]}.json`), 'utf8'));
+    const instanceId = instances[i % instances.length]!;
+    Object.assign(e, { id: `bench-${i}`, account: i % instances.length % 2 ? '333333333333' : '111111111111', time: new Date().toISOString() });
+    e.detail['instance-id'] = instanceId;
+    return e;
+  });
+  // Every third event is delivered twice (at-least-once), as separate messages.
+  const deliveries = [...distinct, ...distinct.filter((_, i) => i % 3 === 0)];
+  const totals = countWriteUnits();
+  await deliverToQueue(stack, 'InterruptionsEventsQueue', deliveries);
+  const started = performance.now();
+  const pump = await pumpQueue(stack, 'InterruptionsEventsQueue', 'InterruptionsInterruptionIngest', { maxBatches: 1000 });
+  const seconds = (performance.now() - started) / 1000;
+  return {
+    distinctEvents: distinct.length,
+    deliveries: deliveries.length,
+    failedDeliveries: pump.failed,
+    batches: pump.batches,
+    deliveriesPerSecond: round(deliveries.length / seconds),
+    dynamodbWrites: totals.writes,
+    writeUnitsPerDelivery: round(totals.units / deliveries.length, 2),
+    writeUnitsPerDistinctEvent: round(totals.units / distinct.length, 2),
+    note: 'write units: pool record + ledger entry and dedupe marker (transaction, estimated: moto reports none) + idempotency record; duplicates cost one conditional idempotency write',
+  };
+}
+
 async function main() {
   console.log('bundling every function (cdk synth) and timing cold init…');
   const functionResults = bundles();
@@ -142,6 +215,8 @@ async function main() {
     seconds = (performance.now() - started) / 1000;
     ledgerBench.concurrentAppend = { writers, appends: writers * perWriter, appendsPerSecond: round((writers * perWriter) / seconds), lostRacesRetried: conflicts };
 
+    console.log('interruption events through the handler…');
+    const interruptions = await interruptionThroughput(stack);
     const digest = await runStateMachine(stack, 'LedgerDigestStateMachine', { chain: 'fleet' });
     started = performance.now();
     const verification = await verifyLedger({
@@ -161,6 +236,7 @@ async function main() {
       machine: { cpus: (await import('node:os')).cpus().length },
       functions: functionResults,
       ledger: ledgerBench,
+      interruptions,
       workflows: {
         ledgerDigest: { status: digest.status, stateTransitions: digest.transitions, lambdaInvocations: digest.lambdaInvocations, sdkCalls: digest.sdkCalls },
       },

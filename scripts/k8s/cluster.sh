@@ -25,7 +25,11 @@
 #   Alternatively impersonate: admin requests with `Impersonate-User: <name>` header.
 #
 # KWOK manages only Nodes annotated `kwok.x-k8s.io/node: fake`. Pods bound to them go
-# Running/Ready; pods with a deletionTimestamp are deleted for real (stage pod-delete).
+# Running/Ready at once; pods with a deletionTimestamp are deleted for real at once
+# (kwok-stages.yaml; per-pod delay annotations are documented there). Because a
+# replacement pod is Ready within a second, a test that wants an eviction to get 429
+# must keep the replacement from becoming Ready (cordon the node, or set the
+# pod-ready delay annotation on the pod template).
 set -euo pipefail
 
 K8S_VERSION=v1.37.1   # newest k8s.io/kubernetes whose module zip the proxy serves (v1.37.2: 403)
@@ -83,7 +87,7 @@ build_k8s() {
     x+=" -X $k.gitTreeState=clean -X $k.buildDate=1970-01-01T00:00:00Z"
   done
   (cd "$work/k8s" && "$GO" build -trimpath -ldflags "-s -w$x" -o "$work/out/" \
-    $(printf 'k8s.io/kubernetes/cmd/%s ' "${K8S_BINS[@]}"))
+    "${K8S_BINS[@]/#/k8s.io/kubernetes/cmd/}")
 }
 
 build_etcd() {
@@ -109,36 +113,31 @@ EOF
 }
 
 build_kwok() {
-  local work=$1 src s
+  local work=$1
   log "building kwok $KWOK_VERSION"
   GOBIN="$work/out" "$GO" install -trimpath -ldflags "-s -w" "sigs.k8s.io/kwok/cmd/kwok@$KWOK_VERSION"
-  # kwok (unlike kwokctl) has no built-in stages: ship kwokctl's defaults as a config file
-  # (node-initialize, node-heartbeat-with-lease, pod-ready, pod-complete, pod-delete).
-  src=$("$GO" mod download -json "sigs.k8s.io/kwok@$KWOK_VERSION" | sed -n 's/^\t"Dir": "\(.*\)",$/\1/p')
-  for s in node/fast/node-initialize node/heartbeat-with-lease/node-heartbeat-with-lease \
-           pod/fast/pod-ready pod/fast/pod-complete pod/fast/pod-delete; do
-    echo "---"; cat "$src/kustomize/stage/$s.yaml"
-  done >"$work/out/kwok-stages.yaml"
 }
 
 cmd_build() {
-  have_all "${ALL_BINS[@]}" && [[ -f $BIN/kwok-stages.yaml ]] && return 0
+  have_all "${ALL_BINS[@]}" && return 0
   mkdir -p "$BIN"
   # Serialise concurrent builds (parallel test workers); the later one finds them cached.
   (
     flock 9
-    have_all "${ALL_BINS[@]}" && [[ -f $BIN/kwok-stages.yaml ]] && exit 0
+    have_all "${ALL_BINS[@]}" && exit 0
     build_locked
   ) 9>"$CACHE/.build.lock"
 }
 
 build_locked() {
   go_env
+  rm -rf "$CACHE"/.build.*/  # left by a build that was SIGKILLed (we hold the lock)
   local work; work=$(mktemp -d "$CACHE/.build.XXXXXX")
+  # shellcheck disable=SC2064  # expand now: $work is local, gone when the trap runs
   trap "rm -rf '$work'" EXIT
   local t0=$SECONDS
   have_all etcd || build_etcd "$work"
-  have_all kwok && [[ -f $BIN/kwok-stages.yaml ]] || build_kwok "$work"
+  have_all kwok || build_kwok "$work"
   have_all "${K8S_BINS[@]}" || build_k8s "$work"
   # Atomic: a binary only appears in bin/ (by rename on the same filesystem) once complete.
   local f; for f in "$work"/out/*; do mv -f "$f" "$BIN/"; done
@@ -169,7 +168,7 @@ cert() {
     if [[ -n $san ]]; then echo "extendedKeyUsage=serverAuth"; echo "subjectAltName=$san"
     else echo "extendedKeyUsage=clientAuth"; fi
   } >"$p/$name.ext"
-  openssl x509 -req -in "$p/$name.csr" -CA "$p/ca.crt" -CAkey "$p/ca.key" -CAcreateserial \
+  openssl x509 -req -in "$p/$name.csr" -CA "$p/ca.crt" -CAkey "$p/ca.key" -set_serial "0x$(openssl rand -hex 12)" \
     -days 3650 -sha256 -extfile "$p/$name.ext" -out "$p/$name.crt" 2>/dev/null
   rm -f "$p/$name.csr" "$p/$name.ext"
 }
@@ -180,16 +179,18 @@ make_pki() {
   openssl req -x509 -new -key "$p/ca.key" -subj "/CN=fleetwarden-test-ca" -days 3650 -sha256 \
     -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign,cRLSign" \
     -out "$p/ca.crt" 2>/dev/null
+  # Independent of each other: in parallel (a few hundred ms instead of ~2 s).
   cert apiserver kube-apiserver "" \
-    "IP:127.0.0.1,IP:10.96.0.1,DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc,DNS:kubernetes.default.svc.cluster.local"
-  cert admin fleetwarden-admin system:masters
-  cert controller-manager system:kube-controller-manager
-  cert scheduler system:kube-scheduler
+    "IP:127.0.0.1,IP:10.96.0.1,DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc,DNS:kubernetes.default.svc.cluster.local" &
+  cert admin fleetwarden-admin system:masters &
+  cert controller-manager system:kube-controller-manager &
+  cert scheduler system:kube-scheduler &
   # KWOK patches node and pod status of nodes that no kubelet owns; admin is simplest.
-  cert kwok kwok-controller system:masters
+  cert kwok kwok-controller system:masters &
   # Service-account token signing key pair (TokenRequest API, SA token controller).
-  openssl ecparam -name prime256v1 -genkey -noout -out "$p/sa.key" 2>/dev/null
-  openssl ec -in "$p/sa.key" -pubout -out "$p/sa.pub" 2>/dev/null
+  { openssl ecparam -name prime256v1 -genkey -noout -out "$p/sa.key" 2>/dev/null &&
+    openssl ec -in "$p/sa.key" -pubout -out "$p/sa.pub" 2>/dev/null; } &
+  local job; for job in $(jobs -p); do wait "$job" || die "openssl failed making $p"; done
 }
 
 kubeconfig() { # kubeconfig FILE CERTNAME
@@ -241,7 +242,7 @@ wait_for() {
 
 alive() { # the recorded pid still runs our binary with our DIR (guards against pid reuse)
   local pid; pid=$(cat "$DIR/pids/$1" 2>/dev/null) || return 1
-  tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -qF -- "$DIR/"
+  tr '\0' ' ' 2>/dev/null <"/proc/$pid/cmdline" | grep -qF -- "$DIR/"
 }
 
 https_ok() { # https_ok PORT PATH: as admin
@@ -280,6 +281,8 @@ cmd_up() {
   wait_for etcd 30 curl -fsS --max-time 2 "http://127.0.0.1:$ETCD_PORT/health"
 
   log "starting kube-apiserver on https://127.0.0.1:$API_PORT"
+  # --endpoint-reconciler-type=none: the `kubernetes` Service would get 127.0.0.1 as its
+  # endpoint, which validation rejects (loopback); nothing in-cluster needs it.
   local p=$DIR/pki
   start kube-apiserver --etcd-servers="http://127.0.0.1:$ETCD_PORT" \
     --bind-address=127.0.0.1 --advertise-address=127.0.0.1 --secure-port="$API_PORT" \
@@ -295,13 +298,16 @@ cmd_up() {
   wait_for kube-apiserver 90 https_ok "$API_PORT" /readyz
 
   log "starting kube-controller-manager, kube-scheduler, kwok"
+  # Each controller runs as its own system:serviceaccount:kube-system:<controller> (tokens
+  # via TokenRequest), which the bootstrap RBAC policy grants; the plain
+  # system:kube-controller-manager identity may not create ReplicaSets, update PDB status...
   # Default controller set ("*") includes disruption (PDB status), serviceaccount (the
   # `default` SA), serviceaccount-token, deployment/replicaset, nodelifecycle, podgc.
   start kube-controller-manager --kubeconfig="$DIR/controller-manager.kubeconfig" \
     --authentication-kubeconfig="$DIR/controller-manager.kubeconfig" \
     --authorization-kubeconfig="$DIR/controller-manager.kubeconfig" \
     --bind-address=127.0.0.1 --secure-port="$KCM_PORT" --leader-elect=false \
-    --use-service-account-credentials=false \
+    --use-service-account-credentials=true \
     --service-account-private-key-file="$p/sa.key" --root-ca-file="$p/ca.crt" \
     --cluster-signing-cert-file="$p/ca.crt" --cluster-signing-key-file="$p/ca.key" \
     --kube-api-qps=200 --kube-api-burst=400 --concurrent-gc-syncs=20 --profiling=false
@@ -310,8 +316,9 @@ cmd_up() {
     --authorization-kubeconfig="$DIR/scheduler.kubeconfig" \
     --bind-address=127.0.0.1 --secure-port="$SCHED_PORT" --leader-elect=false \
     --kube-api-qps=200 --kube-api-burst=400 --profiling=false
+  # Stages (node/pod lifecycle) live in kwok-stages.yaml next to this script.
   # --node-ip 127.0.0.1: anything that ever dials a fake node's "kubelet" stays on loopback.
-  start kwok --kubeconfig="$DIR/kwok.kubeconfig" --config="$BIN/kwok-stages.yaml" \
+  start kwok --kubeconfig="$DIR/kwok.kubeconfig" --config="$HERE/kwok-stages.yaml" \
     --manage-all-nodes=false --manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake \
     --node-ip=127.0.0.1 --node-port="$KWOK_PORT" --server-address="127.0.0.1:$KWOK_PORT" \
     --node-lease-duration-seconds=40 --cidr=10.0.0.1/16
@@ -334,14 +341,19 @@ cmd_down() {
 }
 
 stop_all() {
+  # One at a time, clients first: an apiserver whose etcd is already gone (or an etcd
+  # with the apiserver still attached) shuts down slowly. State is throwaway, so after
+  # a short grace period SIGKILL is fine.
   local c pid i
   for c in "${COMPONENTS[@]}"; do
-    alive "$c" && kill -TERM "$(cat "$DIR/pids/$c")" 2>/dev/null || true
+    alive "$c" || continue
+    pid=$(cat "$DIR/pids/$c")
+    kill -TERM "$pid" 2>/dev/null || true
+    for ((i = 0; i < 25; i++)); do alive "$c" || break; sleep 0.2; done
+    alive "$c" && { kill -KILL "$pid" 2>/dev/null || true; }
+    for ((i = 0; i < 25; i++)); do alive "$c" || break; sleep 0.2; done
   done
-  for c in "${COMPONENTS[@]}"; do
-    for ((i = 0; i < 50; i++)); do alive "$c" || break; sleep 0.2; done
-    if alive "$c"; then pid=$(cat "$DIR/pids/$c"); log "$c ($pid) ignored SIGTERM, killing"; kill -KILL "$pid" 2>/dev/null || true; fi
-  done
+  return 0
 }
 
 # ---------------------------------------------------------------------------- main

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Proves a cluster started by `cluster.sh up [DIR]` does what Fleetwarden's tests need:
 # KWOK node + pods Running, PDB status computed by kube-controller-manager, policy/v1
-# evictions (201, then 429 while the budget is spent), pod deletion completing, and a
-# limited ServiceAccount token identity under RBAC.
+# evictions (201, then 429 while the budget is spent), pod deletion completing, KWOK's
+# per-pod delay annotations, and a limited ServiceAccount token identity under RBAC.
 #   bash scripts/k8s/smoke.sh [DIR]
 set -euo pipefail
 
@@ -80,22 +80,45 @@ until_ok 60 "PDB disruptionsAllowed=1" allowed 1
 say "PDB disruptionsAllowed=1 ($((SECONDS - t0))s)"
 
 mapfile -t PODS < <(k get pods -l app=web -o jsonpath='{range .items[*]}{.metadata.name}{"\n"}{end}')
+# Cordon first, as a drain does: KWOK makes a replacement Ready within a second, so
+# without this the budget could be back before our second request.
+k cordon "$NODE" >/dev/null
 code=$(evict "${PODS[0]}"); [[ $code == 201 ]] || die "first eviction: HTTP $code, want 201"
 say "evicted ${PODS[0]} (201)"
 code=$(evict "${PODS[1]}"); [[ $code == 429 ]] || die "second eviction: HTTP $code, want 429"
-say "second eviction refused (429) while the budget is spent"
-# The replacement becomes Ready (KWOK) and the evicted pod finishes deletion (KWOK
-# pod-delete stage); then the controller-manager gives the budget back.
+say "second eviction refused (429) while the replacement cannot become Ready"
 gone() { ! k get pod "$1" >/dev/null 2>&1; }
-until_ok 60 "evicted pod deleted" gone "${PODS[0]}"
-until_ok 60 "PDB back to 1" allowed 1
+until_ok 30 "evicted pod deleted" gone "${PODS[0]}"     # KWOK stage pod-delete
+sleep 2
+code=$(evict "${PODS[1]}"); [[ $code == 429 ]] || die "eviction while cordoned: HTTP $code, want 429"
+k uncordon "$NODE" >/dev/null
+until_ok 60 "PDB back to 1" allowed 1                   # replacement scheduled + Ready
 code=$(evict "${PODS[1]}"); [[ $code == 201 ]] || die "eviction after replacement: HTTP $code, want 201"
-say "after the replacement became Ready, eviction of ${PODS[1]} succeeded ($((SECONDS - t0))s)"
+say "after uncordon the replacement became Ready; eviction of ${PODS[1]} succeeded ($((SECONDS - t0))s)"
 
 k delete pod "${PODS[2]}" --wait=false >/dev/null
-until_ok 60 "deleted pod disappears" gone "${PODS[2]}"
+until_ok 30 "deleted pod disappears" gone "${PODS[2]}"
 say "deleted pod ${PODS[2]} is gone ($((SECONDS - t0))s)"
 until_ok 60 "3 pods Running again" running
+
+# The per-pod knobs in kwok-stages.yaml: a slow-to-be-Ready pod that lingers when deleted.
+k apply -f - >/dev/null <<EOF
+apiVersion: v1
+kind: Pod
+metadata:
+  name: slow
+  annotations: {pod-ready.stage.kwok.x-k8s.io/delay: 3s, pod-delete.stage.kwok.x-k8s.io/delay: 3s}
+spec:
+  nodeName: $NODE
+  containers: [{name: c, image: fake.invalid/slow:1}]
+EOF
+ready() { [[ $(k get pod "$1" -o jsonpath='{.status.conditions[?(@.type=="Ready")].status}') == True ]]; }
+sleep 1; ! ready slow || die "pod with a 3s pod-ready delay was Ready after 1s"
+until_ok 20 "slow pod Ready" ready slow
+k delete pod slow --wait=false >/dev/null
+sleep 1; ! gone slow || die "pod with a 3s pod-delete delay was gone after 1s"
+until_ok 20 "slow pod deleted" gone slow
+say "pod-ready / pod-delete delay annotations honoured ($((SECONDS - t0))s)"
 
 # A limited identity: ServiceAccount + Role + TokenRequest.
 k create serviceaccount limited >/dev/null
