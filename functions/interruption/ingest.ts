@@ -1,4 +1,5 @@
 import type { LedgerWriter } from '../ledger/store';
+import type { AccountDirectory } from './accounts';
 import type { EnvironmentClass } from '../shared/environments';
 import { TerminalError } from '../shared/errors';
 import type { InterruptionEvent } from './events';
@@ -33,7 +34,7 @@ export interface EventPublisher {
 }
 
 export interface IngestDeps {
-  accounts: Record<string, EnvironmentClass>;
+  accounts: AccountDirectory;
   policy: RiskPolicy;
   resolver: InstanceResolver;
   pools: PoolRiskStore;
@@ -62,8 +63,8 @@ const MAX_CONFLICT_RETRIES = 5;
  * a redelivered event finds its id in the pool history or ledger and changes nothing.
  */
 export async function ingestInterruption(event: InterruptionEvent, deps: IngestDeps): Promise<IngestOutcome> {
-  const environment = deps.accounts[event.account];
-  if (!environment) throw new UnknownAccountError(`account ${event.account} is not in Fleetwarden's config`);
+  const environment = await deps.accounts.environmentOf(event.account);
+  if (!environment) throw new UnknownAccountError(`account ${event.account} is not in Fleetwarden's config (nor tagged in Organizations, if enabled)`);
   const facts = await deps.resolver.resolve(event.account, event.region, event.instanceIds);
   const outcome: IngestOutcome = { eventId: event.eventId, kind: event.kind, instances: [] };
   for (const instanceId of event.instanceIds) {

@@ -89,6 +89,7 @@ export class InterruptionIntelligence extends Construct {
         HOME_ACCOUNT_ID: stack.account,
         MEMBER_ROLE_NAME: config.memberRoleName,
         ACCOUNT_ENVIRONMENTS: accountEnvironments,
+        ORGANIZATIONS_ENVIRONMENT_TAG: config.organizations.environmentTag ?? '',
         RISK_POLICY: riskPolicy,
       },
       config,
@@ -103,7 +104,15 @@ export class InterruptionIntelligence extends Construct {
     this.ingest.allow(['sqs:SendMessage'], [this.queue.deadLetterQueue.queueArn]);
     this.ingest.allow(['sts:AssumeRole'], memberRoles);
     this.ingest.allow(['ec2:DescribeInstances', 'ec2:DescribeAvailabilityZones'], ['*']);
-    acknowledge(this.ingest, 'AwsSolutions-IAM5', 'ec2:DescribeInstances and ec2:DescribeAvailabilityZones support no resource-level permissions; actions stay explicit.', ['Resource::*']);
+    if (config.organizations.environmentTag) {
+      this.ingest.allow(['organizations:ListTagsForResource'], [`arn:${stack.partition}:organizations::*:account/o-*/*`]);
+    }
+    acknowledge(
+      this.ingest,
+      'AwsSolutions-IAM5',
+      'ec2:DescribeInstances/DescribeAvailabilityZones support no resource-level permissions; Organizations account ARNs embed the organization id, unknown at synth. Actions stay explicit.',
+      ['Resource::*', `Resource::arn:<AWS::Partition>:organizations::*:account/o-*/*`],
+    );
 
     this.cleanup = new FleetFunction(this, 'QuarantineCleanup', {
       entry: 'functions/interruption/cleanup/handler.ts',

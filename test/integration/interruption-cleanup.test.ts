@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import fc from 'fast-check';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { ConfiguredAccounts } from '../../functions/interruption/accounts';
 import { AccountSessions, Ec2InstanceResolver } from '../../functions/interruption/adapters';
 import { releaseEndedQuarantines } from '../../functions/interruption/cleanup';
 import { parseInterruptionEvent } from '../../functions/interruption/events';
@@ -45,7 +46,7 @@ describe('quarantine cleanup', () => {
     const d = deps('cleanup', () => new Date('2026-11-22T10:01:00Z'));
     const resolver = new Ec2InstanceResolver(new AccountSessions('123456789012', 'fleetwarden-member'));
     const event = parseInterruptionEvent(fixture('spot-interruption-warning', { id: randomUUID(), account: PROD, instanceId, time: '2026-11-22T10:00:00Z' }));
-    await ingestInterruption(event, { ...d, accounts: { [PROD]: 'PROD' }, policy, resolver, actor: 'test' });
+    await ingestInterruption(event, { ...d, accounts: new ConfiguredAccounts({ [PROD]: 'PROD' }), policy, resolver, actor: 'test' });
 
     const during = await releaseEndedQuarantines('sched-1', { ...d, clock: () => new Date('2026-12-01T00:00:00Z'), actor: 'cleanup' });
     expect(during.released.filter((r) => r.pool.endsWith('r5.large'))).toEqual([]);
@@ -86,7 +87,7 @@ describe('interruption idempotency against moto (property)', () => {
           const events = distinct.map((e) => parseInterruptionEvent(fixture(e.kind, { id: randomUUID(), account: PROD, instanceId: instances[e.instance]! })));
           const deliveries = [...events, ...repeats.map((i) => events[i % events.length]!)].sort(() => 0.5 - Math.random());
           const d = deps(`prop-${run}`, () => new Date('2026-11-22T10:01:00Z'));
-          for (const event of deliveries) await ingestInterruption(event, { ...d, accounts: { [PROD]: 'PROD' }, policy, resolver, actor: 'test' });
+          for (const event of deliveries) await ingestInterruption(event, { ...d, accounts: new ConfiguredAccounts({ [PROD]: 'PROD' }), policy, resolver, actor: 'test' });
           expect(await chainLength(d.ledger)).toBe(events.length);
         },
       ),

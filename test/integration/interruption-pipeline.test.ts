@@ -154,7 +154,7 @@ describe('interruption ingest (queue -> handler -> tables, ledger, bus)', () => 
     expect(reasons).toEqual([
       expect.stringMatching(/^Terminal\.MalformedEvent: body is not JSON: /),
       expect.stringMatching(/^Terminal\.MalformedEvent: malformed "EC2 Spot Instance Interruption Warning" event: detail\.instance-id: an instance id looks like/),
-      "Terminal.UnknownAccount: account 999999999999 is not in Fleetwarden's config",
+      "Terminal.UnknownAccount: account 999999999999 is not in Fleetwarden's config (nor tagged in Organizations, if enabled)",
       'Terminal.UnknownEvent: unknown event "EC2 Fleet Error" from aws.ec2',
     ]);
   });

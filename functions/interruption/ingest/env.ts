@@ -32,6 +32,8 @@ export const InterruptionIngestEnvSchema = BaseEnvSchema.extend({
   HOME_ACCOUNT_ID: z.string().min(1),
   MEMBER_ROLE_NAME: z.string().min(1),
   ACCOUNT_ENVIRONMENTS: AccountEnvironmentsSchema,
+  /** Organizations account tag that names an unlisted account's environment class; empty: off. */
+  ORGANIZATIONS_ENVIRONMENT_TAG: z.string().optional().transform((v) => v || undefined),
   RISK_POLICY: json(RiskPolicySchema),
 });
 export type InterruptionIngestEnv = z.infer<typeof InterruptionIngestEnvSchema>;

@@ -9,6 +9,7 @@ import { DynamoLedger } from '../../ledger/store';
 import { awsClient, documentClient } from '../../shared/aws';
 import { TerminalError } from '../../shared/errors';
 import { type HandlerTools, fleetHandler } from '../../shared/middleware';
+import { ConfiguredAccounts } from '../accounts';
 import { AccountSessions, Ec2InstanceResolver, EventBridgePublisher, SqsDeadLetters } from '../adapters';
 import { type InterruptionEvent, MalformedEventError, UnknownEventError, parseInterruptionEvent } from '../events';
 import { type IngestDeps, ingestInterruption } from '../ingest';
@@ -24,7 +25,7 @@ let wired: { env: InterruptionIngestEnv; ingest: (e: InterruptionEvent) => Promi
 function wire(env: InterruptionIngestEnv) {
   if (wired?.env === env) return wired;
   const deps: IngestDeps = {
-    accounts: env.ACCOUNT_ENVIRONMENTS,
+    accounts: new ConfiguredAccounts(env.ACCOUNT_ENVIRONMENTS, env.ORGANIZATIONS_ENVIRONMENT_TAG),
     policy: env.RISK_POLICY,
     resolver: new Ec2InstanceResolver(new AccountSessions(env.HOME_ACCOUNT_ID, env.MEMBER_ROLE_NAME)),
     pools: new DynamoPoolRiskStore(documentClient(), env.POOL_RISK_TABLE_NAME),
