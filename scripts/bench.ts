@@ -24,6 +24,7 @@ import { DynamoLedger } from '../functions/ledger/store';
 import { awsClient, documentClient } from '../functions/shared/aws';
 import { ENTRY_METADATA_KEY } from '../lib/constructs/fleet-function';
 import { PROJECT_ROOT } from '../lib/paths';
+import { type CountingProxy, startCountingProxy } from '../local/counting-proxy';
 import { motoEnvironment, startMoto } from '../local/moto';
 import { type LocalStack, provision } from '../local/provision';
 import { deliverToQueue, pumpQueue } from '../local/sqs-source';
@@ -127,7 +128,7 @@ function countWriteUnits() {
   return totals;
 }
 
-async function interruptionThroughput(stack: LocalStack) {
+async function interruptionThroughput(stack: LocalStack, proxy: CountingProxy) {
   const instances: string[] = [];
   for (const [i, type] of ['m5.large', 'm5.xlarge', 'c5.large', 'c5.xlarge', 'r5.large'].entries()) {
     const ec2 = awsClient(EC2Client, await new AccountSessions('123456789012', 'fleetwarden-member').options(i % 2 ? '333333333333' : '111111111111', 'us-east-1'));
@@ -146,10 +147,17 @@ async function interruptionThroughput(stack: LocalStack) {
   const deliveries = [...distinct, ...distinct.filter((_, i) => i % 3 === 0)];
   const totals = countWriteUnits();
   await deliverToQueue(stack, 'InterruptionsEventsQueue', deliveries);
+  proxy.reset();
   const started = performance.now();
   const pump = await pumpQueue(stack, 'InterruptionsEventsQueue', 'InterruptionsInterruptionIngest', { maxBatches: 1000 });
   const seconds = (performance.now() - started) / 1000;
+  const calls = proxy.counts();
+  // The event source mapping's own SQS calls are Lambda's, not the function's.
+  const functionCalls = proxy.total() - (calls.ReceiveMessage ?? 0) - (calls.DeleteMessage ?? 0) - (calls.ChangeMessageVisibility ?? 0);
   return {
+    awsApiCallsPerDelivery: round(functionCalls / deliveries.length, 2),
+    awsApiCallsByOperation: calls,
+    motoRoundTripMs: await motoRoundTrip(),
     distinctEvents: distinct.length,
     deliveries: deliveries.length,
     failedDeliveries: pump.failed,
@@ -162,13 +170,26 @@ async function interruptionThroughput(stack: LocalStack) {
   };
 }
 
+/** Median latency of one cheap call, to read the throughput figures against. */
+async function motoRoundTrip(): Promise<number> {
+  const { ListTablesCommand } = await import('@aws-sdk/client-dynamodb');
+  const times: number[] = [];
+  for (let i = 0; i < 50; i++) {
+    const t = performance.now();
+    await awsClient(DynamoDBClient).send(new ListTablesCommand({ Limit: 1 }));
+    times.push(performance.now() - t);
+  }
+  return round(median(times), 2);
+}
+
 async function main() {
   console.log('bundling every function (cdk synth) and timing cold init…');
   const functionResults = bundles();
 
   console.log('starting moto…');
   const moto = await startMoto();
-  Object.assign(process.env, motoEnvironment(moto.endpoint), { POWERTOOLS_LOG_LEVEL: 'SILENT', POWERTOOLS_METRICS_DISABLED: 'true', POWERTOOLS_TRACE_ENABLED: 'false' });
+  const proxy = await startCountingProxy(moto.endpoint);
+  Object.assign(process.env, motoEnvironment(proxy.endpoint), { POWERTOOLS_LOG_LEVEL: 'SILENT', POWERTOOLS_METRICS_DISABLED: 'true', POWERTOOLS_TRACE_ENABLED: 'false' });
   try {
     const stack = await provision(synthTemplate(), { prefix: 'bench' });
     const tableName = stack.ref('StateStoreLedgerTable');
@@ -216,8 +237,10 @@ async function main() {
     ledgerBench.concurrentAppend = { writers, appends: writers * perWriter, appendsPerSecond: round((writers * perWriter) / seconds), lostRacesRetried: conflicts };
 
     console.log('interruption events through the handler…');
-    const interruptions = await interruptionThroughput(stack);
+    const interruptions = await interruptionThroughput(stack, proxy);
+    proxy.reset();
     const digest = await runStateMachine(stack, 'LedgerDigestStateMachine', { chain: 'fleet' });
+    const digestCalls = proxy.counts();
     started = performance.now();
     const verification = await verifyLedger({
       ledger: sequential,
@@ -238,7 +261,7 @@ async function main() {
       ledger: ledgerBench,
       interruptions,
       workflows: {
-        ledgerDigest: { status: digest.status, stateTransitions: digest.transitions, lambdaInvocations: digest.lambdaInvocations, sdkCalls: digest.sdkCalls },
+        ledgerDigest: { status: digest.status, stateTransitions: digest.transitions, lambdaInvocations: digest.lambdaInvocations, sdkTaskCalls: digest.sdkCalls, awsApiCalls: digestCalls },
       },
     };
     mkdirSync(path.join(PROJECT_ROOT, 'bench'), { recursive: true });
@@ -246,6 +269,7 @@ async function main() {
     console.log(JSON.stringify(results, null, 2));
     console.log('\nwritten to bench/results.json');
   } finally {
+    await proxy.stop();
     await moto.stop();
   }
 }
