@@ -1,4 +1,4 @@
-import type { z } from 'zod';
+import { z } from 'zod';
 import { InvalidInputError } from './errors';
 
 /** One line per bad field: `detail.instance-id: Invalid input: expected string, received undefined`. */
@@ -14,3 +14,17 @@ export function parseOrThrow<S extends z.ZodType>(schema: S, value: unknown, wha
   if (!result.success) throw new InvalidInputError(`invalid ${what}: ${describeIssues(result.error)}`);
   return result.data;
 }
+
+/** A string holding JSON (as environment variables carry structured config), parsed, then checked by `schema`. */
+export const jsonString = <T extends z.ZodType>(schema: T) =>
+  z
+    .string()
+    .transform((raw, ctx) => {
+      try {
+        return JSON.parse(raw) as unknown;
+      } catch {
+        ctx.addIssue({ code: 'custom', message: 'not JSON' });
+        return z.NEVER;
+      }
+    })
+    .pipe(schema);

@@ -1,19 +1,7 @@
 import { z } from 'zod';
 import { AccountEnvironmentsSchema, EnvironmentClassSchema } from '../../shared/environments';
 import { BaseEnvSchema } from '../../shared/env';
-
-const json = <T extends z.ZodType>(schema: T) =>
-  z
-    .string()
-    .transform((raw, ctx) => {
-      try {
-        return JSON.parse(raw) as unknown;
-      } catch {
-        ctx.addIssue({ code: 'custom', message: 'not JSON' });
-        return z.NEVER;
-      }
-    })
-    .pipe(schema);
+import { jsonString } from '../../shared/validation';
 
 /** @example {"quarantineDays":15,"quarantineByEnvironment":{"PROD":true,"STAGING":false,"LAB":false},"insufficientCapacityMinutes":10,"riskHalfLifeHours":72} */
 export const RiskPolicySchema = z.strictObject({
@@ -34,6 +22,6 @@ export const InterruptionIngestEnvSchema = BaseEnvSchema.extend({
   ACCOUNT_ENVIRONMENTS: AccountEnvironmentsSchema,
   /** Organizations account tag that names an unlisted account's environment class; empty: off. */
   ORGANIZATIONS_ENVIRONMENT_TAG: z.string().optional().transform((v) => v || undefined),
-  RISK_POLICY: json(RiskPolicySchema),
+  RISK_POLICY: jsonString(RiskPolicySchema),
 });
 export type InterruptionIngestEnv = z.infer<typeof InterruptionIngestEnvSchema>;
