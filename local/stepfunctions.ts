@@ -180,10 +180,26 @@ function functionByName(stack: LocalStack, nameOrArn: string): LocalFunction {
   return fn;
 }
 
+/**
+ * One environment object per function, reused while nothing in it changes: like a warm Lambda
+ * container, the handler's per-cold-start wiring (clients, caches, assumed roles) survives
+ * between invocations.
+ */
+const containers = new Map<string, { key: string; env: NodeJS.ProcessEnv }>();
+
+function containerEnv(fn: LocalFunction): NodeJS.ProcessEnv {
+  const env = { ...process.env, ...fn.environment, AWS_LAMBDA_FUNCTION_NAME: fn.name };
+  const key = JSON.stringify(env);
+  const warm = containers.get(fn.arn);
+  if (warm?.key === key) return warm.env;
+  containers.set(fn.arn, { key, env });
+  return env;
+}
+
 /** Invokes a function's handler in process, with its template environment, as Lambda would. */
 export async function invokeFunction(_stack: LocalStack, fn: LocalFunction, payload: unknown): Promise<unknown> {
   const saved = process.env;
-  process.env = { ...saved, ...fn.environment, AWS_LAMBDA_FUNCTION_NAME: fn.name };
+  process.env = containerEnv(fn);
   try {
     const module = (await import(pathToFileURL(path.join(PROJECT_ROOT, fn.entry)).href)) as { handler: (e: unknown, c: unknown) => Promise<unknown> };
     return await module.handler(structuredClone(payload), lambdaContext(fn));

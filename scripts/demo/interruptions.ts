@@ -81,7 +81,9 @@ export async function interruptionSteps({ stack, ledger, timeline }: DemoContext
   const recordAfter = await pools.get('us-east-1/use1-az6/m5.large');
   timeline.ok(`duplicate changed nothing: ledger tip still #${await ledgerTip()} (was #${tipBefore}), pool record version ${recordAfter?.version} (was ${record?.version})`);
 
-  await ingest('{"detail-type": "EC2 Spot Instance Interruption Warning", "source": "aws.ec2", "detail": {}}', 'a malformed event');
+  const malformed = event('spot-interruption-warning', ACCOUNTS.PROD, prodInstance);
+  malformed.detail['instance-id'] = 'web-1';
+  await ingest(malformed, 'a malformed event (instance-id "web-1")');
   const parked = await awsClient(SQSClient).send(new ReceiveMessageCommand({ QueueUrl: stack.ref('InterruptionsEventsDeadLetters'), MessageAttributeNames: ['All'] }));
   for (const m of parked.Messages ?? []) timeline.fail(`parked in the DLQ: ${m.MessageAttributes?.reason?.StringValue}`);
 

@@ -6,6 +6,10 @@
 #   cluster.sh up   [DIR]   build if needed, start everything, write DIR/kubeconfig, wait until usable
 #   cluster.sh down [DIR]   stop what `up` started and remove DIR (safe to call twice)
 #   cluster.sh bin          print the directory holding the binaries (kubectl is there too)
+#   cluster.sh user DIR NAME GROUP
+#                           a client certificate for user NAME in group GROUP (signed by the
+#                           cluster's CA), written as DIR/NAME.kubeconfig: the same shape of
+#                           identity an EKS access entry gives (a user in a Kubernetes group)
 #
 # DIR defaults to ${TMPDIR:-/tmp}/fleetwarden-k8s. Binaries are built from the Go module
 # proxy (the only source reachable here) into
@@ -147,10 +151,14 @@ build_locked() {
 
 # ---------------------------------------------------------------------------- up
 free_port() {
-  # Random high port nobody listens on (bash /dev/tcp connect fails => free).
-  local p
+  # Random port nobody listens on (bash /dev/tcp connect fails => free), below the kernel's
+  # ephemeral range: a port above it can be taken at any moment as the source port of some
+  # outgoing connection, which no listen check sees (etcd then fails with "address in use").
+  local p low
+  low=$(cut -f1 /proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || echo 32768)
+  ((low > 12000)) || low=32768
   while :; do
-    p=$((20000 + RANDOM % 40000))
+    p=$((10000 + RANDOM % (low - 10000)))
     grep -qx "$p" "$DIR/ports" 2>/dev/null && continue
     if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then echo "$p" >>"$DIR/ports"; echo "$p"; return; fi
   done
@@ -356,6 +364,17 @@ stop_all() {
   return 0
 }
 
+# ---------------------------------------------------------------------------- user
+cmd_user() {
+  local name=${1:?usage: cluster.sh user DIR NAME GROUP} group=${2:?usage: cluster.sh user DIR NAME GROUP}
+  [[ -f $DIR/.fleetwarden-k8s && -f $DIR/pki/ca.key ]] || die "no cluster at $DIR (run cluster.sh up first)"
+  [[ $name =~ ^[a-z0-9][a-z0-9-]*$ ]] || die "user name must be lower-case letters, digits and -"
+  API_PORT=$(sed 's/.*://' "$DIR/server")
+  cert "$name" "$name" "$group"
+  kubeconfig "$DIR/$name.kubeconfig" "$name"
+  echo "$DIR/$name.kubeconfig"
+}
+
 # ---------------------------------------------------------------------------- main
 DIR=$(realpath -m "${2:-${TMPDIR:-/tmp}/fleetwarden-k8s}")  # absolute: alive() matches it
 case ${1:-} in
@@ -363,5 +382,6 @@ case ${1:-} in
   up) cmd_up ;;
   down) cmd_down ;;
   bin) echo "$BIN" ;;
-  *) echo "usage: $0 build | up [DIR] | down [DIR] | bin" >&2; exit 2 ;;
+  user) cmd_user "${@:3}" ;;
+  *) echo "usage: $0 build | up [DIR] | down [DIR] | bin | user DIR NAME GROUP" >&2; exit 2 ;;
 esac
