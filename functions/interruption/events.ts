@@ -135,11 +135,12 @@ export const PARSERS: readonly Parser[] = [
     instanceIds: [e.detail['instance-id']],
     state: e.detail.state,
   })),
-  parser(HealthScheduledChangeSchema, { detail: { service: ['EC2'], eventTypeCategory: ['scheduledChange'] } }, (e) => ({
-    kind: 'scheduled-change',
-    instanceIds: e.detail.affectedEntities.map((a) => a.entityValue).filter((v) => /^i-[0-9a-f]+$/.test(v)),
-    deadline: new Date(e.detail.startTime),
-  })),
+  parser(HealthScheduledChangeSchema, { detail: { service: ['EC2'], eventTypeCategory: ['scheduledChange'] } }, (e) => {
+    const instanceIds = e.detail.affectedEntities.map((a) => a.entityValue).filter((v) => /^i-[0-9a-f]+$/.test(v));
+    // Not silently dropped: a scheduled change that names no instance goes to the DLQ with this reason.
+    if (!instanceIds.length) throw new MalformedEventError(`"AWS Health Event" ${e.detail.eventTypeCode} names no EC2 instance among its affected entities`);
+    return { kind: 'scheduled-change', instanceIds, deadline: new Date(e.detail.startTime) };
+  }),
   parser(AsgTerminateLifecycleSchema, {}, (e) => ({
     kind: 'asg-termination',
     instanceIds: [e.detail.EC2InstanceId],

@@ -4,8 +4,8 @@ import type { EnvironmentClass } from '../shared/environments';
 import { TerminalError } from '../shared/errors';
 import type { InterruptionEvent } from './events';
 import { type Pool, poolKey } from './pool';
-import { PoolRiskConflictError, type PoolRiskStore } from './pool-store';
-import { type RiskPolicy, applySignal, quarantineEndsAt, riskScore } from './risk';
+import { PoolRiskConflictError, type TransactionalPoolRiskStore } from './pool-store';
+import { type PoolRiskRecord, type RiskPolicy, applySignal, quarantineEndsAt, riskScore } from './risk';
 
 /** What Fleetwarden knows about an instance once resolved in its own account. */
 export interface InstanceFacts {
@@ -25,7 +25,7 @@ export interface InstanceResolver {
 
 /** Fleetwarden's own domain events, published on its bus (schemas in the README). */
 export interface DomainEvent {
-  detailType: 'InstanceInterrupted' | 'PoolQuarantined' | 'PoolReleased';
+  detailType: string;
   detail: Record<string, unknown>;
 }
 
@@ -37,7 +37,7 @@ export interface IngestDeps {
   accounts: AccountDirectory;
   policy: RiskPolicy;
   resolver: InstanceResolver;
-  pools: PoolRiskStore;
+  pools: TransactionalPoolRiskStore;
   ledger: LedgerWriter;
   publisher: EventPublisher;
   clock: () => Date;
@@ -57,10 +57,11 @@ export interface IngestOutcome {
 const MAX_CONFLICT_RETRIES = 5;
 
 /**
- * One interruption event, end to end. Order matters for crash safety: the ledger entry first
- * (deduplicated by event id), then the domain events (at least once), then the pool record
- * (conditional on the version read). A retry after a crash anywhere redoes only what is missing;
- * a redelivered event finds its id in the pool history or ledger and changes nothing.
+ * One interruption event, end to end: decide from the pool record read, then write the pool
+ * record, the ledger entry and its dedupe marker in one transaction (conditional on the version
+ * read, so the ledger always says what was applied), then publish the domain events (at least
+ * once: a redelivery after a crash publishes them again). A redelivered event finds its id in
+ * the pool history or its ledger marker and changes nothing.
  */
 export async function ingestInterruption(event: InterruptionEvent, deps: IngestDeps): Promise<IngestOutcome> {
   const environment = await deps.accounts.environmentOf(event.account);
@@ -117,7 +118,8 @@ async function ingestForInstance(event: InterruptionEvent, instance: InstanceFac
       },
       { dedupeKey },
     );
-    if (!duplicate) await deps.publisher.publish([interrupted]);
+    // Published on redelivery too: a first attempt may have recorded and then crashed before it.
+    await deps.publisher.publish([interrupted]);
     return { instanceId: instance.instanceId, pool, action: 'instance.interrupted', duplicate };
   }
 
@@ -125,7 +127,19 @@ async function ingestForInstance(event: InterruptionEvent, instance: InstanceFac
     const now = deps.clock();
     const before = await deps.pools.get(pool);
     const decision = applySignal(before, pool, { eventId: event.eventId, at: event.time, kind, account: event.account, environment }, deps.policy, now);
-    if (!decision.changed) return { instanceId: instance.instanceId, pool, action: decision.reason === 'stale' ? 'ignored.stale' : 'none', duplicate: decision.reason === 'duplicate' };
+    if (!decision.changed && decision.reason === 'duplicate') {
+      // Applied before (the ledger entry went in with it). A first attempt may have crashed
+      // before publishing, so the events go out again, from what was applied.
+      await deps.publisher.publish(domainEvents(event, instance, pool, before, interrupted, now, before?.quarantineEventId === event.eventId, deps.policy));
+      return { instanceId: instance.instanceId, pool, action: 'none', duplicate: true };
+    }
+    if (!decision.changed) {
+      const { duplicate } = await deps.ledger.append(
+        { actor: deps.actor, action: 'pool.stale-signal-ignored', subject: pool, reason: `${kind} of ${instance.instanceId} at ${event.time.toISOString()} is older than the pool history kept`, eventId: event.eventId },
+        { dedupeKey },
+      );
+      return { instanceId: instance.instanceId, pool, action: 'pool.stale-signal-ignored', duplicate };
+    }
 
     const action = decision.quarantined ? 'pool.quarantined' : kind === 'rebalance' ? 'pool.rebalance-recorded' : 'pool.interruption-recorded';
     const reason = decision.quarantined
@@ -136,31 +150,39 @@ async function ingestForInstance(event: InterruptionEvent, instance: InstanceFac
       riskScore: Number(riskScore(r, now, deps.policy.riskHalfLifeHours).toFixed(4)),
       interruptions: r?.history.length ?? 0,
     });
-    const { duplicate } = await deps.ledger.append(
-      { actor: deps.actor, action, subject: pool, reason, eventId: event.eventId, before: snapshot(before), after: { ...snapshot(decision.next), instanceId: instance.instanceId } },
-      { dedupeKey },
-    );
-    const events: DomainEvent[] = [interrupted];
-    if (decision.quarantined && decision.next.quarantinedUntil && action === 'pool.quarantined') {
-      events.push({
-        detailType: 'PoolQuarantined',
-        detail: {
-          eventId: event.eventId,
-          pool,
-          ...instance.pool,
-          until: quarantineEndsAt(decision.next, now)?.toISOString(),
-          reason: decision.next.quarantineReason,
-          riskScore: Number(decision.scoreAfter.toFixed(4)),
-        },
-      });
-    }
-    if (events.length) await deps.publisher.publish(events);
     try {
-      await deps.pools.put(decision.next);
-      return { instanceId: instance.instanceId, pool, action, quarantinedUntil: decision.next.quarantinedUntil, duplicate };
+      // One transaction: the pool record changes if and only if its ledger entry is written.
+      await deps.ledger.append(
+        { actor: deps.actor, action, subject: pool, reason, eventId: event.eventId, before: snapshot(before), after: { ...snapshot(decision.next), instanceId: instance.instanceId } },
+        { dedupeKey, alsoWrite: [deps.pools.conditionalPut(decision.next)] },
+      );
     } catch (error) {
       // Another event for the same pool landed first: re-read and decide again.
       if (!(error instanceof PoolRiskConflictError) || attempt >= MAX_CONFLICT_RETRIES) throw error;
+      continue;
     }
+    await deps.publisher.publish(domainEvents(event, instance, pool, decision.next, interrupted, now, decision.quarantined, deps.policy));
+    return { instanceId: instance.instanceId, pool, action, quarantinedUntil: decision.next.quarantinedUntil, duplicate: false };
   }
+}
+
+function domainEvents(
+  event: InterruptionEvent,
+  instance: InstanceFacts,
+  pool: string,
+  record: PoolRiskRecord | undefined,
+  interrupted: DomainEvent,
+  now: Date,
+  quarantined: boolean,
+  policy: RiskPolicy,
+): DomainEvent[] {
+  const until = quarantineEndsAt(record, now);
+  if (!quarantined || !until) return [interrupted];
+  return [
+    interrupted,
+    {
+      detailType: 'PoolQuarantined',
+      detail: { eventId: event.eventId, pool, ...instance.pool, until: until.toISOString(), reason: record?.quarantineReason, riskScore: Number(riskScore(record, now, policy.riskHalfLifeHours).toFixed(4)) },
+    },
+  ];
 }

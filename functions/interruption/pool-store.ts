@@ -1,5 +1,6 @@
 import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
 import { BatchGetCommand, type BatchGetCommandOutput, type DynamoDBDocumentClient, GetCommand, PutCommand, ScanCommand } from '@aws-sdk/lib-dynamodb';
+import type { CoWrite } from '../ledger/store';
 import { RetryableError } from '../shared/errors';
 import { type PoolRiskRecord, PoolRiskRecordSchema } from './risk';
 
@@ -19,7 +20,12 @@ export interface PoolRiskStore {
   all(): AsyncIterable<PoolRiskRecord>;
 }
 
-export class DynamoPoolRiskStore implements PoolRiskStore {
+/** A store whose write can join a transaction (e.g. with the ledger entry that explains it). */
+export interface TransactionalPoolRiskStore extends PoolRiskStore {
+  conditionalPut(next: PoolRiskRecord): CoWrite;
+}
+
+export class DynamoPoolRiskStore implements TransactionalPoolRiskStore {
   constructor(
     private readonly doc: DynamoDBDocumentClient,
     private readonly tableName: string,
@@ -48,18 +54,22 @@ export class DynamoPoolRiskStore implements PoolRiskStore {
     return found;
   }
 
+  conditionalPut(next: PoolRiskRecord): CoWrite {
+    return {
+      put: {
+        TableName: this.tableName,
+        Item: next,
+        ConditionExpression: next.version === 1 ? 'attribute_not_exists(#p)' : '#v = :previous',
+        ExpressionAttributeNames: next.version === 1 ? { '#p': 'pool' } : { '#v': 'version' },
+        ...(next.version === 1 ? {} : { ExpressionAttributeValues: { ':previous': next.version - 1 } }),
+      },
+      onConditionFailed: () => new PoolRiskConflictError(`pool ${next.pool} changed while it was being updated`),
+    };
+  }
+
   async put(next: PoolRiskRecord): Promise<void> {
     try {
-      const out = await this.doc.send(
-        new PutCommand({
-          TableName: this.tableName,
-          Item: next,
-          ConditionExpression: next.version === 1 ? 'attribute_not_exists(#p)' : '#v = :previous',
-          ExpressionAttributeNames: next.version === 1 ? { '#p': 'pool' } : { '#v': 'version' },
-          ExpressionAttributeValues: next.version === 1 ? undefined : { ':previous': next.version - 1 },
-          ReturnConsumedCapacity: 'TOTAL',
-        }),
-      );
+      const out = await this.doc.send(new PutCommand({ ...this.conditionalPut(next).put, ReturnConsumedCapacity: 'TOTAL' }));
       this.onWriteUnits?.(out.ConsumedCapacity?.CapacityUnits ?? 0);
     } catch (error) {
       if (error instanceof ConditionalCheckFailedException) {

@@ -109,14 +109,16 @@ export function applySignal(record: PoolRiskRecord | undefined, pool: string, si
     ...current.history.filter((h) => Date.parse(h.at) >= horizon),
     { eventId: signal.eventId, at: signal.at.toISOString(), kind: signal.kind, account: signal.account, environment: signal.environment },
   ]
-    .sort((a, b) => a.at.localeCompare(b.at))
+    // Time, then event id: the same signals give the same history whatever order they came in.
+    .sort((a, b) => a.at.localeCompare(b.at) || a.eventId.localeCompare(b.eventId))
     .slice(-MAX_HISTORY);
   const next: PoolRiskRecord = { ...current, history, version: current.version + 1 };
 
   let quarantined = false;
   if (signal.kind === 'spot-interruption' && policy.quarantineByEnvironment[signal.environment]) {
     const until = new Date(signal.at.getTime() + policy.quarantineDays * 86_400_000);
-    if (!current.quarantinedUntil || Date.parse(current.quarantinedUntil) < until.getTime()) {
+    // A late event whose quarantine would already be over closes nothing: it is history only.
+    if (until.getTime() > now.getTime() && extends_(current.quarantinedUntil, current.quarantineEventId, until, signal.eventId)) {
       next.quarantinedUntil = until.toISOString();
       next.quarantineEventId = signal.eventId;
       next.quarantineReason = `${signal.environment} spot interruption in account ${signal.account}`;
@@ -126,7 +128,7 @@ export function applySignal(record: PoolRiskRecord | undefined, pool: string, si
   }
   if (signal.kind === 'insufficient-capacity') {
     const until = new Date(signal.at.getTime() + policy.insufficientCapacityMinutes * 60_000);
-    if (!current.capacityBlockedUntil || Date.parse(current.capacityBlockedUntil) < until.getTime()) {
+    if (until.getTime() > now.getTime() && (!current.capacityBlockedUntil || Date.parse(current.capacityBlockedUntil) < until.getTime())) {
       next.capacityBlockedUntil = until.toISOString();
       quarantined = true;
     }
@@ -146,6 +148,13 @@ export function applySignal(record: PoolRiskRecord | undefined, pool: string, si
     scoreBefore: riskScore(current, now, policy.riskHalfLifeHours),
     scoreAfter: riskScore(next, now, policy.riskHalfLifeHours),
   };
+}
+
+/** A later end wins; on the same end, the smaller event id (so delivery order never matters). */
+function extends_(currentUntil: string | undefined, currentEventId: string | undefined, until: Date, eventId: string): boolean {
+  if (!currentUntil) return true;
+  const current = Date.parse(currentUntil);
+  return current < until.getTime() || (current === until.getTime() && eventId < (currentEventId ?? ''));
 }
 
 /** How far back history is kept: long enough to weigh nothing, and to outlast any quarantine. */

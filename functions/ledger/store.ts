@@ -6,18 +6,28 @@ import { parseOrThrow } from '../shared/validation';
 import { type ChainTip, type LedgerDraft, type LedgerEntry, LedgerDraftSchema, seal } from './chain';
 
 /**
- * The ledger table: partition key `chain` (S), sort key `seq` (N). Entries are only ever
- * created with a condition that the key is new, so nothing (not even a buggy Fleetwarden) can
- * overwrite one; the function roles get no UpdateItem/DeleteItem on the table at all.
+ * The ledger table: partition key `chain` (S), sort key `seq` (N). Fleetwarden creates entries
+ * only with a condition that the key is new. IAM cannot require that condition, so the function
+ * roles get PutItem limited to the chain's keys (dynamodb:LeadingKeys) and no UpdateItem or
+ * DeleteItem at all; anything else that rewrites an entry is caught by verification.
  *
  * Deduplication markers live in the same table under `<chain>#dedupe#<key>`, seq 0, written in
  * the same transaction as the entry: a redelivered event finds its marker and appends nothing.
  */
 export const LEDGER_KEY = { partition: 'chain', sort: 'seq' } as const;
 
+/** Another item written in the same transaction as the entry: the entry exists iff it was written. */
+export interface CoWrite {
+  put: { TableName: string; Item: Record<string, unknown>; ConditionExpression?: string; ExpressionAttributeNames?: Record<string, string>; ExpressionAttributeValues?: Record<string, unknown> };
+  /** The error to throw when this item's condition fails (nothing was written then). */
+  onConditionFailed: () => Error;
+}
+
 export interface AppendOptions {
   /** A stable key for the fact being recorded (e.g. event id + action): a repeat appends nothing. */
   dedupeKey?: string;
+  /** Items to write atomically with the entry (requires a dedupeKey: the write is a transaction). */
+  alsoWrite?: CoWrite[];
 }
 
 export interface AppendResult {
@@ -85,9 +95,11 @@ export class DynamoLedger implements LedgerWriter {
     for (let attempt = 1; attempt <= this.maxAttempts; attempt++) {
       const entry = seal(this.chain, valid, await this.tip(), this.clock());
       try {
-        await this.write(entry, options.dedupeKey);
+        await this.write(entry, options.dedupeKey, options.alsoWrite ?? []);
         return { entry, duplicate: false, conflicts };
       } catch (error) {
+        const coWrite = failedCoWrite(error, options.alsoWrite ?? []);
+        if (coWrite) throw coWrite.onConditionFailed();
         const lost = classifyConflict(error);
         if (lost === 'duplicate' && options.dedupeKey) {
           const existing = await this.findDuplicate(options.dedupeKey);
@@ -120,7 +132,8 @@ export class DynamoLedger implements LedgerWriter {
     } while (ExclusiveStartKey);
   }
 
-  private async write(entry: LedgerEntry, dedupeKey: string | undefined): Promise<void> {
+  private async write(entry: LedgerEntry, dedupeKey: string | undefined, alsoWrite: CoWrite[]): Promise<void> {
+    if (alsoWrite.length && !dedupeKey) throw new Error('alsoWrite needs a dedupeKey: co-writes go in the dedupe transaction');
     const capacity = this.options.returnConsumedCapacity ?? 'NONE';
     const putEntry = {
       TableName: this.options.tableName,
@@ -146,6 +159,7 @@ export class DynamoLedger implements LedgerWriter {
               ExpressionAttributeNames: { '#c': LEDGER_KEY.partition },
             },
           },
+          ...alsoWrite.map((w) => ({ Put: w.put })),
         ],
       }),
     );
@@ -168,9 +182,18 @@ export class DynamoLedger implements LedgerWriter {
   }
 }
 
+/** A co-written item whose condition failed (the transaction wrote nothing). */
+function failedCoWrite(error: unknown, alsoWrite: CoWrite[]): CoWrite | undefined {
+  if (!(error instanceof TransactionCanceledException)) return undefined;
+  const reasons = error.CancellationReasons ?? [];
+  return alsoWrite.find((_, i) => reasons[i + 2]?.Code === 'ConditionalCheckFailed');
+}
+
 /** Which conditional write lost: the entry (another appender took the seq) or the dedupe marker. */
 function classifyConflict(error: unknown): 'seq' | 'duplicate' | 'none' {
   if (error instanceof ConditionalCheckFailedException) return 'seq';
+  // A plain put that met an in-flight transaction on the same key: the SDK does not retry it.
+  if ((error as Error).name === 'TransactionConflictException') return 'seq';
   if (error instanceof TransactionCanceledException) {
     const [entryReason, markerReason] = error.CancellationReasons ?? [];
     if (markerReason?.Code === 'ConditionalCheckFailed') return 'duplicate';

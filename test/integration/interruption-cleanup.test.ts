@@ -82,10 +82,15 @@ describe('interruption idempotency against moto (property)', () => {
       fc.asyncProperty(
         fc.array(fc.record({ instance: fc.nat(2), kind: fc.constantFrom('spot-interruption-warning', 'rebalance-recommendation', 'state-change-shutting-down') }), { minLength: 1, maxLength: 5 }),
         fc.array(fc.nat(), { maxLength: 6 }),
-        async (distinct, repeats) => {
+        fc.infiniteStream(fc.nat()),
+        async (distinct, repeats, order) => {
           run += 1;
           const events = distinct.map((e) => parseInterruptionEvent(fixture(e.kind, { id: randomUUID(), account: PROD, instanceId: instances[e.instance]! })));
-          const deliveries = [...events, ...repeats.map((i) => events[i % events.length]!)].sort(() => 0.5 - Math.random());
+          // Redeliveries in an order fast-check chooses (so a failure replays and shrinks).
+          const pending = [...events, ...repeats.map((i) => events[i % events.length]!)];
+          const pick = order[Symbol.iterator]();
+          const deliveries: typeof events = [];
+          while (pending.length) deliveries.push(pending.splice(pick.next().value % pending.length, 1)[0]!);
           const d = deps(`prop-${run}`, () => new Date('2026-11-22T10:01:00Z'));
           for (const event of deliveries) await ingestInterruption(event, { ...d, accounts: new ConfiguredAccounts({ [PROD]: 'PROD' }), policy, resolver, actor: 'test' });
           expect(await chainLength(d.ledger)).toBe(events.length);

@@ -113,7 +113,7 @@ describe('interruption ingest (queue -> handler -> tables, ledger, bus)', () => 
     const instanceId = await launchInstance(PROD);
     const event = fixture('spot-interruption-warning', { id: randomUUID(), account: PROD, instanceId });
     await deliverToQueue(stack, QUEUE, [event, event]);
-    // Two copies in one batch: the second finds the first in progress and is redelivered once.
+    // Two copies in one batch (processed one after the other): the second finds the first done.
     await pumpQueue(stack, QUEUE, INGEST);
     await deliverToQueue(stack, QUEUE, [event]);
     expect(await pumpQueue(stack, QUEUE, INGEST)).toMatchObject({ received: 1, failed: 0 });

@@ -57,3 +57,11 @@ describe('interruption event parsers', () => {
     });
   });
 });
+
+describe('AWS Health events', () => {
+  it('are malformed when they name no EC2 instance (never dropped silently)', () => {
+    const event = fixture('health-scheduled-retirement');
+    event.detail.affectedEntities = [{ entityValue: 'vol-0123456789abcdef0' }];
+    expect(() => parseInterruptionEvent(event)).toThrow(/names no EC2 instance/);
+  });
+});

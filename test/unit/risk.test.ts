@@ -67,6 +67,12 @@ describe('pool risk decisions', () => {
     expect(late?.quarantineEventId).toBe('new');
   });
 
+  it('does not close a pool for a late interruption whose quarantine would already be over', () => {
+    const d = applySignal(undefined, POOL, signal({ at: hours(-16 * 24) }), policy, t0);
+    expect(d).toMatchObject({ changed: true, quarantined: false });
+    expect(d.changed && d.next.quarantinedUntil).toBeUndefined();
+  });
+
   it('ignores a signal older than the history it would have to be recognised in', () => {
     expect(applySignal(undefined, POOL, signal({ at: hours(-31 * 24) }), policy, t0)).toEqual({ changed: false, reason: 'stale' });
   });
@@ -81,15 +87,22 @@ describe('pool risk decisions', () => {
 
   it('is idempotent: any delivery order with any duplicates gives the same record as one delivery each', () => {
     fc.assert(
-      fc.property(fc.uniqueArray(signalArb, { selector: (s) => s.eventId, minLength: 1, maxLength: 6 }), fc.array(fc.nat(), { maxLength: 12 }), (signals, duplicates) => {
+      fc.property(
+        fc.uniqueArray(signalArb, { selector: (s) => s.eventId, minLength: 1, maxLength: 6 }).chain((signals) =>
+          fc.tuple(fc.constant(signals), fc.shuffledSubarray([...signals, ...signals, ...signals], { minLength: signals.length * 3 }), fc.nat()),
+        ),
+        ([signals, shuffled, extra]) => {
         const now = hours(31 * 24);
         const once = signals.reduce<PoolRiskRecord | undefined>((r, s) => apply(r, s, now), undefined);
-        const deliveries = [...signals, ...duplicates.map((i) => signals[i % signals.length]!)];
+        // Every signal up to three times, in any order.
+        const deliveries = shuffled.slice(0, signals.length + (extra % (signals.length * 2 + 1)));
+        for (const s of signals) if (!deliveries.includes(s)) deliveries.push(s);
         const withDuplicates = deliveries.reduce<PoolRiskRecord | undefined>((r, s) => apply(r, s, now), undefined);
         // Same facts, same record, and duplicates cost no write (the version counts writes).
         expect(withDuplicates).toEqual(once);
         expect(riskScore(withDuplicates, now, 72)).toBeCloseTo(riskScore(once, now, 72));
-      }),
+        },
+      ),
     );
   });
 });

@@ -1,0 +1,113 @@
+import { DescribeClusterCommand, EKSClient } from '@aws-sdk/client-eks';
+import { AssumeRoleCommand, STSClient } from '@aws-sdk/client-sts';
+import { KubeConfig } from '@kubernetes/client-node';
+import { type AwsClientOptions, awsClient } from '../shared/aws';
+import { KubernetesNodesAdapter } from './adapter';
+import type { ClusterConfig } from './cluster-config';
+import { eksToken } from './eks-token';
+import { UnknownClusterError } from './errors';
+import type { KubernetesNodes } from './port';
+
+/**
+ * How a function reaches a cluster's API server. In Lambda: EKS DescribeCluster (endpoint and CA)
+ * and an in-process EKS token. In local runs the harness sets `FLEETWARDEN_KUBECONFIG` (as it
+ * sets FLEETWARDEN_AWS_ENDPOINT for AWS): the local control plane's kubeconfig stands in for
+ * DescribeCluster + token, because moto's EKS invents its endpoint and CA and nothing local can
+ * verify an EKS token. Everything after the connection is the same code.
+ */
+export interface ClusterConnector {
+  connect(clusterName: string): Promise<KubernetesNodes>;
+}
+
+
+/** Tokens live 15 minutes; renew a connection this long before. */
+const RENEW_BEFORE_MS = 2 * 60_000;
+
+export class EksClusterConnector implements ClusterConnector {
+  private readonly connections = new Map<string, { nodes: KubernetesNodes; expiresAt: number }>();
+  private readonly roles = new Map<string, { credentials: NonNullable<AwsClientOptions['credentials']>; expiresAt: number }>();
+
+  constructor(private readonly clusters: ClusterConfig[]) {}
+
+  async connect(clusterName: string): Promise<KubernetesNodes> {
+    const cached = this.connections.get(clusterName);
+    if (cached && cached.expiresAt - RENEW_BEFORE_MS > Date.now()) return cached.nodes;
+    const { kubeConfig, expiresAt } = await this.kubeConfig(clusterName);
+    const nodes = new KubernetesNodesAdapter(kubeConfig);
+    this.connections.set(clusterName, { nodes, expiresAt: expiresAt.getTime() });
+    return nodes;
+  }
+
+  /** Endpoint and CA from DescribeCluster (in the cluster's account when an access role is set), user: a fresh EKS token. */
+  async kubeConfig(clusterName: string): Promise<{ kubeConfig: KubeConfig; expiresAt: Date }> {
+    const cluster = this.clusters.find((c) => c.name === clusterName);
+    if (!cluster) throw new UnknownClusterError(`cluster ${clusterName} is not in Fleetwarden's kubernetes.clusters config`);
+    const credentials = await this.credentials(cluster);
+    const eks = awsClient(EKSClient, { region: cluster.region, ...(cluster.accessRoleArn ? { credentials } : {}) });
+    let described;
+    try {
+      described = (await eks.send(new DescribeClusterCommand({ name: cluster.name }))).cluster;
+    } catch (error) {
+      if ((error as Error).name === 'ResourceNotFoundException') throw new UnknownClusterError(`EKS cluster ${cluster.name} not found in ${cluster.region}`, { cause: error });
+      throw error;
+    }
+    const server = cluster.endpoint ?? described?.endpoint;
+    const caData = described?.certificateAuthority?.data;
+    if (!server || !caData) throw new UnknownClusterError(`EKS cluster ${cluster.name} has no endpoint or certificate authority yet (status ${described?.status})`);
+    const { token, expiresAt } = await eksToken({ clusterName: cluster.name, region: cluster.region, credentials });
+    const kubeConfig = new KubeConfig();
+    kubeConfig.loadFromOptions({
+      clusters: [{ name: cluster.name, server, caData, skipTLSVerify: false }],
+      users: [{ name: 'fleetwarden', token }],
+      contexts: [{ name: cluster.name, cluster: cluster.name, user: 'fleetwarden' }],
+      currentContext: cluster.name,
+    });
+    return { kubeConfig, expiresAt };
+  }
+
+  /** The identity the token proves: the access role when configured, else the function's own. */
+  private async credentials(cluster: ClusterConfig): Promise<NonNullable<AwsClientOptions['credentials']>> {
+    if (!cluster.accessRoleArn) {
+      const identity = await awsClient(STSClient, { region: cluster.region }).config.credentials();
+      return { accessKeyId: identity.accessKeyId, secretAccessKey: identity.secretAccessKey, sessionToken: identity.sessionToken };
+    }
+    const cached = this.roles.get(cluster.accessRoleArn);
+    if (cached && cached.expiresAt - RENEW_BEFORE_MS > Date.now()) return cached.credentials;
+    const out = await awsClient(STSClient, { region: cluster.region }).send(
+      new AssumeRoleCommand({ RoleArn: cluster.accessRoleArn, RoleSessionName: 'fleetwarden-node-drain', DurationSeconds: 900 }),
+    );
+    const c = out.Credentials!;
+    const credentials = { accessKeyId: c.AccessKeyId!, secretAccessKey: c.SecretAccessKey!, sessionToken: c.SessionToken };
+    this.roles.set(cluster.accessRoleArn, { credentials, expiresAt: c.Expiration?.getTime() ?? Date.now() + 900_000 });
+    return credentials;
+  }
+}
+
+/** Local runs: every cluster is reached through one kubeconfig (its context named like the cluster, or the current one). */
+export class KubeconfigClusterConnector implements ClusterConnector {
+  private readonly connections = new Map<string, KubernetesNodes>();
+
+  constructor(
+    private readonly path: string,
+    private readonly clusters: ClusterConfig[],
+  ) {}
+
+  async connect(clusterName: string): Promise<KubernetesNodes> {
+    if (!this.clusters.some((c) => c.name === clusterName)) throw new UnknownClusterError(`cluster ${clusterName} is not in Fleetwarden's kubernetes.clusters config`);
+    let nodes = this.connections.get(clusterName);
+    if (!nodes) {
+      const kubeConfig = new KubeConfig();
+      kubeConfig.loadFromFile(this.path);
+      if (kubeConfig.getContextObject(clusterName)) kubeConfig.setCurrentContext(clusterName);
+      nodes = new KubernetesNodesAdapter(kubeConfig);
+      this.connections.set(clusterName, nodes);
+    }
+    return nodes;
+  }
+}
+
+/** The connector for this process: the local kubeconfig when the harness set one, EKS otherwise. */
+export function clusterConnector(clusters: ClusterConfig[]): ClusterConnector {
+  const local = process.env.FLEETWARDEN_KUBECONFIG;
+  return local ? new KubeconfigClusterConnector(local, clusters) : new EksClusterConnector(clusters);
+}

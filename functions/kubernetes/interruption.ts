@@ -1,0 +1,154 @@
+import type { LedgerWriter } from '../ledger/store';
+import type { ClusterConnector } from './connector';
+import type { InstanceInterruptedDetail, NodeEvent, NodeEventPublisher } from './events';
+import { type DrainProgress, type DrainReport, INTERRUPTION_TAINT_KEY, KARPENTER_DO_NOT_DISRUPT } from './port';
+
+/**
+ * The interruption use case for Kubernetes nodes (SPEC §1, like the Node Termination Handler in
+ * queue mode): when an instance of a configured cluster is about to go, taint its node (value:
+ * the event id), cordon it and drain it through the Eviction API, at once. `decide` is pure; the
+ * rest acts through the ports. Every effect carries the event id, so a redelivery recognises its
+ * own earlier work, records what is missing and publishes nothing twice.
+ */
+export interface KubernetesPolicy {
+  /** What a rebalance recommendation does: nothing, a taint (no new pods), or a full drain. */
+  rebalance: 'ignore' | 'taint' | 'drain';
+  drainTimeoutSeconds: number;
+  doNotDisruptAnnotation: string;
+}
+
+export type Decision = { act: 'ignore'; reason: string } | { act: 'taint' | 'drain'; reason: string };
+
+export function decide(event: InstanceInterruptedDetail, clusters: readonly string[], policy: KubernetesPolicy): Decision {
+  if (!event.clusterName) return { act: 'ignore', reason: `instance ${event.instanceId} belongs to no Kubernetes cluster` };
+  if (!clusters.includes(event.clusterName)) return { act: 'ignore', reason: `cluster ${event.clusterName} is not in kubernetes.clusters` };
+  switch (event.kind) {
+    case 'spot-interruption':
+      return { act: 'drain', reason: `Spot interruption: the instance goes at ${event.deadline ?? 'the end of its 2-minute notice'}` };
+    case 'scheduled-change':
+      return { act: 'drain', reason: `scheduled change starting ${event.deadline ?? 'soon'}` };
+    case 'asg-termination':
+      return { act: 'drain', reason: `Auto Scaling group ${event.asg?.name ?? event.asgName ?? ''} is terminating the instance`.replace('  ', ' ') };
+    case 'state-change':
+      if (event.state === 'pending' || event.state === 'running') return { act: 'ignore', reason: `instance is ${event.state}` };
+      return { act: 'drain', reason: `instance is ${event.state ?? 'stopping'}` };
+    case 'rebalance-recommendation':
+      if (policy.rebalance === 'ignore') return { act: 'ignore', reason: 'rebalance recommendations are ignored (kubernetes.rebalance: ignore)' };
+      return { act: policy.rebalance, reason: `rebalance recommendation (kubernetes.rebalance: ${policy.rebalance})` };
+  }
+}
+
+export interface NodeInterruptionDeps {
+  clusters: readonly string[];
+  policy: KubernetesPolicy;
+  connector: ClusterConnector;
+  ledger: LedgerWriter;
+  publisher: NodeEventPublisher;
+  dryRun: boolean;
+  actor: string;
+  /** Time left in this invocation; the drain stops early enough to record its result. */
+  remainingMs?: () => number;
+  onProgress?: (event: DrainProgress) => void;
+}
+
+export interface NodeOutcome {
+  eventId: string;
+  decision: Decision['act'];
+  reason: string;
+  node?: string;
+  /** What this delivery did; `duplicate` facts were recorded by an earlier one. */
+  recorded: { action: string; duplicate: boolean }[];
+  drain?: DrainReport;
+}
+
+/** Time kept back from the invocation for recording the result after a drain stops. */
+const RECORDING_MARGIN_MS = 15_000;
+
+export async function reactToInterruption(event: InstanceInterruptedDetail, deps: NodeInterruptionDeps): Promise<NodeOutcome> {
+  const decision = decide(event, deps.clusters, deps.policy);
+  const outcome: NodeOutcome = { eventId: event.eventId, decision: decision.act, reason: decision.reason, recorded: [] };
+  if (decision.act === 'ignore') return outcome;
+  const cluster = event.clusterName!;
+  const nodes = await deps.connector.connect(cluster);
+  const facts = { eventId: event.eventId, kind: event.kind, clusterName: cluster, instanceId: event.instanceId, account: event.account, region: event.region, environment: event.environment };
+
+  const record = async (action: string, subject: string, reason: string, after: Record<string, unknown>, published?: NodeEvent) => {
+    const { duplicate } = await deps.ledger.append(
+      { actor: deps.actor, action, subject, reason, eventId: event.eventId, after: JSON.parse(JSON.stringify(after)) },
+      { dedupeKey: `${event.eventId}#${action}` },
+    );
+    outcome.recorded.push({ action, duplicate });
+    if (!duplicate && published) await deps.publisher.publish([published]);
+  };
+
+  const node = await nodes.findNodeByInstance(event.instanceId);
+  if (!node) {
+    await record('node.not-found', `${cluster}/${event.instanceId}`, `${decision.reason}; no node of ${cluster} has spec.providerID naming ${event.instanceId}: nothing to do`, facts);
+    return outcome;
+  }
+  outcome.node = node.name;
+  const subject = `${cluster}/${node.name}`;
+  const nodeFacts = { ...facts, nodeName: node.name };
+
+  if (deps.dryRun) {
+    await record('node.drain-planned', subject, `dry run: would ${decision.act} (${decision.reason})`, { ...nodeFacts, action: decision.act });
+    return outcome;
+  }
+
+  const taint = await nodes.taint(node.name, { key: INTERRUPTION_TAINT_KEY, value: event.eventId, effect: 'NoSchedule' });
+  // Ours if we added it now or an earlier delivery of this event did; another event's taint is its own record.
+  if (taint.result === 'tainted' || (taint.result === 'present' && taint.value === event.eventId)) {
+    const after = { ...nodeFacts, taint: `${INTERRUPTION_TAINT_KEY}=${event.eventId}:NoSchedule` };
+    await record('node.tainted', subject, `${decision.reason}: no new pods on ${node.name}`, after, { detailType: 'NodeTainted', detail: after });
+  }
+  if (taint.result === 'node-not-found' || decision.act === 'taint') return outcome;
+
+  const cordon = await nodes.cordon(node.name, event.eventId);
+  const cordonIsOurs = cordon.result === 'cordoned' || (cordon.result === 'already-cordoned' && cordon.by === event.eventId);
+  if (cordonIsOurs) {
+    await record('node.cordoned', subject, `${decision.reason}: ${node.name} cordoned`, nodeFacts, { detailType: 'NodeCordoned', detail: nodeFacts });
+  }
+  if (cordon.result === 'node-not-found') return outcome;
+
+  const budget = Math.min(deps.policy.drainTimeoutSeconds * 1000, (deps.remainingMs?.() ?? Infinity) - RECORDING_MARGIN_MS);
+  const report = await nodes.drain(node.name, {
+    timeoutMs: Math.max(1_000, budget),
+    doNotDisruptAnnotations: [deps.policy.doNotDisruptAnnotation, KARPENTER_DO_NOT_DISRUPT],
+    onProgress: deps.onProgress,
+  });
+  outcome.drain = report;
+  // Another event's drain of this node is recorded under that event, unless this one moved pods.
+  if (!cordonIsOurs && report.evicted.length === 0) return outcome;
+
+  const finishedAt = new Date();
+  const deadline = event.deadline ? new Date(event.deadline) : undefined;
+  const summary = {
+    ...nodeFacts,
+    evicted: report.evicted.length,
+    alreadyGone: report.alreadyGone.length,
+    skipped: report.skipped,
+    refusals: report.refusals,
+    remaining: report.remaining,
+    failed: report.failed,
+    startedAt: report.startedAt,
+    durationMs: report.durationMs,
+    deadline: event.deadline,
+    secondsBeforeDeadline: deadline ? Math.round((deadline.getTime() - finishedAt.getTime()) / 1000) : undefined,
+    pods: report.evicted,
+  };
+  const protectedPods = report.skipped.filter((s) => s.reason === 'do-not-disrupt').map((s) => s.pod);
+  const kept = protectedPods.length ? `; left ${protectedPods.join(', ')} (do-not-disrupt)` : '';
+  if (report.complete) {
+    await record('node.drained', subject, `${decision.reason}: ${report.evicted.length} pod(s) evicted and gone in ${(report.durationMs / 1000).toFixed(1)} s${kept}`, summary, {
+      detailType: 'NodeDrained',
+      detail: summary,
+    });
+  } else {
+    const action = report.timedOut ? 'node.drain-timed-out' : 'node.drain-failed';
+    const why = report.timedOut
+      ? `drain stopped at its ${Math.round(budget / 1000)} s cap with ${report.remaining.length} pod(s) left`
+      : `${report.failed.length} eviction(s) refused for good`;
+    await record(action, subject, `${decision.reason}: ${why}${kept}`, summary, { detailType: 'NodeDrainFailed', detail: { ...summary, reason: why } });
+  }
+  return outcome;
+}

@@ -1,0 +1,64 @@
+import { z } from 'zod';
+import { Ec2SpotPriceSource, Gatekeeper, NoPlacementScores } from '../../gatekeeper/adapters';
+import { EventBridgePublisher } from '../../interruption/adapters';
+import { DynamoPoolRiskStore } from '../../interruption/pool-store';
+import { DynamoLedger } from '../../ledger/store';
+import { documentClient } from '../../shared/aws';
+import { fleetHandler } from '../../shared/middleware';
+import { SwapAws } from '../aws';
+import { LaunchResultSchema, StepErrorSchema, SwapPlanSchema, SwapRequestSchema } from '../model';
+import { type SwapDeps, compensateStep, launchStep, planStep, recordStep, terminateOldStep } from '../steps';
+import { type SwapStepsEnv, SwapStepsEnvSchema } from './env';
+
+export const EVENT_SOURCE = 'fleetwarden.swap';
+
+/**
+ * Input of the swap's logic steps; the state machine passes `step` and what that step needs.
+ * @example { "step": "launch", "plan": { "action": "swap", "group": "web", … } }
+ */
+export const SwapStepInputSchema = z.discriminatedUnion('step', [
+  z.strictObject({ step: z.literal('plan'), request: SwapRequestSchema, executionId: z.string().min(1) }),
+  z.strictObject({ step: z.literal('launch'), plan: SwapPlanSchema }),
+  z.strictObject({ step: z.literal('terminate-old'), plan: SwapPlanSchema, launch: LaunchResultSchema }),
+  z.strictObject({ step: z.literal('compensate'), plan: SwapPlanSchema, error: StepErrorSchema.optional() }),
+  z.strictObject({
+    step: z.literal('record'),
+    outcome: z.enum(['succeeded', 'rolled-back', 'skipped', 'dry-run', 'lock-held', 'failed']),
+    executionId: z.string().min(1),
+    state: z.record(z.string(), z.unknown()),
+  }),
+]);
+
+function deps(env: SwapStepsEnv): SwapDeps {
+  const region = process.env.AWS_REGION ?? 'us-east-1';
+  const pools = new DynamoPoolRiskStore(documentClient(), env.POOL_RISK_TABLE_NAME);
+  const ledger = new DynamoLedger(documentClient(), { tableName: env.LEDGER_TABLE_NAME });
+  return {
+    aws: new SwapAws(region, env.LOCKS_TABLE_NAME),
+    // Placement scores are off here until the function gets ec2:GetSpotPlacementScores; moto lacks the API.
+    gatekeeper: new Gatekeeper({ store: pools, prices: new Ec2SpotPriceSource(), placementScores: new NoPlacementScores(), ledger, policy: env.RISK_POLICY }),
+    ledger,
+    publisher: new EventBridgePublisher(env.EVENT_BUS_NAME, EVENT_SOURCE),
+    region,
+    account: env.HOME_ACCOUNT_ID,
+    environment: env.ACCOUNT_ENVIRONMENTS[env.HOME_ACCOUNT_ID] ?? 'PROD',
+    dryRunDefault: env.FLEETWARDEN_DRY_RUN,
+    clock: () => new Date(),
+  };
+}
+
+export const handler = fleetHandler({ envSchema: SwapStepsEnvSchema, inputSchema: SwapStepInputSchema }, async (input, { env }) => {
+  const d = deps(env);
+  switch (input.step) {
+    case 'plan':
+      return planStep(input.request, input.executionId, d);
+    case 'launch':
+      return launchStep(input.plan, d);
+    case 'terminate-old':
+      return terminateOldStep(input.plan, input.launch, d);
+    case 'compensate':
+      return compensateStep(input.plan, d);
+    case 'record':
+      return recordStep(input.outcome, input.state, input.executionId, d);
+  }
+});

@@ -1,0 +1,60 @@
+import { z } from 'zod';
+
+const InstanceIdSchema = z.string().regex(/^i-[0-9a-f]{8,17}$/, 'an instance id looks like i-0123456789abcdef0');
+
+/**
+ * What starts a swap (console, CLI, schedule or drift detector).
+ * @example { "group": "web", "instanceId": "i-0abc…", "reason": "on-demand to Spot", "trigger": "manual" }
+ */
+export const SwapRequestSchema = z.strictObject({
+  group: z.string().min(1).max(255),
+  instanceId: InstanceIdSchema.optional(),
+  region: z.string().regex(/^[a-z]{2}(-[a-z]+)+-\d$/).optional(),
+  reason: z.string().min(1).default('replace On-Demand with Spot'),
+  trigger: z.enum(['manual', 'schedule', 'drift']).default('manual'),
+  dryRun: z.boolean().optional(),
+});
+export type SwapRequest = z.infer<typeof SwapRequestSchema>;
+
+export const SCALING_PROCESSES_TO_SUSPEND = ['AZRebalance', 'Terminate'] as const;
+
+export const CandidateSchema = z.strictObject({ azName: z.string(), azId: z.string(), instanceType: z.string(), key: z.string(), score: z.number() });
+export type Candidate = z.infer<typeof CandidateSchema>;
+
+/** The plan every later step works from; compensation reads it to know what to undo. */
+export const SwapPlanSchema = z.strictObject({
+  action: z.enum(['swap', 'skip']),
+  skipReason: z.string().optional(),
+  dryRun: z.boolean(),
+  executionId: z.string().min(1),
+  group: z.string(),
+  region: z.string(),
+  oldInstanceId: z.string().optional(),
+  original: z.strictObject({ min: z.number().int(), max: z.number().int(), desired: z.number().int() }),
+  /** MaxSize while the replacement and the old instance are both in the group (N+1), if it must be raised. */
+  raisedMax: z.number().int().optional(),
+  /** Processes this swap suspends (those not already suspended); only these are resumed. */
+  suspend: z.array(z.string()),
+  launchTemplate: z.strictObject({ LaunchTemplateId: z.string(), Version: z.string() }).optional(),
+  candidates: z.array(CandidateSchema),
+  lock: z.strictObject({ id: z.string(), owner: z.string(), now: z.iso.datetime(), leaseUntil: z.iso.datetime(), expiresAt: z.string() }),
+});
+export type SwapPlan = z.infer<typeof SwapPlanSchema>;
+
+export const LaunchResultSchema = z.strictObject({ instanceId: InstanceIdSchema, pool: z.string(), reused: z.boolean(), blockedPools: z.array(z.string()) });
+export type LaunchResult = z.infer<typeof LaunchResultSchema>;
+
+/** What a failed Step Functions state hands its Catch (`ResultPath: $.error`). */
+export const StepErrorSchema = z.object({ Error: z.string(), Cause: z.string().optional() });
+
+export interface GroupFacts {
+  name: string;
+  min: number;
+  max: number;
+  desired: number;
+  instances: { instanceId: string; lifecycleState: string; azName: string; instanceType: string; spot: boolean; doNotDisrupt: boolean; protectedFromScaleIn: boolean }[];
+  suspended: string[];
+  launchTemplate?: { LaunchTemplateId: string; Version: string };
+  instanceTypes: string[];
+  azNames: string[];
+}

@@ -1,0 +1,164 @@
+import type { Gatekeeper } from '../gatekeeper/adapters';
+import type { EventPublisher } from '../interruption/ingest';
+import type { LedgerWriter } from '../ledger/store';
+import type { EnvironmentClass } from '../shared/environments';
+import { TerminalError } from '../shared/errors';
+import { CAPACITY_ERRORS, type SwapAws } from './aws';
+import { type CompensationAction, decideCompensation } from './compensate';
+import type { Candidate, LaunchResult, SwapPlan, SwapRequest } from './model';
+import { planSwap } from './plan';
+
+export class NoSpotCapacityError extends TerminalError {
+  override name = 'Terminal.NoSpotCapacity';
+}
+export class PreconditionFailedError extends TerminalError {
+  override name = 'Terminal.PreconditionFailed';
+}
+export class GroupNotFoundError extends TerminalError {
+  override name = 'Terminal.GroupNotFound';
+}
+
+export interface SwapDeps {
+  aws: SwapAws;
+  gatekeeper: Pick<Gatekeeper, 'rank' | 'recordInsufficientCapacity'>;
+  ledger: LedgerWriter;
+  publisher: EventPublisher;
+  region: string;
+  account: string;
+  environment: EnvironmentClass;
+  dryRunDefault: boolean;
+  clock: () => Date;
+  maxCandidates?: number;
+}
+
+export async function planStep(request: SwapRequest, executionId: string, deps: SwapDeps): Promise<SwapPlan> {
+  const group = await deps.aws.group(request.group);
+  if (!group) throw new GroupNotFoundError(`Auto Scaling group ${request.group} not found in ${deps.region}`);
+  const zones = await deps.aws.zoneIds();
+  const pools = group.azNames.flatMap((azName) => group.instanceTypes.map((instanceType) => ({ region: deps.region, azId: zones.get(azName) ?? '', instanceType, azName })));
+  const ranked = await deps.gatekeeper.rank(pools.filter((p) => p.azId).map(({ azName: _, ...pool }) => pool));
+  const nameOf = new Map([...zones].map(([name, id]) => [id, name]));
+  const candidates: Candidate[] = ranked
+    .filter((r) => r.allowed)
+    .slice(0, deps.maxCandidates ?? 6)
+    .map((r) => ({ azName: nameOf.get(r.pool.azId)!, azId: r.pool.azId, instanceType: r.pool.instanceType, key: r.key, score: Number(r.score.toFixed(4)) }));
+  return planSwap({ request, executionId, region: deps.region, group, candidates, dryRun: request.dryRun ?? deps.dryRunDefault, now: deps.clock() });
+}
+
+/**
+ * Launches the Spot replacement in the best allowed pool, falling through the ranked pools on
+ * capacity errors (each blocks its pool for a few minutes through the gatekeeper). A retry finds
+ * the replacement it already launched by its tag instead of launching a second one.
+ */
+export async function launchStep(plan: SwapPlan, deps: SwapDeps): Promise<LaunchResult> {
+  const [existing] = await deps.aws.replacements(plan.executionId);
+  if (existing) return { instanceId: existing, pool: 'unknown (found by tag)', reused: true, blockedPools: [] };
+  const blockedPools: string[] = [];
+  for (const candidate of plan.candidates) {
+    try {
+      const instanceId = await deps.aws.launch(plan, candidate);
+      return { instanceId, pool: candidate.key, reused: false, blockedPools };
+    } catch (error) {
+      if (!CAPACITY_ERRORS.includes((error as Error).name)) throw error;
+      blockedPools.push(candidate.key);
+      await deps.gatekeeper.recordInsufficientCapacity(
+        { region: plan.region, azId: candidate.azId, instanceType: candidate.instanceType },
+        { eventId: `${plan.executionId}#${candidate.key}`, account: deps.account, environment: deps.environment },
+      );
+    }
+  }
+  throw new NoSpotCapacityError(`no Spot capacity in any allowed pool (${blockedPools.join(', ') || 'none allowed'})`);
+}
+
+/** Re-checks, right before terminating, that the old instance left the group and N are serving without it. */
+export async function terminateOldStep(plan: SwapPlan, launch: LaunchResult, deps: SwapDeps): Promise<{ terminated: string }> {
+  const group = await deps.aws.group(plan.group);
+  const old = plan.oldInstanceId!;
+  const inService = (group?.instances ?? []).filter((i) => i.lifecycleState === 'InService');
+  if (group?.instances.some((i) => i.instanceId === old)) throw new PreconditionFailedError(`${old} is still in group ${plan.group}`);
+  if (!inService.some((i) => i.instanceId === launch.instanceId)) throw new PreconditionFailedError(`replacement ${launch.instanceId} is not InService`);
+  if (inService.length < plan.original.desired) {
+    throw new PreconditionFailedError(`only ${inService.length} of ${plan.original.desired} instances InService without ${old}`);
+  }
+  await deps.aws.terminate(old);
+  return { terminated: old };
+}
+
+export async function compensateStep(plan: SwapPlan, deps: SwapDeps): Promise<{ actions: CompensationAction[] }> {
+  const actions = decideCompensation(plan, await deps.aws.observe(plan));
+  for (const action of actions) await deps.aws.apply(plan, action);
+  return { actions };
+}
+
+export type SwapOutcome = 'succeeded' | 'rolled-back' | 'skipped' | 'dry-run' | 'lock-held' | 'failed';
+
+/** The steps in the order they run, with the execution-state key each writes its result to. */
+export const SWAP_STEPS = [
+  ['plan', 'swap.planned'],
+  ['lock', 'swap.locked'],
+  ['suspended', 'swap.processes-suspended'],
+  ['launch', 'swap.replacement-launched'],
+  ['statusChecks', 'swap.replacement-healthy'],
+  ['raisedMax', 'swap.max-size-raised'],
+  ['attached', 'swap.replacement-attached'],
+  ['inService', 'swap.replacement-in-service'],
+  ['detached', 'swap.old-detached'],
+  ['terminated', 'swap.old-terminated'],
+  ['restoredMax', 'swap.max-size-restored'],
+  ['resumed', 'swap.processes-resumed'],
+  ['released', 'swap.lock-released'],
+  ['compensation', 'swap.rolled-back'],
+] as const;
+
+/**
+ * Writes every step the execution went through into the ledger (deduplicated by execution and
+ * step, so a retried recorder appends nothing twice) and announces the outcome.
+ */
+export async function recordStep(outcome: SwapOutcome, state: Record<string, unknown>, executionId: string, deps: SwapDeps): Promise<{ entries: number }> {
+  const plan = state.plan as SwapPlan | undefined;
+  const launch = state.launch as LaunchResult | undefined;
+  const error = state.error as { Error?: string; Cause?: string } | undefined;
+  const subject = plan ? `${plan.region}/${plan.group}` : 'unknown-group';
+  let entries = 0;
+  for (const [key, action] of SWAP_STEPS) {
+    if (state[key] === undefined) continue;
+    const detail = key === 'plan' ? summarizePlan(plan!) : key === 'launch' ? launch : key === 'compensation' ? { ...(state[key] as object), error } : state[key];
+    const reason =
+      key === 'plan'
+        ? plan!.action === 'skip'
+          ? `nothing to swap: ${plan!.skipReason}`
+          : `swap ${plan!.oldInstanceId} for Spot (${(state.request as SwapRequest | undefined)?.reason ?? 'swap'})`
+        : key === 'compensation'
+          ? `rolled back after ${error?.Error ?? 'an error'}: ${truncate(error?.Cause)}`
+          : `step ${action} of swap ${executionId}`;
+    await deps.ledger.append({ actor: 'node-swap', action, subject, reason, eventId: executionId, after: json(detail) }, { dedupeKey: `${executionId}#${action}` });
+    entries += 1;
+  }
+  await deps.ledger.append(
+    { actor: 'node-swap', action: `swap.${outcome}`, subject, reason: outcome === 'rolled-back' || outcome === 'failed' ? `${error?.Error}: ${truncate(error?.Cause)}` : `swap ${outcome}`, eventId: executionId, after: json({ replacement: launch?.instanceId ?? null, old: plan?.oldInstanceId ?? null }) },
+    { dedupeKey: `${executionId}#swap.${outcome}` },
+  );
+  const detailType = outcome === 'succeeded' ? 'SwapSucceeded' : outcome === 'rolled-back' || outcome === 'failed' || outcome === 'lock-held' ? 'SwapRolledBack' : 'SwapSkipped';
+  await deps.publisher.publish([
+    {
+      detailType,
+      detail: json({
+        executionId,
+        outcome,
+        group: plan?.group,
+        region: plan?.region,
+        oldInstanceId: plan?.oldInstanceId,
+        replacementInstanceId: launch?.instanceId,
+        pool: launch?.pool,
+        reason: outcome === 'succeeded' ? undefined : (error ? `${error.Error}: ${truncate(error.Cause)}` : plan?.skipReason),
+      }) as Record<string, unknown>,
+    },
+  ]);
+  return { entries: entries + 1 };
+}
+
+function summarizePlan(plan: SwapPlan) {
+  return { action: plan.action, skipReason: plan.skipReason, old: plan.oldInstanceId, original: plan.original, raisedMax: plan.raisedMax, candidates: plan.candidates.map((c) => c.key), dryRun: plan.dryRun };
+}
+const truncate = (s: string | undefined) => (s ?? '').slice(0, 500);
+const json = (v: unknown) => JSON.parse(JSON.stringify(v ?? null)) as never;

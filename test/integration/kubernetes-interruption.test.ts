@@ -1,0 +1,205 @@
+import { randomUUID } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import * as path from 'node:path';
+import { ReceiveMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
+import { afterAll, beforeAll, beforeEach, describe, expect, inject, it } from 'vitest';
+import { verifyChain } from '../../functions/ledger/chain';
+import { DynamoLedger } from '../../functions/ledger/store';
+import { CORDONED_BY_ANNOTATION, INTERRUPTION_TAINT_KEY } from '../../functions/kubernetes/port';
+import { awsClient, documentClient } from '../../functions/shared/aws';
+import { PROJECT_ROOT } from '../../lib/paths';
+import { listenToBus } from '../../local/listen';
+import { type LocalStack, provision } from '../../local/provision';
+import { deliverToQueue, pumpQueue } from '../../local/sqs-source';
+import { type CfnTemplate, synthTemplate } from '../../local/template';
+import { Workloads } from '../../scripts/k8s/workloads';
+import { fixture, launchInstance } from '../support';
+
+/**
+ * The whole path for Kubernetes nodes, as deployed: an AWS event on the interruption queue ->
+ * the ingest function -> `InstanceInterrupted` on Fleetwarden's bus -> (moto routes it through
+ * the synthesized rule) -> the node-drain queue -> the NodeDrain function -> the real API server,
+ * where the function acts as Fleetwarden's own RBAC identity.
+ */
+const PROD = '111111111111';
+const CLUSTER = 'prod-eks';
+const INGEST_QUEUE = 'InterruptionsEventsQueue';
+const INGEST = 'InterruptionsInterruptionIngest';
+const DRAIN_QUEUE = 'KubernetesNodesEventsQueue';
+const DRAIN_DLQ = 'KubernetesNodesEventsDeadLetters';
+const DRAIN = 'KubernetesNodesNodeDrain';
+
+function config(overrides: Record<string, unknown> = {}) {
+  const base = JSON.parse(readFileSync(path.join(PROJECT_ROOT, 'cdk.json'), 'utf8')).context.fleetwarden;
+  return { ...base, dryRun: false, kubernetes: { clusters: [{ name: CLUSTER, region: 'us-east-1' }], rebalance: 'taint', drainTimeoutSeconds: 20 }, ...overrides };
+}
+
+let template: CfnTemplate;
+let stack: LocalStack;
+let k8s: Workloads;
+
+beforeAll(() => {
+  template = synthTemplate(config());
+  // What the local harness does for every cluster-facing function: the control plane's kubeconfig
+  // (Fleetwarden's own identity) instead of EKS DescribeCluster + token.
+  process.env.FLEETWARDEN_KUBECONFIG = inject('fleetwardenKubeconfig');
+  k8s = new Workloads(inject('kubeconfig'));
+});
+
+afterAll(async () => {
+  await k8s.cleanup();
+});
+
+beforeEach(async () => {
+  stack = await provision(template);
+});
+
+async function ledgerEntries(of = stack) {
+  const items: Record<string, any>[] = [];
+  for await (const item of new DynamoLedger(documentClient(), { tableName: of.ref('StateStoreLedgerTable') }).entries()) items.push(item);
+  return items;
+}
+
+/** A node of `cluster` on a new EC2 instance in PROD, with a Deployment and a DaemonSet on it. */
+async function clusterNode(options: { cluster?: string; spot?: boolean; replicas?: number } = {}) {
+  const instanceId = await launchInstance(PROD, { spot: options.spot ?? true, tags: { 'eks:cluster-name': options.cluster ?? CLUSTER } });
+  const pool = Workloads.unique('pool');
+  const ns = await k8s.namespace('pipeline');
+  const node = await k8s.node(instanceId, { pool });
+  await k8s.deployment(ns, 'web', { replicas: options.replicas ?? 3, pool });
+  await k8s.daemonSet(ns, 'node-exporter', { pool });
+  await k8s.waitForReady(ns, 'web', options.replicas ?? 3);
+  await k8s.waitFor('DaemonSet pod', async () => (await k8s.podsOn(node)).some((p) => p.metadata?.labels?.app === 'node-exporter'));
+  return { instanceId, node, ns };
+}
+
+/** Delivers an AWS event the way the rules would, then runs both functions as their event source mappings do. */
+async function interrupt(event: Record<string, any>, on = stack) {
+  await deliverToQueue(on, INGEST_QUEUE, [event]);
+  const ingest = await pumpQueue(on, INGEST_QUEUE, INGEST);
+  const drain = await pumpQueue(on, DRAIN_QUEUE, DRAIN);
+  return { ingest, drain };
+}
+
+const now = () => new Date().toISOString();
+const appsOn = async (node: string) => (await k8s.podsOn(node)).filter((p) => !p.metadata?.deletionTimestamp).map((p) => p.metadata?.labels?.app);
+
+describe('interruption of a Kubernetes node (ingest -> bus -> node drain -> API server)', () => {
+  it('taints, cordons and drains the node of a PROD Spot instance within the notice, and records every action', async () => {
+    const { instanceId, node } = await clusterNode();
+    const published = await listenToBus(stack, ['fleetwarden.kubernetes'], 'k8s');
+    const event = fixture('spot-interruption-warning', { id: randomUUID(), account: PROD, instanceId, time: now() });
+
+    const pumps = await interrupt(event);
+
+    expect(pumps.ingest).toMatchObject({ received: 1, failed: 0 });
+    expect(pumps.drain).toMatchObject({ received: 1, failed: 0 });
+    const after = await k8s.core.readNode({ name: node });
+    expect(after.spec?.unschedulable).toBe(true);
+    expect(after.spec?.taints).toContainEqual({ key: INTERRUPTION_TAINT_KEY, value: event.id, effect: 'NoSchedule' });
+    expect(after.metadata?.annotations?.[CORDONED_BY_ANNOTATION]).toBe(event.id);
+    expect(await appsOn(node)).toEqual(['node-exporter']); // the DaemonSet pod stays
+
+    const entries = await ledgerEntries();
+    expect(entries.map((e) => e.action)).toEqual(['pool.quarantined', 'node.tainted', 'node.cordoned', 'node.drained']);
+    for (const entry of entries.slice(1)) expect(entry).toMatchObject({ subject: `${CLUSTER}/${node}`, eventId: event.id, actor: 'node-drain' });
+    expect(entries[3]!.after).toMatchObject({ instanceId, nodeName: node, evicted: 3, refusals: 0, skipped: [{ reason: 'daemonset' }], remaining: [] });
+    expect(entries[3]!.after.secondsBeforeDeadline).toBeGreaterThan(60);
+    expect(verifyChain('fleet', entries).ok).toBe(true);
+
+    const types = (await published()).map((e) => e['detail-type']);
+    expect(types.sort()).toEqual(['NodeCordoned', 'NodeDrained', 'NodeTainted']);
+  });
+
+  it('changes nothing when the same interruption is delivered again', async () => {
+    const { instanceId, node } = await clusterNode({ replicas: 2 });
+    const event = fixture('spot-interruption-warning', { id: randomUUID(), account: PROD, instanceId, time: now() });
+    await interrupt(event);
+    const entriesBefore = await ledgerEntries();
+    const nodeBefore = await k8s.core.readNode({ name: node });
+    const published = await listenToBus(stack, ['fleetwarden.kubernetes'], 'dup');
+
+    // Past the ingest function's idempotency, as a redelivery of its own InstanceInterrupted would be.
+    const interrupted = { 'detail-type': 'InstanceInterrupted', source: 'fleetwarden.interruption', id: randomUUID(), detail: { ...entriesBefore[0]!.after, eventId: event.id, kind: 'spot-interruption', account: PROD, region: 'us-east-1', environment: 'PROD', clusterName: CLUSTER, instanceId } };
+    await deliverToQueue(stack, DRAIN_QUEUE, [interrupted, interrupted]);
+    expect(await pumpQueue(stack, DRAIN_QUEUE, DRAIN)).toMatchObject({ received: 2, failed: 0 });
+    expect(await interrupt(event)).toMatchObject({ drain: { received: 0 } }); // the ingest side recognises it too
+
+    expect(await ledgerEntries()).toEqual(entriesBefore);
+    expect(await published()).toEqual([]);
+    const nodeAfter = await k8s.core.readNode({ name: node });
+    expect(nodeAfter.spec).toEqual(nodeBefore.spec);
+    expect(nodeAfter.metadata?.annotations).toEqual(nodeBefore.metadata?.annotations);
+  });
+
+  it('drains when the instance is shutting down, even if it is not Spot', async () => {
+    const { instanceId, node } = await clusterNode({ spot: false, replicas: 1 });
+    const event = fixture('state-change-shutting-down', { id: randomUUID(), account: PROD, instanceId, time: now() });
+
+    await interrupt(event);
+
+    expect(await appsOn(node)).toEqual(['node-exporter']);
+    expect((await ledgerEntries()).map((e) => e.action)).toEqual(['instance.interrupted', 'node.tainted', 'node.cordoned', 'node.drained']);
+  });
+
+  it('only taints the node on a rebalance recommendation (kubernetes.rebalance: taint)', async () => {
+    const { instanceId, node } = await clusterNode({ replicas: 1 });
+    const event = fixture('rebalance-recommendation', { id: randomUUID(), account: PROD, instanceId, time: now() });
+
+    await interrupt(event);
+
+    const after = await k8s.core.readNode({ name: node });
+    expect(after.spec?.taints).toContainEqual({ key: INTERRUPTION_TAINT_KEY, value: event.id, effect: 'NoSchedule' });
+    expect(after.spec?.unschedulable).toBeFalsy();
+    expect((await appsOn(node)).sort()).toEqual(['node-exporter', 'web']);
+    expect((await ledgerEntries()).map((e) => e.action)).toEqual(['pool.rebalance-recorded', 'node.tainted']);
+  });
+
+  it('leaves nodes of clusters that are not configured alone: the rule does not even route them', async () => {
+    const { instanceId, node } = await clusterNode({ cluster: 'someone-elses-eks', replicas: 1 });
+    const event = fixture('spot-interruption-warning', { id: randomUUID(), account: PROD, instanceId, time: now() });
+
+    const pumps = await interrupt(event);
+
+    expect(pumps.drain.received).toBe(0);
+    const after = await k8s.core.readNode({ name: node });
+    expect(after.spec?.unschedulable).toBeFalsy();
+    expect(after.spec?.taints ?? []).toEqual([]);
+  });
+
+  it('records that an interrupted instance of the cluster has no node (yet), and does nothing else', async () => {
+    const instanceId = await launchInstance(PROD, { tags: { 'eks:cluster-name': CLUSTER } });
+    const event = fixture('spot-interruption-warning', { id: randomUUID(), account: PROD, instanceId, time: now() });
+
+    expect(await interrupt(event)).toMatchObject({ drain: { received: 1, failed: 0 } });
+
+    const entries = await ledgerEntries();
+    expect(entries.map((e) => e.action)).toEqual(['pool.quarantined', 'node.not-found']);
+    expect(entries[1]).toMatchObject({ subject: `${CLUSTER}/${instanceId}`, reason: expect.stringMatching(/no node of prod-eks has spec\.providerID naming/) });
+  });
+
+  it('parks a malformed event in its DLQ with the reason, without failing the batch', async () => {
+    await deliverToQueue(stack, DRAIN_QUEUE, [{ 'detail-type': 'InstanceInterrupted', source: 'fleetwarden.interruption', id: 'x', detail: { eventId: 'e', kind: 'spot-interruption' } }, 'not json']);
+
+    expect(await pumpQueue(stack, DRAIN_QUEUE, DRAIN)).toMatchObject({ received: 2, failed: 0 });
+
+    const out = await awsClient(SQSClient).send(new ReceiveMessageCommand({ QueueUrl: stack.ref(DRAIN_DLQ), MaxNumberOfMessages: 10, MessageAttributeNames: ['All'] }));
+    const reasons = (out.Messages ?? []).map((m) => m.MessageAttributes?.reason?.StringValue).sort();
+    expect(reasons).toEqual([expect.stringMatching(/^body is not JSON/), expect.stringMatching(/^malformed InstanceInterrupted event: detail\.instanceId: /)]);
+  });
+
+  it('only plans and records in dry-run mode: the node is not touched', async () => {
+    const dry = await provision(synthTemplate(config({ dryRun: true })));
+    const { instanceId, node } = await clusterNode({ replicas: 1 });
+    const event = fixture('spot-interruption-warning', { id: randomUUID(), account: PROD, instanceId, time: now() });
+
+    await interrupt(event, dry);
+
+    const after = await k8s.core.readNode({ name: node });
+    expect(after.spec?.unschedulable).toBeFalsy();
+    expect(after.spec?.taints ?? []).toEqual([]);
+    const entries = await ledgerEntries(dry);
+    expect(entries.map((e) => e.action)).toEqual(['pool.quarantined', 'node.drain-planned']);
+    expect(entries[1]!.reason).toMatch(/^dry run: would drain/);
+  });
+});
