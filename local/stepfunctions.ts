@@ -231,18 +231,32 @@ function lambdaContext(fn: LocalFunction) {
   };
 }
 
-/** SDK v3 package, client and Step Functions error prefix for each service name in a Task ARN. */
-const SERVICES: Record<string, { module: string; client: string; errorPrefix: string }> = {
-  s3: { module: '@aws-sdk/client-s3', client: 'S3Client', errorPrefix: 'S3' },
-  dynamodb: { module: '@aws-sdk/client-dynamodb', client: 'DynamoDBClient', errorPrefix: 'DynamoDb' },
-  ec2: { module: '@aws-sdk/client-ec2', client: 'EC2Client', errorPrefix: 'Ec2' },
-  autoscaling: { module: '@aws-sdk/client-auto-scaling', client: 'AutoScalingClient', errorPrefix: 'AutoScaling' },
-  sns: { module: '@aws-sdk/client-sns', client: 'SNSClient', errorPrefix: 'SNS' },
-  sqs: { module: '@aws-sdk/client-sqs', client: 'SQSClient', errorPrefix: 'SQS' },
-  events: { module: '@aws-sdk/client-eventbridge', client: 'EventBridgeClient', errorPrefix: 'EventBridge' },
-  eventbridge: { module: '@aws-sdk/client-eventbridge', client: 'EventBridgeClient', errorPrefix: 'EventBridge' },
-  kms: { module: '@aws-sdk/client-kms', client: 'KMSClient', errorPrefix: 'Kms' },
+/**
+ * SDK v3 package and client for each service name in a Task ARN, and how Step Functions names
+ * its errors: AWS SDK integrations as `<Service>.<Error>Exception` with the service in
+ * PascalCase (`S3.NoSuchKeyException`, `DynamoDb.ConditionalCheckFailedException`), the
+ * optimized integrations with their own prefix (`DynamoDB.…`, `SNS.…`).
+ */
+const SERVICES: Record<string, { module: string; client: string; sdkPrefix: string; optimizedPrefix?: string }> = {
+  s3: { module: '@aws-sdk/client-s3', client: 'S3Client', sdkPrefix: 'S3' },
+  dynamodb: { module: '@aws-sdk/client-dynamodb', client: 'DynamoDBClient', sdkPrefix: 'DynamoDb', optimizedPrefix: 'DynamoDB' },
+  ec2: { module: '@aws-sdk/client-ec2', client: 'EC2Client', sdkPrefix: 'Ec2' },
+  autoscaling: { module: '@aws-sdk/client-auto-scaling', client: 'AutoScalingClient', sdkPrefix: 'AutoScaling' },
+  sns: { module: '@aws-sdk/client-sns', client: 'SNSClient', sdkPrefix: 'Sns', optimizedPrefix: 'SNS' },
+  sqs: { module: '@aws-sdk/client-sqs', client: 'SQSClient', sdkPrefix: 'Sqs', optimizedPrefix: 'SQS' },
+  events: { module: '@aws-sdk/client-eventbridge', client: 'EventBridgeClient', sdkPrefix: 'EventBridge', optimizedPrefix: 'EventBridge' },
+  eventbridge: { module: '@aws-sdk/client-eventbridge', client: 'EventBridgeClient', sdkPrefix: 'EventBridge' },
+  kms: { module: '@aws-sdk/client-kms', client: 'KMSClient', sdkPrefix: 'Kms' },
 };
+
+/** The error name a Task's Retry/Catch sees for an SDK error. */
+export function stepFunctionsErrorName(service: string, sdkErrorName: string, optimized: boolean): string {
+  const spec = SERVICES[service]!;
+  const prefix = optimized ? (spec.optimizedPrefix ?? spec.sdkPrefix) : spec.sdkPrefix;
+  // EC2's dotted codes (InvalidInstanceID.NotFound) are not modelled: they surface as the generic one.
+  if (service === 'ec2' && !optimized && sdkErrorName.includes('.')) return 'Ec2.Ec2Exception';
+  return `${prefix}.${sdkErrorName.endsWith('Exception') ? sdkErrorName : `${sdkErrorName}Exception`}`;
+}
 
 async function sdkCall(service: string, action: string, input: Record<string, unknown>, optimized: boolean): Promise<unknown> {
   const spec = SERVICES[service];
@@ -271,7 +285,7 @@ async function sdkCall(service: string, action: string, input: Record<string, un
     const e = error as Error;
     if (e.name === 'EventBridge.FailedEntry') throw e;
     const failure = new Error(e.message);
-    failure.name = `${spec.errorPrefix}.${e.name}`;
+    failure.name = stepFunctionsErrorName(service, e.name, optimized);
     throw failure;
   }
 }

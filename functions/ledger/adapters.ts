@@ -1,7 +1,7 @@
-import { GetObjectCommand, ListObjectsV2Command, NoSuchKey, type S3Client } from '@aws-sdk/client-s3';
+import { GetObjectCommand, ListObjectVersionsCommand, ListObjectsV2Command, NoSuchKey, type S3Client } from '@aws-sdk/client-s3';
 import { KMSInvalidSignatureException, SignCommand, VerifyCommand, type KMSClient } from '@aws-sdk/client-kms';
 import { type Digest, DigestSchema, type DigestSigner, digestPrefix, latestDigestKey } from './digest';
-import { parseOrThrow } from '../shared/validation';
+import { LedgerTamperedError } from '../shared/errors';
 
 /** Signs digests with an asymmetric KMS key (ECC_NIST_P256); the private key never leaves KMS. */
 export class KmsDigestSigner implements DigestSigner {
@@ -39,12 +39,46 @@ export class DigestArchive {
     private readonly bucket: string,
   ) {}
 
-  async latest(chain: string): Promise<Digest | undefined> {
+  /** What latest.json says (a convenience pointer; the listing is the truth). */
+  async pointer(chain: string): Promise<Digest | undefined> {
     return this.read(latestDigestKey(chain));
   }
 
-  /** Every digest of the chain, oldest first (keys are zero-padded by toSeq). */
+  /** The digest with the highest key, i.e. covering the newest entries. */
+  async newest(chain: string): Promise<Digest | undefined> {
+    const keys = await this.keys(chain);
+    const last = keys.at(-1);
+    return last ? this.read(last) : undefined;
+  }
+
+  /** Every digest of the chain, oldest first (keys are zero-padded by fromSeq). */
   async all(chain: string): Promise<Digest[]> {
+    const digests: Digest[] = [];
+    for (const key of await this.keys(chain)) {
+      const digest = await this.read(key);
+      if (digest) digests.push(digest);
+    }
+    return digests;
+  }
+
+  /**
+   * Digest keys whose current version is a delete marker: Object Lock keeps the digest, but a
+   * plain listing no longer shows it, which would hide the entries it vouched for.
+   */
+  async hidden(chain: string): Promise<string[]> {
+    const hidden: string[] = [];
+    let KeyMarker: string | undefined;
+    let VersionIdMarker: string | undefined;
+    do {
+      const page = await this.s3.send(new ListObjectVersionsCommand({ Bucket: this.bucket, Prefix: digestPrefix(chain), KeyMarker, VersionIdMarker }));
+      for (const marker of page.DeleteMarkers ?? []) if (marker.IsLatest && marker.Key && !marker.Key.endsWith('latest.json')) hidden.push(marker.Key);
+      KeyMarker = page.NextKeyMarker;
+      VersionIdMarker = page.NextVersionIdMarker;
+    } while (KeyMarker);
+    return hidden.sort();
+  }
+
+  private async keys(chain: string): Promise<string[]> {
     const keys: string[] = [];
     let ContinuationToken: string | undefined;
     do {
@@ -52,23 +86,23 @@ export class DigestArchive {
       for (const object of page.Contents ?? []) if (object.Key && !object.Key.endsWith('latest.json')) keys.push(object.Key);
       ContinuationToken = page.NextContinuationToken;
     } while (ContinuationToken);
-    keys.sort();
-    const digests: Digest[] = [];
-    for (const key of keys) {
-      const digest = await this.read(key);
-      if (digest) digests.push(digest);
-    }
-    return digests;
+    return keys.sort();
   }
 
   private async read(key: string): Promise<Digest | undefined> {
+    let body: string | undefined;
     try {
       const out = await this.s3.send(new GetObjectCommand({ Bucket: this.bucket, Key: key }));
-      const body = await out.Body?.transformToString();
-      return parseOrThrow(DigestSchema, JSON.parse(body ?? 'null'), `digest ${key}`);
+      body = await out.Body?.transformToString();
     } catch (error) {
       if (error instanceof NoSuchKey) return undefined;
       throw error;
+    }
+    // A digest that does not parse is not a bad request: the archive itself was tampered with.
+    try {
+      return DigestSchema.parse(JSON.parse(body ?? 'null'));
+    } catch (cause) {
+      throw new LedgerTamperedError(`digest ${key} is not a valid digest`, { cause });
     }
   }
 }

@@ -10,8 +10,10 @@ export interface LedgerSource {
 }
 
 export interface DigestSource {
-  latest(chain: string): Promise<Digest | undefined>;
+  pointer(chain: string): Promise<Digest | undefined>;
+  newest(chain: string): Promise<Digest | undefined>;
   all(chain: string): Promise<Digest[]>;
+  hidden(chain: string): Promise<string[]>;
 }
 
 export interface AuditDeps {
@@ -50,9 +52,15 @@ async function collect(source: AsyncIterable<Record<string, unknown>>): Promise<
  */
 export async function prepareDigest(deps: AuditDeps): Promise<DigestPlan> {
   const chain = deps.ledger.chain;
-  const previous = await deps.digests.latest(chain);
+  // The newest stored digest, not latest.json: a run that stored its digest but failed before
+  // moving the pointer must not make the next run chain to an older digest.
+  const previous = await deps.digests.newest(chain);
   if (previous && !(await digestSignatureValid(previous, deps.signer))) {
-    throw new LedgerTamperedError(`latest digest of chain ${chain} (seq ${previous.toSeq}) has an invalid signature`);
+    throw new LedgerTamperedError(`newest digest of chain ${chain} (seq ${previous.toSeq}) has an invalid signature`);
+  }
+  const pointer = await deps.digests.pointer(chain);
+  if (pointer && (!previous || pointer.toSeq > previous.toSeq)) {
+    throw new LedgerTamperedError(`latest.json of chain ${chain} points past the newest stored digest`);
   }
   const resumeFrom = previous?.toSeq ?? 1;
   const entries = await collect(deps.ledger.entries(resumeFrom));
@@ -68,7 +76,7 @@ export async function prepareDigest(deps: AuditDeps): Promise<DigestPlan> {
   return {
     hasNew: true,
     chain,
-    key: digestKey(chain, digest.toSeq),
+    key: digestKey(chain, digest.fromSeq),
     latestKey: latestDigestKey(chain),
     body,
     contentMd5: createHash('md5').update(body).digest('base64'),
@@ -107,9 +115,12 @@ export async function verifyLedger(deps: AuditDeps): Promise<LedgerVerification>
     }
     previous = digest;
   }
-  const latest = await deps.digests.latest(chain);
-  if (latest && previous && digestHash(latest) !== digestHash(previous)) {
-    problems.push({ seq: latest.toSeq, kind: 'anchor-mismatch', detail: 'latest.json is not the newest stored digest' });
+  for (const key of await deps.digests.hidden(chain)) {
+    problems.push({ seq: -1, kind: 'missing', detail: `digest ${key} is hidden behind a delete marker` });
+  }
+  const pointer = await deps.digests.pointer(chain);
+  if (pointer && previous && pointer.toSeq > previous.toSeq) {
+    problems.push({ seq: pointer.toSeq, kind: 'anchor-mismatch', detail: 'latest.json points past the newest stored digest' });
   }
   const report = verifyChain(chain, await collect(deps.ledger.entries(1)), {
     anchors: digests.map((d) => ({ seq: d.toSeq, hash: d.tipHash })),

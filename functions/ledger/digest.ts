@@ -37,8 +37,12 @@ export interface DigestSigner {
 
 export const digestPrefix = (chain: string) => `digests/${chain}/`;
 export const latestDigestKey = (chain: string) => `${digestPrefix(chain)}latest.json`;
-/** Zero-padded so that keys list in sequence order. */
-export const digestKey = (chain: string, toSeq: number) => `${digestPrefix(chain)}${String(toSeq).padStart(12, '0')}.json`;
+/**
+ * Keyed by the first sequence number a digest covers, zero-padded so keys list in order: two
+ * overlapping runs from the same previous digest write the same key (a new version of it, under
+ * Object Lock), never a fork.
+ */
+export const digestKey = (chain: string, fromSeq: number) => `${digestPrefix(chain)}${String(fromSeq).padStart(12, '0')}.json`;
 
 export function digestHash(digest: Digest): string {
   return createHash('sha256').update(canonicalJson(digest)).digest('hex');

@@ -2,6 +2,8 @@ import type { RemovalPolicy } from 'aws-cdk-lib';
 import { Duration } from 'aws-cdk-lib';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as actions from 'aws-cdk-lib/aws-cloudwatch-actions';
+import type * as events from 'aws-cdk-lib/aws-events';
+import * as iam from 'aws-cdk-lib/aws-iam';
 import type * as kms from 'aws-cdk-lib/aws-kms';
 import type * as sns from 'aws-cdk-lib/aws-sns';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
@@ -77,4 +79,41 @@ function deadLetterAlarm(scope: Construct, queue: sqs.Queue, topic: sns.ITopic):
     treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
   });
   alarm.addAlarmAction(new actions.SnsAction(topic));
+}
+
+/**
+ * An EventBridge rule target for a KMS-encrypted queue, without the unconditioned key-policy
+ * statement CDK's `SqsQueue` target adds: the queue accepts the rule by its ARN, and the data
+ * key already lets EventBridge encrypt on behalf of this account only (see StateStore).
+ */
+export class EncryptedQueueTarget implements events.IRuleTarget {
+  constructor(
+    private readonly queue: sqs.IQueue,
+    private readonly options: { deadLetterQueue: sqs.IQueue; retryAttempts: number; maxEventAge: Duration },
+  ) {}
+
+  bind(rule: events.IRule, _id?: string): events.RuleTargetConfig {
+    this.queue.addToResourcePolicy(
+      new iam.PolicyStatement({
+        principals: [new iam.ServicePrincipal('events.amazonaws.com')],
+        actions: ['sqs:SendMessage', 'sqs:GetQueueAttributes', 'sqs:GetQueueUrl'],
+        resources: [this.queue.queueArn],
+        conditions: { ArnEquals: { 'aws:SourceArn': rule.ruleArn } },
+      }),
+    );
+    this.options.deadLetterQueue.addToResourcePolicy(
+      new iam.PolicyStatement({
+        principals: [new iam.ServicePrincipal('events.amazonaws.com')],
+        actions: ['sqs:SendMessage'],
+        resources: [this.options.deadLetterQueue.queueArn],
+        conditions: { ArnEquals: { 'aws:SourceArn': rule.ruleArn } },
+      }),
+    );
+    return {
+      arn: this.queue.queueArn,
+      targetResource: this.queue,
+      deadLetterConfig: { arn: this.options.deadLetterQueue.queueArn },
+      retryPolicy: { maximumRetryAttempts: this.options.retryAttempts, maximumEventAgeInSeconds: this.options.maxEventAge.toSeconds() },
+    };
+  }
 }

@@ -1,5 +1,6 @@
 import { Duration, Stack } from 'aws-cdk-lib';
 import * as events from 'aws-cdk-lib/aws-events';
+import * as iam from 'aws-cdk-lib/aws-iam';
 import * as targets from 'aws-cdk-lib/aws-events-targets';
 import { SqsEventSource } from 'aws-cdk-lib/aws-lambda-event-sources';
 import { Construct } from 'constructs';
@@ -9,7 +10,7 @@ import { QuarantineCleanupEnvSchema } from '../../functions/interruption/cleanup
 import type { FleetwardenConfig } from '../config';
 import { acknowledge } from '../nag';
 import { FleetFunction } from './fleet-function';
-import { FleetQueue } from './fleet-queue';
+import { EncryptedQueueTarget, FleetQueue } from './fleet-queue';
 import type { StateStore } from './state-store';
 
 export interface InterruptionIntelligenceProps {
@@ -41,6 +42,18 @@ export class InterruptionIntelligence extends Construct {
       removalPolicy: store.removalPolicy,
     });
 
+    // EventBridge may deliver here only for rules of this account (CDK cannot add aws:SourceArn
+    // for encrypted queues), so a rule in another account cannot forge interruption events.
+    this.queue.queue.addToResourcePolicy(
+      new iam.PolicyStatement({
+        effect: iam.Effect.DENY,
+        principals: [new iam.ServicePrincipal('events.amazonaws.com')],
+        actions: ['sqs:SendMessage'],
+        resources: [this.queue.queue.queueArn],
+        conditions: { StringNotEquals: { 'aws:SourceAccount': stack.account } },
+      }),
+    );
+
     // One rule per event type, its pattern taken from the handler's own registry.
     const defaultBus = events.EventBus.fromEventBusName(this, 'DefaultBus', 'default');
     this.rules = HANDLED_EVENTS.map(
@@ -49,7 +62,7 @@ export class InterruptionIntelligence extends Construct {
           description: `${handled.detailType} (${handled.source}) -> Fleetwarden interruption queue`,
           eventBus: defaultBus,
           eventPattern: { source: handled.pattern.source as string[], detailType: handled.pattern['detail-type'] as string[], detail: handled.pattern.detail as Record<string, unknown> },
-          targets: [new targets.SqsQueue(this.queue.queue, { deadLetterQueue: store.asyncDeadLetters.queue, retryAttempts: 10, maxEventAge: Duration.hours(1) })],
+          targets: [new EncryptedQueueTarget(this.queue.queue, { deadLetterQueue: store.asyncDeadLetters.queue, retryAttempts: 10, maxEventAge: Duration.hours(1) })],
         }),
     );
     // Member accounts forward their EC2/Health/ASG events to this account's default bus.
@@ -96,10 +109,11 @@ export class InterruptionIntelligence extends Construct {
       timeout: ingestTimeout,
     });
     this.ingest.fn.addEventSource(new SqsEventSource(this.queue.queue, { batchSize: 10, maxBatchingWindow: Duration.seconds(1), reportBatchItemFailures: true }));
+    // PutItem also as part of the ledger transaction (TransactWriteItems is authorised per item).
     this.ingest.allow(['dynamodb:GetItem', 'dynamodb:PutItem'], [poolRisk.tableArn]);
-    this.ingest.allow(['dynamodb:Query', 'dynamodb:GetItem', 'dynamodb:PutItem'], [ledger.tableArn]);
+    store.grantLedgerAppend(this.ingest.role);
     this.ingest.allow(['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:DeleteItem'], [idempotency.tableArn]);
-    this.ingest.allow(['kms:Decrypt', 'kms:Encrypt', 'kms:GenerateDataKey', 'kms:DescribeKey'], [store.key.keyArn]);
+    store.grantDataKey(this.ingest.role);
     this.ingest.allow(['events:PutEvents'], [store.bus.eventBusArn]);
     this.ingest.allow(['sqs:SendMessage'], [this.queue.deadLetterQueue.queueArn]);
     this.ingest.allow(['sts:AssumeRole'], memberRoles);
@@ -123,8 +137,8 @@ export class InterruptionIntelligence extends Construct {
       timeout: Duration.minutes(5),
     });
     this.cleanup.allow(['dynamodb:Scan', 'dynamodb:GetItem', 'dynamodb:PutItem'], [poolRisk.tableArn]);
-    this.cleanup.allow(['dynamodb:Query', 'dynamodb:GetItem', 'dynamodb:PutItem'], [ledger.tableArn]);
-    this.cleanup.allow(['kms:Decrypt', 'kms:Encrypt', 'kms:GenerateDataKey', 'kms:DescribeKey'], [store.key.keyArn]);
+    store.grantLedgerAppend(this.cleanup.role);
+    store.grantDataKey(this.cleanup.role);
     this.cleanup.allow(['events:PutEvents'], [store.bus.eventBusArn]);
     new events.Rule(this, 'CleanupSchedule', {
       description: 'Lifts ended quarantines (recorded in the ledger) every 15 minutes',

@@ -1,4 +1,6 @@
 import { Duration, RemovalPolicy } from 'aws-cdk-lib';
+import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
+import * as cwActions from 'aws-cdk-lib/aws-cloudwatch-actions';
 import * as events from 'aws-cdk-lib/aws-events';
 import * as targets from 'aws-cdk-lib/aws-events-targets';
 import * as iam from 'aws-cdk-lib/aws-iam';
@@ -91,7 +93,7 @@ export class LedgerAudit extends Construct {
     acknowledge(this.digestFunction, 'AwsSolutions-IAM5', 'Reads are limited to the digests/ prefix of the archive.', [
       `Resource::<${logicalIdOf(this.archive)}.Arn>/digests/*`,
     ]);
-    this.digestFunction.allow(['s3:ListBucket'], [this.archive.bucketArn]);
+    this.digestFunction.allow(['s3:ListBucket', 's3:ListBucketVersions'], [this.archive.bucketArn]);
     this.digestFunction.allow(['kms:Decrypt', 'kms:DescribeKey'], [store.key.keyArn]);
     this.digestFunction.allow(['kms:Sign', 'kms:Verify'], [this.signingKey.keyArn]);
 
@@ -128,7 +130,7 @@ export class LedgerAudit extends Construct {
         iamResources: [digestObjects],
         additionalIamStatements: [new iam.PolicyStatement({ actions: ['kms:GenerateDataKey'], resources: [store.key.keyArn] })],
         resultPath: sfn.JsonPath.DISCARD,
-      });
+      }).addRetry({ errors: ['S3.S3Exception', 'S3.SlowDownException', 'States.TaskFailed'], maxAttempts: 4, interval: Duration.seconds(2), backoffRate: 2 });
 
     const verifyAndSign = new tasks.LambdaInvoke(this, 'Verify the ledger and sign a digest', {
       lambdaFunction: this.digestFunction.fn,
@@ -196,6 +198,9 @@ export class LedgerAudit extends Construct {
         includeExecutionData: true,
       },
     });
+    // The alert goes to the KMS-encrypted topic: publishing needs the data key.
+    store.grantDataKey(stateMachine);
+    failedExecutionsAlarm(this, stateMachine, store);
     acknowledge(
       stateMachine,
       'AwsSolutions-IAM5',
@@ -204,4 +209,16 @@ export class LedgerAudit extends Construct {
     );
     return stateMachine;
   }
+}
+
+/** An execution that fails (including a failed alert or rollback) pages through the notification topic. */
+export function failedExecutionsAlarm(scope: Construct, stateMachine: sfn.StateMachine, store: StateStore): void {
+  new cloudwatch.Alarm(scope, `${stateMachine.node.id}FailedAlarm`, {
+    alarmDescription: `Executions of ${stateMachine.node.path} failed`,
+    metric: stateMachine.metricFailed({ period: Duration.minutes(5), statistic: 'Sum' }),
+    threshold: 1,
+    evaluationPeriods: 1,
+    comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+    treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+  }).addAlarmAction(new cwActions.SnsAction(store.topic));
 }

@@ -9,6 +9,7 @@ import { SwapStepsEnvSchema } from '../../functions/swap/handler/env';
 import type { FleetwardenConfig } from '../config';
 import { acknowledge, logicalIdOf } from '../nag';
 import { FleetFunction } from './fleet-function';
+import { failedExecutionsAlarm } from './ledger-audit';
 import type { StateStore } from './state-store';
 
 export interface NodeSwapProps {
@@ -76,9 +77,9 @@ export class NodeSwap extends Construct {
     });
     const groupArn = `arn:${stack.partition}:autoscaling:${stack.region}:${stack.account}:autoScalingGroup:*:autoScalingGroupName/*`;
     this.steps.allow(['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:BatchGetItem'], [poolRisk.tableArn]);
-    this.steps.allow(['dynamodb:Query', 'dynamodb:GetItem', 'dynamodb:PutItem'], [ledger.tableArn]);
+    store.grantLedgerAppend(this.steps.role);
     this.steps.allow(['dynamodb:GetItem', 'dynamodb:DeleteItem'], [locks.tableArn]);
-    this.steps.allow(['kms:Decrypt', 'kms:Encrypt', 'kms:GenerateDataKey', 'kms:DescribeKey'], [store.key.keyArn]);
+    store.grantDataKey(this.steps.role);
     this.steps.allow(['events:PutEvents'], [store.bus.eventBusArn]);
     this.steps.allow(
       ['autoscaling:DescribeAutoScalingGroups', 'ec2:DescribeInstances', 'ec2:DescribeAvailabilityZones', 'ec2:DescribeSpotPriceHistory'],
@@ -310,6 +311,9 @@ export class NodeSwap extends Construct {
         includeExecutionData: true,
       },
     });
+    // The lock table and the alert topic are encrypted with the data key.
+    store.grantDataKey(stateMachine);
+    failedExecutionsAlarm(this, stateMachine, store);
     acknowledge(
       stateMachine,
       'AwsSolutions-IAM5',

@@ -1,4 +1,4 @@
-import { RemovalPolicy } from 'aws-cdk-lib';
+import { RemovalPolicy, Stack } from 'aws-cdk-lib';
 import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as events from 'aws-cdk-lib/aws-events';
 import * as iam from 'aws-cdk-lib/aws-iam';
@@ -53,11 +53,13 @@ export class StateStore extends Construct {
       removalPolicy: production ? RemovalPolicy.RETAIN : RemovalPolicy.DESTROY,
     });
     // Services that write into encrypted Fleetwarden queues and topics on our behalf.
+    // Only on behalf of this account (a confused deputy could otherwise use the key through them).
     this.key.addToResourcePolicy(
       new iam.PolicyStatement({
         principals: [new iam.ServicePrincipal('events.amazonaws.com'), new iam.ServicePrincipal('cloudwatch.amazonaws.com')],
         actions: ['kms:Decrypt', 'kms:GenerateDataKey'],
         resources: ['*'],
+        conditions: { StringEquals: { 'aws:SourceAccount': Stack.of(this).account } },
       }),
     );
 
@@ -80,7 +82,8 @@ export class StateStore extends Construct {
       poolRisk: table('poolRisk'),
       authorizations: table('authorizations'),
       findings: table('findings'),
-      // Old and new images: an out-of-band edit shows up in the archived stream with what it replaced.
+      // Old and new images: an out-of-band edit shows up in the stream with what it replaced
+      // (the stream's S3 archive of SPEC §5 is not built yet).
       ledger: table('ledger', dynamodb.StreamViewType.NEW_AND_OLD_IMAGES),
       idempotency: table('idempotency'),
       locks: table('locks'),
@@ -102,5 +105,28 @@ export class StateStore extends Construct {
       alarmTopic: this.topic,
       removalPolicy: this.removalPolicy,
     });
+  }
+
+  /**
+   * Lets a principal append to the ledger: read the tip and dedupe markers, and PutItem only
+   * under its chain's keys (`fleet`, `fleet#dedupe#…`). IAM cannot require the not-exists
+   * condition Fleetwarden writes with; no role gets UpdateItem or DeleteItem.
+   */
+  grantLedgerAppend(grantee: iam.IGrantable, chain = 'fleet'): void {
+    grantee.grantPrincipal.addToPrincipalPolicy(new iam.PolicyStatement({ actions: ['dynamodb:Query', 'dynamodb:GetItem'], resources: [this.tables.ledger.tableArn] }));
+    grantee.grantPrincipal.addToPrincipalPolicy(
+      new iam.PolicyStatement({
+        actions: ['dynamodb:PutItem'],
+        resources: [this.tables.ledger.tableArn],
+        conditions: { 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': [chain, `${chain}#dedupe#*`] } },
+      }),
+    );
+  }
+
+  /** Use of the data key for a principal that reads and writes the encrypted tables, queues and topic. */
+  grantDataKey(grantee: iam.IGrantable): void {
+    grantee.grantPrincipal.addToPrincipalPolicy(
+      new iam.PolicyStatement({ actions: ['kms:Decrypt', 'kms:Encrypt', 'kms:GenerateDataKey', 'kms:DescribeKey'], resources: [this.key.keyArn] }),
+    );
   }
 }

@@ -50,7 +50,7 @@ export async function ledgerSteps({ stack, ledger, timeline }: DemoContext): Pro
   const items: Record<string, unknown>[] = [];
   for await (const item of scratch.entries()) items.push(item);
   await documentClient().send(new PutCommand({ TableName: stack.ref('StateStoreLedgerTable'), Item: { ...items[1], reason: 'authorized after all' } }));
-  timeline.step('raw table access', 'rewrote entry #2 of chain "scratch" (the roles cannot: no UpdateItem/DeleteItem)');
+  timeline.step('raw table access', 'rewrote entry #2 of chain "scratch" (no Fleetwarden role may: no UpdateItem, PutItem only under its own chain)');
   const reread: Record<string, unknown>[] = [];
   for await (const item of scratch.entries()) reread.push(item);
   const report = verifyChain('scratch', reread);

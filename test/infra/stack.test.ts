@@ -148,6 +148,65 @@ describe('IAM', () => {
   });
 });
 
+describe('IAM on encrypted resources and the ledger', () => {
+  const dataKeyId = () => resourcesOf('AWS::KMS::Key').find(([id]) => id.startsWith('StateStoreDataKey'))![0];
+  /** Statements grouped by the role(s) their policy is attached to. */
+  function byRole(): Map<string, { Action: string | string[]; Resource: unknown; Condition?: unknown }[]> {
+    const roles = new Map<string, { Action: string | string[]; Resource: unknown; Condition?: unknown }[]>();
+    for (const [, policy] of resourcesOf('AWS::IAM::Policy')) {
+      for (const role of policy.Properties.Roles as { Ref: string }[]) {
+        roles.set(role.Ref, [...(roles.get(role.Ref) ?? []), ...policy.Properties.PolicyDocument.Statement]);
+      }
+    }
+    return roles;
+  }
+
+  it('lets every principal that publishes to the topic or sends to an encrypted queue use the data key', () => {
+    const topicId = resourcesOf('AWS::SNS::Topic')[0]![0];
+    for (const [role, statements] of byRole()) {
+      const publishes = statements.some((st) => actionsOf(st).some((a) => a === 'sns:Publish') && JSON.stringify(st.Resource).includes(topicId));
+      const sends = statements.some((st) => actionsOf(st).some((a) => a === 'sqs:SendMessage'));
+      if (!publishes && !sends) continue;
+      const canEncrypt = statements.some((st) => actionsOf(st).includes('kms:GenerateDataKey') && JSON.stringify(st.Resource).includes(dataKeyId()));
+      expect({ role, canEncrypt }).toEqual({ role, canEncrypt: true });
+    }
+  });
+
+  it('limits every PutItem on the ledger to the chain keys, and grants no DynamoDB write on every table', () => {
+    const ledgerId = resourcesOf('AWS::DynamoDB::Table').find(([id]) => id.startsWith('StateStoreLedgerTable'))![0];
+    const writes = ['dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:DeleteItem', 'dynamodb:BatchWriteItem', 'dynamodb:PartiQLInsert', 'dynamodb:PartiQLUpdate', 'dynamodb:PartiQLDelete'];
+    for (const st of statements()) {
+      const written = actionsOf(st).filter((a) => writes.includes(a));
+      if (!written.length) continue;
+      expect({ resource: st.Resource, written }).not.toEqual({ resource: '*', written });
+      if (JSON.stringify(st.Resource).includes(ledgerId)) {
+        expect(written).toEqual(['dynamodb:PutItem']);
+        expect((st as { Condition?: unknown }).Condition).toEqual({ 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': ['fleet', 'fleet#dedupe#*'] } });
+      }
+    }
+  });
+
+  it('lets AWS services use the data key and the interruption queue only on behalf of this account', () => {
+    const key = resourcesOf('AWS::KMS::Key').find(([id]) => id.startsWith('StateStoreDataKey'))![1];
+    const serviceStatements = key.Properties.KeyPolicy.Statement.filter((st: { Principal: { Service?: unknown } }) => st.Principal.Service);
+    expect(serviceStatements.length).toBeGreaterThan(0);
+    for (const st of serviceStatements) expect(st.Condition).toEqual({ StringEquals: { 'aws:SourceAccount': expect.anything() } });
+    template.hasResourceProperties('AWS::SQS::QueuePolicy', {
+      PolicyDocument: {
+        Statement: Match.arrayWith([Match.objectLike({ Effect: 'Deny', Principal: { Service: 'events.amazonaws.com' }, Action: 'sqs:SendMessage', Condition: { StringNotEquals: { 'aws:SourceAccount': Match.anyValue() } } })]),
+      },
+    });
+  });
+
+  it('alarms when a state machine execution fails', () => {
+    const machines = resourcesOf('AWS::StepFunctions::StateMachine').map(([id]) => id);
+    const alarmed = resourcesOf('AWS::CloudWatch::Alarm')
+      .filter(([, a]) => a.Properties.MetricName === 'ExecutionsFailed')
+      .map(([, a]) => JSON.stringify(a.Properties.Dimensions));
+    for (const machine of machines) expect(alarmed.some((d) => d.includes(machine))).toBe(true);
+  });
+});
+
 describe('cdk-nag AwsSolutions', () => {
   it('reports no unacknowledged finding', () => {
     const report = new AwsSolutionsChecks().validateScope(app);

@@ -49,14 +49,14 @@ describe('LedgerDigest state machine (synthesized definition, aws-local-stepfunc
     expect(run.sdkCalls).toBe(3);
     const s3 = awsClient(S3Client);
     const bucket = stack.ref('LedgerArchive');
-    const stored = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: 'digests/fleet/000000000003.json' }));
+    const stored = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: 'digests/fleet/000000000001.json' }));
     const digest = DigestSchema.parse(JSON.parse(await stored.Body!.transformToString()));
     expect(digest).toMatchObject({ chain: 'fleet', fromSeq: 1, toSeq: 3, previousDigestHash: null });
     // moto's GetObjectRetention answers malformed XML; HeadObject carries the same lock headers.
-    const head = await s3.send(new HeadObjectCommand({ Bucket: bucket, Key: 'digests/fleet/000000000003.json' }));
+    const head = await s3.send(new HeadObjectCommand({ Bucket: bucket, Key: 'digests/fleet/000000000001.json' }));
     expect(head.ObjectLockMode).toBe('GOVERNANCE');
     expect(head.ObjectLockRetainUntilDate!.getTime()).toBeGreaterThan(Date.now() + 364 * 86_400_000);
-    await expect(s3.send(new DeleteObjectCommand({ Bucket: bucket, Key: 'digests/fleet/000000000003.json', VersionId: head.VersionId }))).rejects.toThrow();
+    await expect(s3.send(new DeleteObjectCommand({ Bucket: bucket, Key: 'digests/fleet/000000000001.json', VersionId: head.VersionId }))).rejects.toThrow();
     const events = (await received()) as { 'detail-type': string; detail: { toSeq: number } }[];
     expect(events).toEqual([expect.objectContaining({ 'detail-type': 'LedgerDigestWritten', detail: expect.objectContaining({ toSeq: 3 }) })]);
     expect(await verifyLedger(audit())).toMatchObject({ ok: true, entries: 3, digests: 1 });
@@ -104,6 +104,45 @@ describe('LedgerDigest state machine (synthesized definition, aws-local-stepfunc
     const report = await verifyLedger(audit());
     expect(report.ok).toBe(false);
     expect(report.problems.map((p) => p.kind)).toContain('truncated');
+  });
+
+  it('keeps one digest chain when a run stored its digest but failed to move latest.json', async () => {
+    await ledger.append(draft(1));
+    await runStateMachine(stack, 'LedgerDigestStateMachine', { chain: 'fleet' });
+    await ledger.append(draft(2));
+    const broken = await runStateMachine(stack, 'LedgerDigestStateMachine', { chain: 'fleet' }, {
+      retryMs: 0,
+      around: {
+        'Point latest.json at the new digest': async () => {
+          throw Object.assign(new Error('We encountered an internal error'), { name: 'S3.InternalErrorException' });
+        },
+      },
+    });
+    expect(broken.status).toBe('FAILED');
+    await ledger.append(draft(3));
+    expect((await runStateMachine(stack, 'LedgerDigestStateMachine', { chain: 'fleet' })).status).toBe('SUCCEEDED');
+    expect((await audit().digests.all('fleet')).map((d) => [d.fromSeq, d.toSeq])).toEqual([
+      [1, 1],
+      [2, 2],
+      [3, 3],
+    ]);
+    expect(await verifyLedger(audit())).toMatchObject({ ok: true, digests: 3 });
+  });
+
+  it('reports a digest hidden behind a delete marker, and refuses a latest.json that points past the newest digest', async () => {
+    for (let i = 0; i < 2; i++) await ledger.append(draft(i));
+    await runStateMachine(stack, 'LedgerDigestStateMachine', { chain: 'fleet' });
+    const s3 = awsClient(S3Client);
+    const bucket = stack.ref('LedgerArchive');
+    // A plain delete of a locked object adds a delete marker: the digest stays, but a listing hides it.
+    await s3.send(new DeleteObjectCommand({ Bucket: bucket, Key: 'digests/fleet/000000000001.json' }));
+    const report = await verifyLedger(audit());
+    expect(report.problems).toContainEqual(expect.objectContaining({ kind: 'missing', detail: 'digest digests/fleet/000000000001.json is hidden behind a delete marker' }));
+
+    await ledger.append(draft(9));
+    const run = await runStateMachine(stack, 'LedgerDigestStateMachine', { chain: 'fleet' });
+    expect(run).toMatchObject({ status: 'FAILED', error: 'Terminal.LedgerTampered' });
+    expect(run.events.find((e) => e.state === 'Verify the ledger and sign a digest' && e.cause)?.cause).toMatch(/latest\.json of chain fleet points past the newest stored digest/);
   });
 
   it('retries a contention error from the digest function and then succeeds', async () => {

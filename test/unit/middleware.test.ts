@@ -69,3 +69,14 @@ describe('AWS client factory', () => {
     expect(config.region).toBe('ap-southeast-2');
   });
 });
+
+describe('Step Functions error names in the local runner', async () => {
+  const { stepFunctionsErrorName } = await import('../../local/stepfunctions');
+  it('follows the documented ServiceName.ErrorNameException convention', () => {
+    expect(stepFunctionsErrorName('s3', 'NoSuchKey', false)).toBe('S3.NoSuchKeyException');
+    expect(stepFunctionsErrorName('dynamodb', 'ConditionalCheckFailedException', false)).toBe('DynamoDb.ConditionalCheckFailedException');
+    expect(stepFunctionsErrorName('dynamodb', 'ConditionalCheckFailedException', true)).toBe('DynamoDB.ConditionalCheckFailedException');
+    expect(stepFunctionsErrorName('autoscaling', 'Throttling', false)).toBe('AutoScaling.ThrottlingException');
+    expect(stepFunctionsErrorName('ec2', 'InvalidInstanceID.NotFound', false)).toBe('Ec2.Ec2Exception');
+  });
+});
