@@ -24,6 +24,9 @@ export type Candidate = z.infer<typeof CandidateSchema>;
 /** The plan every later step works from; compensation reads it to know what to undo. */
 export const SwapPlanSchema = z.strictObject({
   action: z.enum(['swap', 'skip']),
+  /** The request as validated, defaults filled in: later states read only validated data. */
+  trigger: SwapRequestSchema.shape.trigger,
+  reason: z.string(),
   skipReason: z.string().optional(),
   dryRun: z.boolean(),
   executionId: z.string().min(1),
@@ -44,8 +47,11 @@ export type SwapPlan = z.infer<typeof SwapPlanSchema>;
 export const LaunchResultSchema = z.strictObject({ instanceId: InstanceIdSchema, pool: z.string(), reused: z.boolean(), blockedPools: z.array(z.string()) });
 export type LaunchResult = z.infer<typeof LaunchResultSchema>;
 
-/** What a failed Step Functions state hands its Catch (`ResultPath: $.error`). */
-export const StepErrorSchema = z.object({ Error: z.string(), Cause: z.string().optional() });
+/**
+ * What a failed Step Functions state hands its Catch (`ResultPath: $.error`). Lenient on
+ * purpose: a rollback must never fail because the error it is handed looks odd.
+ */
+export const StepErrorSchema = z.looseObject({ Error: z.string().optional(), Cause: z.string().optional() });
 
 export interface GroupFacts {
   name: string;

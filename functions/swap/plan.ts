@@ -21,6 +21,8 @@ export interface PlanInputs {
  */
 export function planSwap({ request, executionId, region, group, candidates, dryRun, now }: PlanInputs): SwapPlan {
   const base = {
+    trigger: request.trigger,
+    reason: request.reason,
     dryRun,
     executionId,
     group: group.name,

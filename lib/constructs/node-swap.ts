@@ -26,13 +26,14 @@ function nagArn(arn: string): string {
 export const THROTTLING_ERRORS = [
   'AutoScaling.ThrottlingException',
   'AutoScaling.Throttling',
-  'Ec2.RequestLimitExceeded',
-  'Ec2.ThrottlingException',
+  // EC2's throttling code (RequestLimitExceeded) is not modelled: it surfaces as Ec2.Ec2Exception,
+  // which is only retried on read-only calls (see the status check).
   'DynamoDB.ThrottlingException',
   'DynamoDB.ProvisionedThroughputExceededException',
   'DynamoDb.ThrottlingException',
   'EventBridge.ThrottlingException',
 ];
+const EC2_READ_ERRORS = ['Ec2.Ec2Exception'];
 const LAMBDA_SERVICE_ERRORS = ['Lambda.ServiceException', 'Lambda.AWSLambdaException', 'Lambda.SdkClientException', 'Lambda.TooManyRequestsException'];
 /** The lock is held by another execution (optimized and SDK integrations name it differently). */
 export const LOCK_HELD_ERRORS = ['DynamoDB.ConditionalCheckFailedException', 'DynamoDb.ConditionalCheckFailedException'];
@@ -196,8 +197,8 @@ export class NodeSwap extends Construct {
               executionId: sfn.JsonPath.stringAt('$.executionId'),
               group,
               oldInstanceId: sfn.JsonPath.stringAt('$.plan.oldInstanceId'),
-              trigger: sfn.JsonPath.stringAt('$.request.trigger'),
-              reason: sfn.JsonPath.stringAt('$.request.reason'),
+              trigger: sfn.JsonPath.stringAt('$.plan.trigger'),
+              reason: sfn.JsonPath.stringAt('$.plan.reason'),
             }),
           },
         ],
@@ -219,9 +220,11 @@ export class NodeSwap extends Construct {
         { InstanceIds: replacementIds, IncludeAllInstances: true },
         '$.statusChecks',
         ['*'],
-        { 'instance.$': '$.InstanceStatuses[0].InstanceStatus.Status', 'system.$': '$.InstanceStatuses[0].SystemStatus.Status' },
+        // The whole list: a path into an empty one would be an uncatchable States.Runtime error.
+        { 'statuses.$': '$.InstanceStatuses' },
       ),
     );
+    checkStatus.addRetry({ errors: EC2_READ_ERRORS, maxAttempts: 5, interval: Duration.seconds(1), backoffRate: 2 });
     const countStatus = new sfn.Pass(this, 'Count the status check attempt', { parameters: { 'n.$': 'States.MathAdd($.attempts.status.n, 1)' }, resultPath: '$.attempts.status' });
     const waitStatus = new sfn.Wait(this, 'Wait before checking the status again', { time: sfn.WaitTime.duration(Duration.seconds(15)) });
     waitStatus.next(countStatus).next(checkStatus);
@@ -230,7 +233,7 @@ export class NodeSwap extends Construct {
     const attach = catchInto(sdk('Attach the replacement to the group', 'autoscaling', 'attachInstances', { AutoScalingGroupName: group, InstanceIds: replacementIds }, '$.attached', [groupArn]));
     const checkInService = catchInto(
       sdk("Check the replacement's lifecycle state", 'autoscaling', 'describeAutoScalingInstances', { InstanceIds: replacementIds }, '$.inServiceCheck', ['*'], {
-        'state.$': '$.AutoScalingInstances[0].LifecycleState',
+        'instances.$': '$.AutoScalingInstances',
       }),
     );
     const countInService = new sfn.Pass(this, 'Count the InService check attempt', { parameters: { 'n.$': 'States.MathAdd($.attempts.inService.n, 1)' }, resultPath: '$.attempts.inService' });
@@ -275,7 +278,10 @@ export class NodeSwap extends Construct {
     detach.next(terminate).next(afterTerminate);
     checkInService.next(
       new sfn.Choice(this, 'Is the replacement InService?')
-        .when(sfn.Condition.stringEquals('$.inServiceCheck.state', 'InService'), markInService.next(detach))
+        .when(
+          sfn.Condition.and(sfn.Condition.isPresent('$.inServiceCheck.instances[0].LifecycleState'), sfn.Condition.stringEquals('$.inServiceCheck.instances[0].LifecycleState', 'InService')),
+          markInService.next(detach),
+        )
         .when(sfn.Condition.numberGreaterThanEquals('$.attempts.inService.n', 30), timedOut('The replacement never became InService', 'Terminal.InServiceTimeout'))
         .otherwise(waitInService),
     );
@@ -283,7 +289,14 @@ export class NodeSwap extends Construct {
     attach.next(checkInService);
     checkStatus.next(
       new sfn.Choice(this, 'Has the replacement passed its status checks?')
-        .when(sfn.Condition.and(sfn.Condition.stringEquals('$.statusChecks.instance', 'ok'), sfn.Condition.stringEquals('$.statusChecks.system', 'ok')), beforeAttach)
+        .when(
+          sfn.Condition.and(
+            sfn.Condition.isPresent('$.statusChecks.statuses[0].InstanceStatus.Status'),
+            sfn.Condition.stringEquals('$.statusChecks.statuses[0].InstanceStatus.Status', 'ok'),
+            sfn.Condition.stringEquals('$.statusChecks.statuses[0].SystemStatus.Status', 'ok'),
+          ),
+          beforeAttach,
+        )
         .when(sfn.Condition.numberGreaterThanEquals('$.attempts.status.n', 40), timedOut('The replacement never passed its status checks', 'Terminal.StatusChecksTimeout'))
         .otherwise(waitStatus),
     );

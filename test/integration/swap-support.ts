@@ -1,0 +1,74 @@
+import { AutoScalingClient, CreateAutoScalingGroupCommand, DescribeAutoScalingGroupsCommand } from '@aws-sdk/client-auto-scaling';
+import { GetItemCommand, DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { CreateLaunchTemplateCommand, DescribeInstancesCommand, EC2Client } from '@aws-sdk/client-ec2';
+import { awsClient } from '../../functions/shared/aws';
+import type { LocalStack } from '../../local/provision';
+import { type TaskHandler, taskStates } from '../../local/stepfunctions';
+
+/** An Auto Scaling group of N On-Demand instances from a launch template, full (MaxSize = N). */
+export async function createGroup(name: string, size = 3, options: { maxSize?: number } = {}): Promise<string[]> {
+  const ec2 = awsClient(EC2Client);
+  const lt = await ec2.send(new CreateLaunchTemplateCommand({ LaunchTemplateName: `${name}-lt`, LaunchTemplateData: { ImageId: 'ami-12345678', InstanceType: 'm5.large' } }));
+  await awsClient(AutoScalingClient).send(
+    new CreateAutoScalingGroupCommand({
+      AutoScalingGroupName: name,
+      MinSize: size,
+      MaxSize: options.maxSize ?? size,
+      DesiredCapacity: size,
+      LaunchTemplate: { LaunchTemplateId: lt.LaunchTemplate!.LaunchTemplateId!, Version: '$Latest' },
+      AvailabilityZones: ['us-east-1a', 'us-east-1b'],
+    }),
+  );
+  return (await group(name)).instances.map((i) => i.id);
+}
+
+export async function group(name: string) {
+  const g = (await awsClient(AutoScalingClient).send(new DescribeAutoScalingGroupsCommand({ AutoScalingGroupNames: [name] }))).AutoScalingGroups![0]!;
+  return {
+    max: g.MaxSize!,
+    desired: g.DesiredCapacity!,
+    suspended: (g.SuspendedProcesses ?? []).map((p) => p.ProcessName!),
+    instances: (g.Instances ?? []).map((i) => ({ id: i.InstanceId!, state: i.LifecycleState! })),
+    inService: (g.Instances ?? []).filter((i) => i.LifecycleState === 'InService').length,
+  };
+}
+
+/** Running instances of this account that belong to no Auto Scaling group: orphans. */
+export async function orphans(): Promise<string[]> {
+  const running = (await awsClient(EC2Client).send(new DescribeInstancesCommand({ Filters: [{ Name: 'instance-state-name', Values: ['pending', 'running'] }] })))
+    .Reservations!.flatMap((r) => r.Instances ?? [])
+    .map((i) => i.InstanceId!);
+  const members = new Set<string>();
+  let NextToken: string | undefined;
+  do {
+    const page = await awsClient(AutoScalingClient).send(new DescribeAutoScalingGroupsCommand({ NextToken }));
+    for (const g of page.AutoScalingGroups ?? []) for (const i of g.Instances ?? []) members.add(i.InstanceId!);
+    NextToken = page.NextToken;
+  } while (NextToken);
+  return running.filter((id) => !members.has(id));
+}
+
+export async function lockHolder(stack: LocalStack, groupName: string): Promise<string | undefined> {
+  const out = await awsClient(DynamoDBClient).send(new GetItemCommand({ TableName: stack.ref('StateStoreLocksTable'), Key: { lockId: { S: `swap-lock#us-east-1#${groupName}` } } }));
+  return out.Item?.owner?.S;
+}
+
+/**
+ * Wraps every Task of the swap so the test sees the group before and after each step (the
+ * lowest InService count observed), optionally with a fault injected into one state.
+ */
+export function observed(definition: Record<string, unknown>, groupName: string, fault?: { state: string; inject: (input: unknown, real: TaskHandler) => Promise<unknown> }) {
+  const samples: number[] = [];
+  const around: Record<string, (input: unknown, real: TaskHandler) => Promise<unknown>> = {};
+  for (const name of taskStates(definition).keys()) {
+    around[name] = async (input, real) => {
+      samples.push((await group(groupName)).inService);
+      try {
+        return await (fault?.state === name ? fault.inject(input, real) : real(input));
+      } finally {
+        samples.push((await group(groupName)).inService);
+      }
+    };
+  }
+  return { around, minInService: () => Math.min(...samples) };
+}

@@ -1,0 +1,174 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DynamoLedger } from '../../functions/ledger/store';
+import { documentClient } from '../../functions/shared/aws';
+import type { LocalStack } from '../../local/provision';
+import { runStateMachine } from '../../local/stepfunctions';
+import { freshStack } from '../support';
+import { createGroup, group, lockHolder, observed, orphans } from './swap-support';
+
+let stack: LocalStack;
+let groups = 0;
+const definition = () => [...stack.stateMachines.values()].find((m) => m.logicalId.startsWith('SwapsSwapStateMachine'))!.definition;
+
+async function ledgerActions(executionName: string) {
+  const actions: string[] = [];
+  for await (const e of new DynamoLedger(documentClient(), { tableName: stack.ref('StateStoreLedgerTable') }).entries()) if (e.eventId === executionName) actions.push(String(e.action));
+  return actions;
+}
+
+beforeAll(async () => {
+  stack = await freshStack();
+});
+
+describe('NodeSwap state machine (synthesized definition, aws-local-stepfunctions, moto)', () => {
+  it('swaps an On-Demand instance for Spot: N -> N+1 -> N, MaxSize and processes restored, lock released', async () => {
+    const name = `web-${++groups}`;
+    const [old] = await createGroup(name);
+    const watch = observed(definition(), name);
+    const run = await runStateMachine(stack, 'SwapsSwapStateMachine', { group: name, instanceId: old, dryRun: false }, { around: watch.around, waitMs: 0, retryMs: 0, executionName: `swap-${name}` });
+
+    expect(run).toMatchObject({ status: "SUCCEEDED" });
+    const after = await group(name);
+    expect(after).toMatchObject({ max: 3, desired: 3, suspended: [], inService: 3 });
+    expect(after.instances.map((i) => i.id)).not.toContain(old);
+    expect(watch.minInService()).toBeGreaterThanOrEqual(3);
+    expect(await orphans()).toEqual([]);
+    expect(await lockHolder(stack, name)).toBeUndefined();
+    expect(await ledgerActions(`swap-${name}`)).toEqual([
+      'swap.planned',
+      'swap.locked',
+      'swap.processes-suspended',
+      'swap.replacement-launched',
+      'swap.replacement-healthy',
+      'swap.max-size-raised',
+      'swap.replacement-attached',
+      'swap.replacement-in-service',
+      'swap.old-detached',
+      'swap.old-terminated',
+      'swap.max-size-restored',
+      'swap.processes-resumed',
+      'swap.lock-released',
+      'swap.succeeded',
+    ]);
+  });
+});
+
+/** Step Functions error names for each fault, per kind of task. */
+const THROTTLE: Record<string, string> = { lambda: 'Lambda.TooManyRequestsException', autoscaling: 'AutoScaling.ThrottlingException', ec2: 'Ec2.Ec2Exception', dynamodb: 'DynamoDB.ThrottlingException', events: 'EventBridge.ThrottlingException' };
+
+function kindOf(resource: string): string {
+  if (resource.startsWith('arn:aws:lambda:') || resource.endsWith('lambda:invoke')) return 'lambda';
+  return /^arn:aws:states:::(?:aws-sdk:)?([a-z0-9]+):/.exec(resource)![1]!;
+}
+
+const fail = (name: string, message: string) => Object.assign(new Error(message), { name });
+
+type Fault = 'throttled' | 'crash before its effect' | 'crash after its effect' | 'timeout';
+const FAULTS: Fault[] = ['throttled', 'crash before its effect', 'crash after its effect', 'timeout'];
+
+/** Every Task on the forward path (the recorders and the rollback are retried, not faulted here). */
+const FORWARD = [
+  'Plan the swap with the gatekeeper',
+  'Take the group lock',
+  'Announce that the swap started',
+  'Suspend AZRebalance and Terminate on the group',
+  'Launch the Spot replacement in the best allowed pool',
+  "Check the replacement's status checks",
+  'Raise MaxSize by one for the replacement',
+  'Attach the replacement to the group',
+  "Check the replacement's lifecycle state",
+  'Detach the old instance, decrementing desired capacity',
+  'Re-check and terminate the old instance',
+  "Restore the group's MaxSize",
+  'Resume the processes the swap suspended',
+  'Release the group lock',
+];
+
+describe('NodeSwap fault matrix: every forward step x every fault', () => {
+  const cases = FORWARD.flatMap((state) => FAULTS.map((fault) => [state, fault] as const));
+  const matrix: string[] = [];
+
+  it.each(cases)('%s, %s: capacity never below N, no orphan, group restored, lock released, every step in the ledger', async (state, fault) => {
+    const name = `fm-${++groups}`;
+    await createGroup(name);
+    const resource = (definition().States as Record<string, any>)[state]?.Resource ?? findResource(definition(), state);
+    const kind = kindOf(resource);
+    let injected = 0;
+    const watch = observed(definition(), name, {
+      state,
+      inject: async (input, real) => {
+        injected += 1;
+        if (injected > 1) return real(input); // one fault per execution: a retry meets the real thing
+        switch (fault) {
+          case 'throttled':
+            throw fail(THROTTLE[kind]!, 'Rate exceeded');
+          case 'crash before its effect':
+            throw fail(kind === 'lambda' ? 'Lambda.Unknown' : 'States.TaskFailed', 'the task crashed');
+          case 'crash after its effect': {
+            await real(input);
+            throw fail(kind === 'lambda' ? 'Lambda.Unknown' : 'States.TaskFailed', 'the response was lost');
+          }
+          case 'timeout':
+            throw fail('States.Timeout', 'the task timed out');
+        }
+      },
+    });
+    const executionName = `fm-${name}`;
+    const run = await runStateMachine(stack, 'SwapsSwapStateMachine', { group: name, dryRun: false }, { around: watch.around, waitMs: 0, retryMs: 0, executionName });
+    const after = await group(name);
+    const actions = await ledgerActions(executionName);
+    const outcome = run.status === 'SUCCEEDED' ? 'succeeded' : run.error;
+    matrix.push(`${state} | ${fault} | ${outcome}`);
+
+    expect(injected).toBeGreaterThan(0);
+    expect(watch.minInService()).toBeGreaterThanOrEqual(3);
+    expect(await orphans()).toEqual([]);
+    expect(after).toMatchObject({ max: 3, desired: 3, suspended: [], inService: 3 });
+    expect(await lockHolder(stack, name)).toBeUndefined();
+    if (run.status === 'SUCCEEDED') {
+      expect(actions[0]).toBe('swap.planned');
+      expect(actions.at(-1)).toBe('swap.succeeded');
+    } else if (state === 'Plan the swap with the gatekeeper') {
+      // Nothing was changed; the failure itself is recorded.
+      expect(run.error).toBe('Swap.PlanFailed');
+      expect(actions).toEqual(['swap.failed']);
+    } else {
+      expect(actions[0]).toBe('swap.planned');
+      expect(run.error).toBe('Swap.RolledBack');
+      expect(actions.at(-1)).toBe('swap.rolled-back');
+    }
+    // Throttling is retried, never rolled back for.
+    if (fault === 'throttled') expect(run.status).toBe('SUCCEEDED');
+  });
+
+  it('runs out of Spot capacity in every allowed pool: rolled back, nothing left behind', async () => {
+    const name = `fm-${++groups}`;
+    await createGroup(name);
+    const watch = observed(definition(), name, {
+      state: 'Launch the Spot replacement in the best allowed pool',
+      inject: async () => {
+        throw fail('Terminal.NoSpotCapacity', 'no Spot capacity in any allowed pool (us-east-1/use1-az6/m5.large, us-east-1/use1-az1/m5.large)');
+      },
+    });
+    const run = await runStateMachine(stack, 'SwapsSwapStateMachine', { group: name, dryRun: false }, { around: watch.around, waitMs: 0, retryMs: 0, executionName: `fm-${name}` });
+    expect(run.error).toBe('Swap.RolledBack');
+    expect(await group(name)).toMatchObject({ max: 3, desired: 3, suspended: [], inService: 3 });
+    expect(await orphans()).toEqual([]);
+    matrix.push(`Launch the Spot replacement in the best allowed pool | InsufficientInstanceCapacity in every pool | ${run.error}`);
+  });
+
+  afterAll(() => {
+    // The matrix, for the closing note and the README.
+    console.log(`\nfault matrix (${matrix.length} cases)\n${matrix.join('\n')}`);
+  });
+});
+
+function findResource(definition: Record<string, any>, state: string): string {
+  for (const s of Object.values<any>(definition.States)) {
+    for (const branch of s.Branches ?? []) {
+      const found = findResource(branch, state);
+      if (found) return found;
+    }
+  }
+  return definition.States?.[state]?.Resource ?? '';
+}
