@@ -3,7 +3,7 @@ import { defineConfig } from 'vitest/config';
 export default defineConfig({
   test: {
     include: ['test/**/*.test.ts'],
-    globalSetup: ['test/setup/global.ts'],
+    globalSetup: ['test/setup/global.ts', 'test/setup/kubernetes.ts'],
     setupFiles: ['test/setup/env.ts'],
     pool: 'forks',
     testTimeout: 60_000,

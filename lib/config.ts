@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { type EnvironmentClass, EnvironmentClassSchema } from '../functions/shared/environments';
+import { ClusterConfigSchema } from '../functions/kubernetes/cluster-config';
 
 /**
  * Fleetwarden's deployment config, read from the `fleetwarden` key of `cdk.json` context
@@ -109,6 +110,18 @@ export const FleetwardenConfigSchema = z
         digestSchedule: z.string().min(1).default('rate(1 hour)'),
       })
       .prefault({}),
+    /** EKS clusters whose nodes Fleetwarden taints, cordons and drains on interruption. */
+    kubernetes: z
+      .strictObject({
+        clusters: z.array(ClusterConfigSchema).default([]),
+        /** What a rebalance recommendation does: ignore, taint only, or cordon and drain. */
+        rebalance: z.enum(['ignore', 'taint', 'drain']).default('taint'),
+        /** Hard cap on one drain; below the 2-minute Spot notice, so the result is recorded in time. */
+        drainTimeoutSeconds: z.number().int().min(5).max(110, 'must stay below the 2-minute Spot notice (at most 110)').default(90),
+        /** Pods annotated `<this>: "true"` are never evicted (Karpenter's karpenter.sh/do-not-disrupt is honoured too). */
+        doNotDisruptAnnotation: z.string().regex(/^([a-z0-9.-]+\/)?[A-Za-z0-9._-]+$/, 'an annotation key').default('fleetwarden.io/do-not-disrupt'),
+      })
+      .prefault({}),
   })
   .superRefine((config, ctx) => {
     const seen = new Map<string, number>();
@@ -122,6 +135,14 @@ export const FleetwardenConfigSchema = z
         });
       }
       seen.set(account.id, index);
+    });
+    const clusterNames = new Map<string, number>();
+    config.kubernetes.clusters.forEach((cluster, index) => {
+      const first = clusterNames.get(cluster.name);
+      if (first !== undefined) {
+        ctx.addIssue({ code: 'custom', path: ['kubernetes', 'clusters', index, 'name'], message: `cluster ${cluster.name} is already listed at kubernetes.clusters.${first}` });
+      }
+      clusterNames.set(cluster.name, index);
     });
     if (!config.regions.includes(config.homeRegion)) {
       ctx.addIssue({ code: 'custom', path: ['homeRegion'], message: 'homeRegion must be one of regions' });

@@ -2,7 +2,9 @@ import { CfnOutput, Stack, type StackProps, Tags } from 'aws-cdk-lib';
 import type { Construct } from 'constructs';
 import type { FleetwardenConfig } from './config';
 import { InterruptionIntelligence } from './constructs/interruption-intelligence';
+import { KubernetesNodes } from './constructs/kubernetes-nodes';
 import { LedgerAudit } from './constructs/ledger-audit';
+import { NodeSwap } from './constructs/node-swap';
 import { StateStore } from './constructs/state-store';
 
 export interface FleetwardenStackProps extends StackProps {
@@ -14,6 +16,8 @@ export class FleetwardenStack extends Stack {
   readonly store: StateStore;
   readonly ledger: LedgerAudit;
   readonly interruptions: InterruptionIntelligence;
+  readonly swaps: NodeSwap;
+  readonly kubernetes?: KubernetesNodes;
 
   constructor(scope: Construct, id: string, props: FleetwardenStackProps) {
     super(scope, id, props);
@@ -23,6 +27,8 @@ export class FleetwardenStack extends Stack {
     this.store = new StateStore(this, 'StateStore', { config });
     this.ledger = new LedgerAudit(this, 'Ledger', { config, store: this.store });
     this.interruptions = new InterruptionIntelligence(this, 'Interruptions', { config, store: this.store });
+    this.swaps = new NodeSwap(this, 'Swaps', { config, store: this.store });
+    if (config.kubernetes.clusters.length) this.kubernetes = new KubernetesNodes(this, 'KubernetesNodes', { config, store: this.store });
 
     // The operator CLI finds the stack's resources through these outputs.
     const outputs: Record<string, string> = {
@@ -34,6 +40,8 @@ export class FleetwardenStack extends Stack {
       LedgerDigestStateMachineArn: this.ledger.stateMachine.stateMachineArn,
       PoolRiskTableName: this.store.tables.poolRisk.tableName,
       InterruptionQueueUrl: this.interruptions.queue.queue.queueUrl,
+      NodeSwapStateMachineArn: this.swaps.stateMachine.stateMachineArn,
+      ...(this.kubernetes ? { NodeDrainQueueUrl: this.kubernetes.queue.queue.queueUrl } : {}),
     };
     for (const [name, value] of Object.entries(outputs)) new CfnOutput(this, name, { value });
   }

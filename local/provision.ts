@@ -25,6 +25,7 @@ export interface LocalFunction {
   /** TypeScript handler module, relative to the project root. */
   entry: string;
   environment: Record<string, string>;
+  timeoutSeconds: number;
 }
 
 export interface LocalStateMachine {
@@ -230,7 +231,7 @@ export async function provision(template: CfnTemplate, options: ProvisionOptions
     if (typeof entry !== 'string') continue;
     const p = props(resource);
     const identity = identities.get(logicalId)!;
-    functions.set(logicalId, { logicalId, name: identity.ref, arn: identity.attrs.Arn!, entry, environment: p.Environment?.Variables ?? {} });
+    functions.set(logicalId, { logicalId, name: identity.ref, arn: identity.attrs.Arn!, entry, environment: p.Environment?.Variables ?? {}, timeoutSeconds: Number(p.Timeout ?? 3) });
   }
   const stateMachines = new Map<string, LocalStateMachine>();
   for (const [logicalId, resource] of ofType('AWS::StepFunctions::StateMachine')) {

@@ -215,6 +215,7 @@ export async function invokeFunction(_stack: LocalStack, fn: LocalFunction, payl
 }
 
 function lambdaContext(fn: LocalFunction) {
+  const deadline = Date.now() + fn.timeoutSeconds * 1000;
   return {
     functionName: fn.name,
     functionVersion: '$LATEST',
@@ -224,7 +225,8 @@ function lambdaContext(fn: LocalFunction) {
     logGroupName: `/aws/lambda/${fn.name}`,
     logStreamName: 'local',
     callbackWaitsForEmptyEventLoop: false,
-    getRemainingTimeInMillis: () => 30_000,
+    // The function's own timeout from the template, counting down as Lambda's does.
+    getRemainingTimeInMillis: () => Math.max(0, deadline - Date.now()),
     done: () => undefined,
     fail: () => undefined,
     succeed: () => undefined,

@@ -7,6 +7,7 @@
  *   write units per event;
  * - state transitions, Lambda invocations and SDK calls per digest workflow run.
  */
+import './quiet-runtime';
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync, mkdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -25,6 +26,7 @@ import { awsClient, documentClient } from '../functions/shared/aws';
 import { ENTRY_METADATA_KEY } from '../lib/constructs/fleet-function';
 import { PROJECT_ROOT } from '../lib/paths';
 import { type CountingProxy, startCountingProxy } from '../local/counting-proxy';
+import { swapBench } from './bench/swaps';
 import { motoEnvironment, startMoto } from '../local/moto';
 import { type LocalStack, provision } from '../local/provision';
 import { deliverToQueue, pumpQueue } from '../local/sqs-source';
@@ -238,6 +240,8 @@ async function main() {
 
     console.log('interruption events through the handler…');
     const interruptions = await interruptionThroughput(stack, proxy);
+    console.log('node swaps…');
+    const swaps = await swapBench(stack, proxy);
     proxy.reset();
     const digest = await runStateMachine(stack, 'LedgerDigestStateMachine', { chain: 'fleet' });
     const digestCalls = proxy.counts();
@@ -260,6 +264,8 @@ async function main() {
       functions: functionResults,
       ledger: ledgerBench,
       interruptions,
+      swaps,
+      kubernetes: await (await import('./bench/kubernetes')).kubernetesBench(),
       workflows: {
         ledgerDigest: { status: digest.status, stateTransitions: digest.transitions, lambdaInvocations: digest.lambdaInvocations, sdkTaskCalls: digest.sdkCalls, awsApiCalls: digestCalls },
       },

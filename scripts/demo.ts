@@ -3,6 +3,7 @@
  * synthesized stack into it (from the template), drives Fleetwarden, prints a timeline and ends
  * with a ledger verification. Each capability adds its steps to `steps` below.
  */
+import './quiet-runtime';
 import { DynamoLedger } from '../functions/ledger/store';
 import { documentClient } from '../functions/shared/aws';
 import { formatVerification, runVerify } from '../functions/ledger/cli';
@@ -10,7 +11,9 @@ import { motoEnvironment, startMoto } from '../local/moto';
 import { type LocalStack, provision } from '../local/provision';
 import { synthTemplate } from '../local/template';
 import { interruptionSteps } from './demo/interruptions';
+import { kubernetesSteps } from './demo/kubernetes';
 import { ledgerSteps } from './demo/ledger';
+import { swapSteps } from './demo/swaps';
 import { Timeline } from './demo/timeline';
 
 export interface DemoContext {
@@ -20,7 +23,7 @@ export interface DemoContext {
 }
 
 /** The demo's chapters, in order; later capabilities append theirs. */
-const steps: ((ctx: DemoContext) => Promise<void>)[] = [ledgerSteps, interruptionSteps];
+const steps: ((ctx: DemoContext) => Promise<void>)[] = [ledgerSteps, interruptionSteps, kubernetesSteps, swapSteps];
 
 async function main(): Promise<number> {
   const timeline = new Timeline();

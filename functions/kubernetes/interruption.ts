@@ -62,7 +62,7 @@ export interface NodeOutcome {
 }
 
 /** Time kept back from the invocation for recording the result after a drain stops. */
-const RECORDING_MARGIN_MS = 15_000;
+const RECORDING_MARGIN_MS = 10_000;
 
 export async function reactToInterruption(event: InstanceInterruptedDetail, deps: NodeInterruptionDeps): Promise<NodeOutcome> {
   const decision = decide(event, deps.clusters, deps.policy);

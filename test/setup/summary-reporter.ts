@@ -11,8 +11,10 @@ export default class SummaryReporter implements Reporter {
         else if (state === 'failed') counts.failed++;
         else counts.skipped++;
       }
-      // A file that failed to load has no tests to count: count it as a failure.
-      if (module.state() === 'failed' && [...module.children.allTests()].length === 0) counts.failed++;
+      // A file that failed to load, or whose beforeAll failed (its tests then count as skipped),
+      // is a failure even when none of its tests says so.
+      const failedTests = [...module.children.allTests()].filter((t) => t.result().state === 'failed').length;
+      if (module.state() === 'failed' && failedTests === 0) counts.failed++;
     }
     counts.failed += unhandledErrors.length;
     console.log(`\nvitest: ${counts.passed} passed, ${counts.failed} failed, ${counts.skipped} skipped`);

@@ -64,13 +64,15 @@ describe('node drain wiring', () => {
     expect(mappings).toContainEqual(expect.objectContaining({ FunctionName: { Ref: expect.stringMatching(/^KubernetesNodesNodeDrain/) }, FunctionResponseTypes: ['ReportBatchItemFailures'], BatchSize: 10 }));
   });
 
-  it('lets the function describe exactly the configured clusters and assume only their access roles', () => {
+  it('lets the function append to its ledger chain only, describe exactly the configured clusters and assume only their access roles', () => {
     const statements = resources('AWS::IAM::Policy')
       .filter(([id]) => id.startsWith('KubernetesNodesNodeDrain'))
       .flatMap(([, p]) => p.Properties.PolicyDocument.Statement as { Action: string | string[]; Resource: unknown }[]);
     const actions = statements.flatMap((s) => [s.Action].flat());
     expect(actions.filter((a) => a.includes('*'))).toEqual([]);
     expect(actions).not.toContain('dynamodb:UpdateItem');
+    const put = statements.find((s) => [s.Action].flat().includes('dynamodb:PutItem')) as { Condition?: unknown } | undefined;
+    expect(put?.Condition).toEqual({ 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': ['fleet', 'fleet#dedupe#*'] } });
     const describe = statements.find((s) => [s.Action].flat().includes('eks:DescribeCluster'))!;
     expect(JSON.stringify(describe.Resource)).toMatch(/eks:us-east-1:",\{"Ref":"AWS::AccountId"\},":cluster\/prod-eks/);
     expect(JSON.stringify(describe.Resource)).toContain('eks:us-east-1:111111111111:cluster/payments-eks');

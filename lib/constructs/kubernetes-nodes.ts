@@ -1,0 +1,101 @@
+import { Duration, Stack, Token } from 'aws-cdk-lib';
+import * as eks from 'aws-cdk-lib/aws-eks';
+import * as events from 'aws-cdk-lib/aws-events';
+import * as targets from 'aws-cdk-lib/aws-events-targets';
+import { SqsEventSource } from 'aws-cdk-lib/aws-lambda-event-sources';
+import { Construct } from 'constructs';
+import { nodeDrainPattern } from '../../functions/kubernetes/events';
+import { NodeDrainEnvSchema } from '../../functions/kubernetes/drain/env';
+import type { FleetwardenConfig } from '../config';
+import { KUBERNETES_GROUP } from '../kubernetes/rbac';
+import { FleetFunction } from './fleet-function';
+import { FleetQueue } from './fleet-queue';
+import type { StateStore } from './state-store';
+
+export interface KubernetesNodesProps {
+  config: FleetwardenConfig;
+  store: StateStore;
+}
+
+/**
+ * SPEC §1, Kubernetes half: a rule on Fleetwarden's own bus takes `InstanceInterrupted` events
+ * of instances in the configured clusters -> SQS (+DLQ, alarm) -> the NodeDrain function, which
+ * taints, cordons and drains the node through the cluster's API. Each same-account cluster gets
+ * an EKS access entry putting the function's identity in the Kubernetes group that
+ * manifests/fleetwarden-rbac.yaml binds to the ClusterRole.
+ */
+export class KubernetesNodes extends Construct {
+  readonly queue: FleetQueue;
+  readonly drain: FleetFunction;
+  readonly rule: events.Rule;
+  readonly accessEntries: eks.CfnAccessEntry[] = [];
+
+  constructor(scope: Construct, id: string, props: KubernetesNodesProps) {
+    super(scope, id);
+    const { config, store } = props;
+    const stack = Stack.of(this);
+    const k8s = config.kubernetes;
+    // The drain's hard cap, plus time to find the node, taint, cordon and record.
+    const timeout = Duration.seconds(k8s.drainTimeoutSeconds + 90);
+
+    this.queue = new FleetQueue(this, 'Events', {
+      key: store.key,
+      alarmTopic: store.topic,
+      visibilityTimeout: Duration.seconds(timeout.toSeconds() * 6),
+      maxReceiveCount: 3,
+      removalPolicy: store.removalPolicy,
+    });
+    const pattern = nodeDrainPattern(k8s.clusters.map((c) => c.name));
+    this.rule = new events.Rule(this, 'InterruptedNodesRule', {
+      description: 'InstanceInterrupted of a node of a configured cluster -> node drain queue',
+      eventBus: store.bus,
+      eventPattern: { source: pattern.source, detailType: pattern['detail-type'], detail: pattern.detail },
+      targets: [new targets.SqsQueue(this.queue.queue, { deadLetterQueue: store.asyncDeadLetters.queue, retryAttempts: 10, maxEventAge: Duration.hours(1) })],
+    });
+
+    const { ledger } = store.tables;
+    this.drain = new FleetFunction(this, 'NodeDrain', {
+      entry: 'functions/kubernetes/drain/handler.ts',
+      description: 'Taints, cordons and drains the Kubernetes node of an interrupted instance',
+      envSchema: NodeDrainEnvSchema,
+      environment: {
+        LEDGER_TABLE_NAME: ledger.tableName,
+        EVENT_BUS_NAME: store.bus.eventBusName,
+        DEAD_LETTER_QUEUE_URL: this.queue.deadLetterQueue.queueUrl,
+        KUBERNETES_CLUSTERS: JSON.stringify(k8s.clusters),
+        KUBERNETES_POLICY: JSON.stringify({ rebalance: k8s.rebalance, drainTimeoutSeconds: k8s.drainTimeoutSeconds, doNotDisruptAnnotation: k8s.doNotDisruptAnnotation }),
+      },
+      config,
+      timeout,
+    });
+    // No batching window: a Spot notice is two minutes. Records of a batch drain in parallel.
+    this.drain.fn.addEventSource(new SqsEventSource(this.queue.queue, { batchSize: 10, reportBatchItemFailures: true }));
+    store.grantLedgerAppend(this.drain.role);
+    store.grantDataKey(this.drain.role);
+    this.drain.allow(['events:PutEvents'], [store.bus.eventBusArn]);
+    this.drain.allow(['sqs:SendMessage'], [this.queue.deadLetterQueue.queueArn]);
+    this.drain.allow(
+      ['eks:DescribeCluster'],
+      k8s.clusters.map((c) => `arn:${stack.partition}:eks:${c.region}:${c.accountId ?? stack.account}:cluster/${c.name}`),
+    );
+    const accessRoles = [...new Set(k8s.clusters.flatMap((c) => (c.accessRoleArn ? [c.accessRoleArn] : [])))];
+    if (accessRoles.length) this.drain.allow(['sts:AssumeRole'], accessRoles);
+
+    // An access entry is a resource of the cluster's own account and region: only those can be
+    // created here. For the others, create the entry there (principal: the accessRoleArn).
+    for (const cluster of k8s.clusters) {
+      const sameAccount = !cluster.accountId || (!Token.isUnresolved(stack.account) && cluster.accountId === stack.account);
+      if (!sameAccount || cluster.region !== stack.region) continue;
+      this.accessEntries.push(
+        new eks.CfnAccessEntry(this, `AccessEntry${cluster.name.replace(/[^A-Za-z0-9]/g, '')}`, {
+          clusterName: cluster.name,
+          principalArn: cluster.accessRoleArn ?? this.drain.role.roleArn,
+          type: 'STANDARD',
+          // A group bound to Fleetwarden's ClusterRole, not an EKS access policy: every access
+          // policy is broader than drain + rollback need (and none but cluster-admin patches nodes).
+          kubernetesGroups: [KUBERNETES_GROUP],
+        }),
+      );
+    }
+  }
+}

@@ -1,0 +1,69 @@
+import { AutoScalingClient, CreateAutoScalingGroupCommand } from '@aws-sdk/client-auto-scaling';
+import { CreateLaunchTemplateCommand, EC2Client } from '@aws-sdk/client-ec2';
+import { awsClient } from '../../functions/shared/aws';
+import type { CountingProxy } from '../../local/counting-proxy';
+import type { LocalStack } from '../../local/provision';
+import { runStateMachine } from '../../local/stepfunctions';
+
+/**
+ * AWS list prices (us-east-1, on-demand, as published on the service pricing pages):
+ * Step Functions Standard $0.025 per 1,000 state transitions; Lambda $0.20 per million requests
+ * and $0.0000133334 per GB-second on ARM64; DynamoDB on-demand $0.625 per million write and
+ * $0.125 per million read request units; EventBridge custom events $1.00 per million. EC2 and
+ * Auto Scaling API calls are free.
+ */
+const PRICE = { transition: 0.025 / 1000, lambdaRequest: 0.2 / 1e6, lambdaGbSecond: 0.0000133334, ddbWrite: 0.625 / 1e6, ddbRead: 0.125 / 1e6, event: 1 / 1e6 };
+const LAMBDA_MEMORY_GB = 0.5;
+/** Billed duration per invocation assumed for the cost (a logic step is a few AWS calls). */
+const ASSUMED_LAMBDA_MS = 300;
+
+async function group(name: string) {
+  const lt = await awsClient(EC2Client).send(new CreateLaunchTemplateCommand({ LaunchTemplateName: `${name}-lt`, LaunchTemplateData: { ImageId: 'ami-12345678', InstanceType: 'm5.large' } }));
+  await awsClient(AutoScalingClient).send(
+    new CreateAutoScalingGroupCommand({ AutoScalingGroupName: name, MinSize: 3, MaxSize: 3, DesiredCapacity: 3, LaunchTemplate: { LaunchTemplateId: lt.LaunchTemplate!.LaunchTemplateId!, Version: '$Latest' }, AvailabilityZones: ['us-east-1a', 'us-east-1b'] }),
+  );
+}
+
+function cost(run: { transitions: number; lambdaInvocations: number }, calls: Record<string, number>) {
+  const writes = (calls.PutItem ?? 0) + (calls.DeleteItem ?? 0) + (calls.UpdateItem ?? 0) + 2 * 2 * (calls.TransactWriteItems ?? 0); // a ledger transaction writes 2 items at 2 WRU
+  const reads = (calls.GetItem ?? 0) + (calls.Query ?? 0) + (calls.BatchGetItem ?? 0);
+  const usd =
+    run.transitions * PRICE.transition +
+    run.lambdaInvocations * (PRICE.lambdaRequest + PRICE.lambdaGbSecond * LAMBDA_MEMORY_GB * (ASSUMED_LAMBDA_MS / 1000)) +
+    writes * PRICE.ddbWrite +
+    reads * PRICE.ddbRead +
+    (calls.PutEvents ?? 0) * PRICE.event;
+  return { usd: Number(usd.toFixed(6)), assumptions: `Lambda ${LAMBDA_MEMORY_GB * 1024} MB x ${ASSUMED_LAMBDA_MS} ms per invocation; DynamoDB units from the counted calls` };
+}
+
+export async function swapBench(stack: LocalStack, proxy: CountingProxy): Promise<Record<string, unknown>> {
+  const results: Record<string, unknown> = {};
+  for (const [label, around] of [
+    ['successfulSwap', undefined],
+    [
+      'rollbackAfterAttach',
+      {
+        'Attach the replacement to the group': async (input: unknown, real: (i: unknown) => Promise<unknown>) => {
+          await real(input);
+          throw Object.assign(new Error('the response was lost'), { name: 'States.TaskFailed' });
+        },
+      },
+    ],
+  ] as const) {
+    const name = `bench-${label}`;
+    await group(name);
+    proxy.reset();
+    const run = await runStateMachine(stack, 'SwapsSwapStateMachine', { group: name, dryRun: false }, { waitMs: 0, retryMs: 0, around: around as never, executionName: name });
+    const calls = proxy.counts();
+    results[label] = {
+      status: run.status === 'SUCCEEDED' ? 'SUCCEEDED' : run.error,
+      stateTransitions: run.transitions,
+      lambdaInvocations: run.lambdaInvocations,
+      sdkTaskCalls: run.sdkCalls,
+      awsApiCalls: proxy.total(),
+      awsApiCallsByOperation: calls,
+      costPerSwapUsd: cost(run, calls),
+    };
+  }
+  return results;
+}
