@@ -11,6 +11,7 @@ import type { FleetwardenConfig } from '../config';
 import { acknowledge } from '../nag';
 import { FleetFunction } from './fleet-function';
 import { EncryptedQueueTarget, FleetQueue } from './fleet-queue';
+import { accountEnvironmentsJson, riskPolicyJson } from './runtime-config';
 import type { StateStore } from './state-store';
 
 export interface InterruptionIntelligenceProps {
@@ -79,13 +80,6 @@ export class InterruptionIntelligence extends Construct {
       });
     }
 
-    const accountEnvironments = JSON.stringify(Object.fromEntries(config.accounts.map((a) => [a.id, a.environment])));
-    const riskPolicy = JSON.stringify({
-      quarantineDays: config.policies.quarantine.days,
-      quarantineByEnvironment: config.policies.quarantine.byEnvironment,
-      insufficientCapacityMinutes: config.policies.quarantine.insufficientCapacityMinutes,
-      riskHalfLifeHours: config.policies.quarantine.riskHalfLifeHours,
-    });
     const memberRoles = config.accounts.map((a) => `arn:${stack.partition}:iam::${a.id}:role/${config.memberRoleName}`);
     const { poolRisk, ledger, idempotency } = store.tables;
 
@@ -101,9 +95,9 @@ export class InterruptionIntelligence extends Construct {
         DEAD_LETTER_QUEUE_URL: this.queue.deadLetterQueue.queueUrl,
         HOME_ACCOUNT_ID: stack.account,
         MEMBER_ROLE_NAME: config.memberRoleName,
-        ACCOUNT_ENVIRONMENTS: accountEnvironments,
+        ACCOUNT_ENVIRONMENTS: accountEnvironmentsJson(config),
         ORGANIZATIONS_ENVIRONMENT_TAG: config.organizations.environmentTag ?? '',
-        RISK_POLICY: riskPolicy,
+        RISK_POLICY: riskPolicyJson(config),
       },
       config,
       timeout: ingestTimeout,

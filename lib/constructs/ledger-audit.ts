@@ -1,11 +1,8 @@
 import { Duration, RemovalPolicy } from 'aws-cdk-lib';
-import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
-import * as cwActions from 'aws-cdk-lib/aws-cloudwatch-actions';
 import * as events from 'aws-cdk-lib/aws-events';
 import * as targets from 'aws-cdk-lib/aws-events-targets';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
-import * as logs from 'aws-cdk-lib/aws-logs';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import * as tasks from 'aws-cdk-lib/aws-stepfunctions-tasks';
@@ -16,6 +13,7 @@ import { RETRYABLE_ERROR_NAMES } from '../../functions/shared/errors';
 import type { FleetwardenConfig } from '../config';
 import { acknowledge, logicalIdOf } from '../nag';
 import { FleetFunction } from './fleet-function';
+import { fleetStateMachine } from './fleet-state-machine';
 import type { StateStore } from './state-store';
 
 export interface LedgerAuditProps {
@@ -182,25 +180,12 @@ export class LedgerAudit extends Construct {
         .otherwise(new sfn.Succeed(this, 'Nothing new to digest')),
     );
 
-    const stateMachine = new sfn.StateMachine(this, 'DigestStateMachine', {
+    const stateMachine = fleetStateMachine(this, 'DigestStateMachine', {
       stateMachineName: 'fleetwarden-ledger-digest',
-      stateMachineType: sfn.StateMachineType.STANDARD,
-      definitionBody: sfn.DefinitionBody.fromChainable(definition),
-      queryLanguage: sfn.QueryLanguage.JSON_PATH,
+      definition,
       timeout: Duration.minutes(15),
-      tracingEnabled: true,
-      logs: {
-        destination: new logs.LogGroup(this, 'DigestStateMachineLogs', {
-          retention: logs.RetentionDays.ONE_MONTH,
-          removalPolicy: store.removalPolicy,
-        }),
-        level: sfn.LogLevel.ALL,
-        includeExecutionData: true,
-      },
+      store,
     });
-    // The alert goes to the KMS-encrypted topic: publishing needs the data key.
-    store.grantDataKey(stateMachine);
-    failedExecutionsAlarm(this, stateMachine, store);
     acknowledge(
       stateMachine,
       'AwsSolutions-IAM5',
@@ -209,16 +194,4 @@ export class LedgerAudit extends Construct {
     );
     return stateMachine;
   }
-}
-
-/** An execution that fails (including a failed alert or rollback) pages through the notification topic. */
-export function failedExecutionsAlarm(scope: Construct, stateMachine: sfn.StateMachine, store: StateStore): void {
-  new cloudwatch.Alarm(scope, `${stateMachine.node.id}FailedAlarm`, {
-    alarmDescription: `Executions of ${stateMachine.node.path} failed`,
-    metric: stateMachine.metricFailed({ period: Duration.minutes(5), statistic: 'Sum' }),
-    threshold: 1,
-    evaluationPeriods: 1,
-    comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-    treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
-  }).addAlarmAction(new cwActions.SnsAction(store.topic));
 }

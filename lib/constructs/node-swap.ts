@@ -1,6 +1,5 @@
 import { Duration, Stack } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
-import * as logs from 'aws-cdk-lib/aws-logs';
 import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import * as tasks from 'aws-cdk-lib/aws-stepfunctions-tasks';
 import { Construct } from 'constructs';
@@ -9,7 +8,8 @@ import { SwapStepsEnvSchema } from '../../functions/swap/handler/env';
 import type { FleetwardenConfig } from '../config';
 import { acknowledge, logicalIdOf } from '../nag';
 import { FleetFunction } from './fleet-function';
-import { failedExecutionsAlarm } from './ledger-audit';
+import { fleetStateMachine } from './fleet-state-machine';
+import { accountEnvironmentsJson, riskPolicyJson } from './runtime-config';
 import type { StateStore } from './state-store';
 
 export interface NodeSwapProps {
@@ -65,13 +65,8 @@ export class NodeSwap extends Construct {
         LOCKS_TABLE_NAME: locks.tableName,
         EVENT_BUS_NAME: store.bus.eventBusName,
         HOME_ACCOUNT_ID: stack.account,
-        ACCOUNT_ENVIRONMENTS: JSON.stringify(Object.fromEntries(config.accounts.map((a) => [a.id, a.environment]))),
-        RISK_POLICY: JSON.stringify({
-          quarantineDays: config.policies.quarantine.days,
-          quarantineByEnvironment: config.policies.quarantine.byEnvironment,
-          insufficientCapacityMinutes: config.policies.quarantine.insufficientCapacityMinutes,
-          riskHalfLifeHours: config.policies.quarantine.riskHalfLifeHours,
-        }),
+        ACCOUNT_ENVIRONMENTS: accountEnvironmentsJson(config),
+        RISK_POLICY: riskPolicyJson(config),
       },
       config,
       timeout: Duration.minutes(2),
@@ -311,22 +306,7 @@ export class NodeSwap extends Construct {
         .otherwise(lock),
     );
 
-    const stateMachine = new sfn.StateMachine(this, 'SwapStateMachine', {
-      stateMachineName: 'fleetwarden-node-swap',
-      stateMachineType: sfn.StateMachineType.STANDARD,
-      definitionBody: sfn.DefinitionBody.fromChainable(definition),
-      queryLanguage: sfn.QueryLanguage.JSON_PATH,
-      timeout: Duration.hours(2),
-      tracingEnabled: true,
-      logs: {
-        destination: new logs.LogGroup(this, 'SwapStateMachineLogs', { retention: logs.RetentionDays.ONE_MONTH, removalPolicy: store.removalPolicy }),
-        level: sfn.LogLevel.ALL,
-        includeExecutionData: true,
-      },
-    });
-    // The lock table and the alert topic are encrypted with the data key.
-    store.grantDataKey(stateMachine);
-    failedExecutionsAlarm(this, stateMachine, store);
+    const stateMachine = fleetStateMachine(this, 'SwapStateMachine', { stateMachineName: 'fleetwarden-node-swap', definition, timeout: Duration.hours(2), store });
     acknowledge(
       stateMachine,
       'AwsSolutions-IAM5',
