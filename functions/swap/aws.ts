@@ -1,5 +1,7 @@
+import { createHash } from 'node:crypto';
 import {
   AttachInstancesCommand,
+  TerminateInstanceInAutoScalingGroupCommand,
   AutoScalingClient,
   DescribeAutoScalingGroupsCommand,
   DetachInstancesCommand,
@@ -8,7 +10,7 @@ import {
   UpdateAutoScalingGroupCommand,
 } from '@aws-sdk/client-auto-scaling';
 import { DeleteItemCommand, DynamoDBClient, GetItemCommand } from '@aws-sdk/client-dynamodb';
-import { DescribeAvailabilityZonesCommand, DescribeInstancesCommand, EC2Client, RunInstancesCommand, TerminateInstancesCommand } from '@aws-sdk/client-ec2';
+import { DescribeAvailabilityZonesCommand, DescribeInstancesCommand, DescribeSubnetsCommand, EC2Client, RunInstancesCommand, TerminateInstancesCommand } from '@aws-sdk/client-ec2';
 import { awsClient } from '../shared/aws';
 import type { CompensationAction, SwapObservation } from './compensate';
 import type { Candidate, GroupFacts, SwapPlan } from './model';
@@ -46,6 +48,12 @@ export class SwapAws {
       }
     }
     const template = g.LaunchTemplate ?? g.MixedInstancesPolicy?.LaunchTemplate?.LaunchTemplateSpecification;
+    const subnetIds = (g.VPCZoneIdentifier ?? '').split(',').map((id) => id.trim()).filter(Boolean);
+    const subnetsByAz: Record<string, string> = {};
+    if (subnetIds.length) {
+      const subnets = await this.ec2.send(new DescribeSubnetsCommand({ SubnetIds: subnetIds }));
+      for (const subnet of subnets.Subnets ?? []) if (subnet.AvailabilityZone && !subnetsByAz[subnet.AvailabilityZone]) subnetsByAz[subnet.AvailabilityZone] = subnet.SubnetId!;
+    }
     const overrides = (g.MixedInstancesPolicy?.LaunchTemplate?.Overrides ?? []).map((o) => o.InstanceType!).filter(Boolean);
     const instances = (g.Instances ?? []).map((i) => {
       const d = details.get(i.InstanceId!);
@@ -69,6 +77,7 @@ export class SwapAws {
       launchTemplate: template?.LaunchTemplateId ? { LaunchTemplateId: template.LaunchTemplateId, Version: template.Version ?? '$Default' } : undefined,
       instanceTypes: overrides.length ? overrides : [...new Set(instances.map((i) => i.instanceType).filter(Boolean))],
       azNames: g.AvailabilityZones ?? [],
+      subnetsByAz,
     };
   }
 
@@ -97,10 +106,11 @@ export class SwapAws {
         MaxCount: 1,
         LaunchTemplate: plan.launchTemplate,
         InstanceType: candidate.instanceType as never,
-        Placement: { AvailabilityZone: candidate.azName },
+        // The group's own subnet in that zone: a launch template usually leaves the network to the group.
+        ...(candidate.subnetId ? { SubnetId: candidate.subnetId } : { Placement: { AvailabilityZone: candidate.azName } }),
         InstanceMarketOptions: { MarketType: 'spot', SpotOptions: { SpotInstanceType: 'one-time', InstanceInterruptionBehavior: 'terminate' } },
         // EC2 deduplicates a retried launch by token (moto does not; the tag lookup covers both).
-        ClientToken: `${plan.executionId}#${candidate.key}`.slice(0, 64),
+        ClientToken: createHash('sha256').update(`${plan.executionId}#${candidate.key}`).digest('hex').slice(0, 64),
         TagSpecifications: [
           {
             ResourceType: 'instance',
@@ -149,6 +159,10 @@ export class SwapAws {
   async apply(plan: SwapPlan, action: CompensationAction): Promise<void> {
     const AutoScalingGroupName = plan.group;
     switch (action.kind) {
+      case 'terminate-replacement-in-group':
+        // Detach is refused for an instance that is not InService yet; this removes it either way.
+        await this.asg.send(new TerminateInstanceInAutoScalingGroupCommand({ InstanceId: action.instanceId, ShouldDecrementDesiredCapacity: true }));
+        return;
       case 'detach-replacement':
         await this.asg.send(new DetachInstancesCommand({ AutoScalingGroupName, InstanceIds: [action.instanceId], ShouldDecrementDesiredCapacity: true }));
         return;

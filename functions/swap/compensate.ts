@@ -16,6 +16,7 @@ export interface SwapObservation {
 
 export type CompensationAction =
   | { kind: 'detach-replacement'; instanceId: string }
+  | { kind: 'terminate-replacement-in-group'; instanceId: string }
   | { kind: 'terminate-replacement'; instanceId: string }
   | { kind: 'terminate-detached-old'; instanceId: string }
   | { kind: 'reattach-old'; instanceId: string }
@@ -38,30 +39,36 @@ export type CompensationAction =
 export function decideCompensation(plan: SwapPlan, seen: SwapObservation): CompensationAction[] {
   const actions: CompensationAction[] = [];
   const old = plan.oldInstanceId;
-  const oldInGroup = old !== undefined && seen.members.has(old);
-  const oldRunning = seen.oldState === 'running' || seen.oldState === 'pending';
+  // An instance that is Detaching has left, as far as capacity and ownership go.
+  const member = (id: string) => seen.members.has(id) && !['Detaching', 'Detached'].includes(seen.members.get(id)!);
   const inService = (id: string) => seen.members.get(id) === 'InService';
+  const oldInGroup = old !== undefined && member(old);
+  const oldRunning = seen.oldState === 'running' || seen.oldState === 'pending';
   let desiredAfter = seen.desired;
 
-  for (const replacement of seen.replacements) {
-    const attached = seen.members.has(replacement);
-    const keep = !oldInGroup && attached && inService(replacement);
-    if (keep) continue;
-    if (attached) {
-      actions.push({ kind: 'detach-replacement', instanceId: replacement });
-      desiredAfter -= 1;
-    }
-    actions.push({ kind: 'terminate-replacement', instanceId: replacement });
-  }
-  if (old && !oldInGroup && oldRunning) {
-    const kept = seen.replacements.some((r) => seen.members.has(r) && inService(r));
+  if (old && !oldInGroup && oldRunning && !(seen.members.get(old) === 'Detaching')) {
+    const kept = seen.replacements.some((r) => member(r) && inService(r));
     // The old instance left the group: if a replacement serves in its place, finish the swap;
-    // if not, it goes back in (an instance running outside its group is an orphan).
+    // if not, it goes back in first (an instance running outside its group is an orphan, and in
+    // a group with MinSize = desired the replacement can only leave once the old one is back).
     if (kept) actions.push({ kind: 'terminate-detached-old', instanceId: old });
     else {
       actions.push({ kind: 'reattach-old', instanceId: old });
       desiredAfter += 1;
     }
+  }
+  const oldServes = oldInGroup || actions.some((a) => a.kind === 'reattach-old');
+  for (const replacement of seen.replacements) {
+    const attached = member(replacement);
+    if (!oldServes && attached && inService(replacement)) continue; // it is the swap's result: keep
+    if (attached && inService(replacement)) {
+      actions.push({ kind: 'detach-replacement', instanceId: replacement });
+      actions.push({ kind: 'terminate-replacement', instanceId: replacement });
+      desiredAfter -= 1;
+    } else if (attached) {
+      actions.push({ kind: 'terminate-replacement-in-group', instanceId: replacement });
+      desiredAfter -= 1;
+    } else actions.push({ kind: 'terminate-replacement', instanceId: replacement });
   }
   if (desiredAfter < plan.original.desired) actions.push({ kind: 'restore-desired', desired: plan.original.desired });
   // Only undo our own raise: a MaxSize someone else set meanwhile is theirs.

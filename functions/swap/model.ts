@@ -18,7 +18,7 @@ export type SwapRequest = z.infer<typeof SwapRequestSchema>;
 
 export const SCALING_PROCESSES_TO_SUSPEND = ['AZRebalance', 'Terminate'] as const;
 
-export const CandidateSchema = z.strictObject({ azName: z.string(), azId: z.string(), instanceType: z.string(), key: z.string(), score: z.number() });
+export const CandidateSchema = z.strictObject({ azName: z.string(), azId: z.string(), instanceType: z.string(), key: z.string(), score: z.number(), subnetId: z.string().optional() });
 export type Candidate = z.infer<typeof CandidateSchema>;
 
 /** The plan every later step works from; compensation reads it to know what to undo. */
@@ -63,4 +63,6 @@ export interface GroupFacts {
   launchTemplate?: { LaunchTemplateId: string; Version: string };
   instanceTypes: string[];
   azNames: string[];
+  /** The group's subnet in each zone (VPCZoneIdentifier); empty for a group placed by zones only. */
+  subnetsByAz: Record<string, string>;
 }

@@ -1,7 +1,8 @@
 import type { Candidate, GroupFacts, SwapPlan, SwapRequest } from './model';
 import { SCALING_PROCESSES_TO_SUSPEND } from './model';
 
-export const LOCK_LEASE_MS = 30 * 60_000;
+/** Longer than the state machine's own timeout (2 h): a live swap never loses its lock. */
+export const LOCK_LEASE_MS = 3 * 60 * 60_000;
 
 export interface PlanInputs {
   request: SwapRequest;

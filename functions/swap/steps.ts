@@ -2,7 +2,7 @@ import type { Gatekeeper } from '../gatekeeper/adapters';
 import type { EventPublisher } from '../interruption/ingest';
 import type { LedgerWriter } from '../ledger/store';
 import type { EnvironmentClass } from '../shared/environments';
-import { TerminalError } from '../shared/errors';
+import { RetryableError, TerminalError } from '../shared/errors';
 import { CAPACITY_ERRORS, type SwapAws } from './aws';
 import { type CompensationAction, decideCompensation } from './compensate';
 import type { Candidate, LaunchResult, SwapPlan, SwapRequest } from './model';
@@ -13,6 +13,12 @@ export class NoSpotCapacityError extends TerminalError {
 }
 export class PreconditionFailedError extends TerminalError {
   override name = 'Terminal.PreconditionFailed';
+}
+export class PlanStaleError extends TerminalError {
+  override name = 'Terminal.PlanStale';
+}
+export class OldInstanceDetachingError extends RetryableError {
+  override name = 'Retryable.OldInstanceDetaching';
 }
 export class GroupNotFoundError extends TerminalError {
   override name = 'Terminal.GroupNotFound';
@@ -35,13 +41,18 @@ export async function planStep(request: SwapRequest, executionId: string, deps: 
   const group = await deps.aws.group(request.group);
   if (!group) throw new GroupNotFoundError(`Auto Scaling group ${request.group} not found in ${deps.region}`);
   const zones = await deps.aws.zoneIds();
-  const pools = group.azNames.flatMap((azName) => group.instanceTypes.map((instanceType) => ({ region: deps.region, azId: zones.get(azName) ?? '', instanceType, azName })));
+  // A group in a VPC launches into its subnets' zones; one placed by zone only, into its zones.
+  const azNames = Object.keys(group.subnetsByAz).length ? Object.keys(group.subnetsByAz) : group.azNames;
+  const pools = azNames.flatMap((azName) => group.instanceTypes.map((instanceType) => ({ region: deps.region, azId: zones.get(azName) ?? '', instanceType, azName })));
   const ranked = await deps.gatekeeper.rank(pools.filter((p) => p.azId).map(({ azName: _, ...pool }) => pool));
   const nameOf = new Map([...zones].map(([name, id]) => [id, name]));
   const candidates: Candidate[] = ranked
     .filter((r) => r.allowed)
     .slice(0, deps.maxCandidates ?? 6)
-    .map((r) => ({ azName: nameOf.get(r.pool.azId)!, azId: r.pool.azId, instanceType: r.pool.instanceType, key: r.key, score: Number(r.score.toFixed(4)) }));
+    .map((r) => {
+      const azName = nameOf.get(r.pool.azId)!;
+      return { azName, azId: r.pool.azId, instanceType: r.pool.instanceType, key: r.key, score: Number(r.score.toFixed(4)), subnetId: group.subnetsByAz[azName] };
+    });
   return planSwap({ request, executionId, region: deps.region, group, candidates, dryRun: request.dryRun ?? deps.dryRunDefault, now: deps.clock() });
 }
 
@@ -53,6 +64,11 @@ export async function planStep(request: SwapRequest, executionId: string, deps: 
 export async function launchStep(plan: SwapPlan, deps: SwapDeps): Promise<LaunchResult> {
   const [existing] = await deps.aws.replacements(plan.executionId);
   if (existing) return { instanceId: existing, pool: 'unknown (found by tag)', reused: true, blockedPools: [] };
+  // The plan was made before the lock: if another swap changed the group meanwhile, do not build on it.
+  const group = await deps.aws.group(plan.group);
+  if (!group || group.max !== (plan.original.max) || group.desired !== plan.original.desired) {
+    throw new PlanStaleError(`group ${plan.group} changed after the plan (MaxSize ${group?.max}, desired ${group?.desired}; planned ${plan.original.max}/${plan.original.desired})`);
+  }
   const blockedPools: string[] = [];
   for (const candidate of plan.candidates) {
     try {
@@ -75,7 +91,9 @@ export async function terminateOldStep(plan: SwapPlan, launch: LaunchResult, dep
   const group = await deps.aws.group(plan.group);
   const old = plan.oldInstanceId!;
   const inService = (group?.instances ?? []).filter((i) => i.lifecycleState === 'InService');
-  if (group?.instances.some((i) => i.instanceId === old)) throw new PreconditionFailedError(`${old} is still in group ${plan.group}`);
+  const stillThere = group?.instances.find((i) => i.instanceId === old);
+  if (stillThere?.lifecycleState === 'Detaching') throw new OldInstanceDetachingError(`${old} is still detaching from ${plan.group}`);
+  if (stillThere) throw new PreconditionFailedError(`${old} is still in group ${plan.group}`);
   if (!inService.some((i) => i.instanceId === launch.instanceId)) throw new PreconditionFailedError(`replacement ${launch.instanceId} is not InService`);
   if (inService.length < plan.original.desired) {
     throw new PreconditionFailedError(`only ${inService.length} of ${plan.original.desired} instances InService without ${old}`);

@@ -78,10 +78,13 @@ export class NodeSwap extends Construct {
     store.grantDataKey(this.steps.role);
     this.steps.allow(['events:PutEvents'], [store.bus.eventBusArn]);
     this.steps.allow(
-      ['autoscaling:DescribeAutoScalingGroups', 'ec2:DescribeInstances', 'ec2:DescribeAvailabilityZones', 'ec2:DescribeSpotPriceHistory'],
+      ['autoscaling:DescribeAutoScalingGroups', 'ec2:DescribeInstances', 'ec2:DescribeAvailabilityZones', 'ec2:DescribeSpotPriceHistory', 'ec2:DescribeSubnets'],
       ['*'],
     );
-    this.steps.allow(['autoscaling:AttachInstances', 'autoscaling:DetachInstances', 'autoscaling:SetDesiredCapacity', 'autoscaling:UpdateAutoScalingGroup', 'autoscaling:ResumeProcesses'], [groupArn]);
+    this.steps.allow(
+      ['autoscaling:AttachInstances', 'autoscaling:DetachInstances', 'autoscaling:SetDesiredCapacity', 'autoscaling:UpdateAutoScalingGroup', 'autoscaling:ResumeProcesses', 'autoscaling:TerminateInstanceInAutoScalingGroup'],
+      [groupArn],
+    );
     this.steps.allow(['ec2:RunInstances', 'ec2:CreateTags', 'ec2:TerminateInstances'], [`arn:${stack.partition}:ec2:${stack.region}:${stack.account}:*`, `arn:${stack.partition}:ec2:${stack.region}::image/*`]);
     this.steps.role.addToPolicy(
       new iam.PolicyStatement({ actions: ['iam:PassRole'], resources: ['*'], conditions: { StringEquals: { 'iam:PassedToService': 'ec2.amazonaws.com' } } }),
@@ -246,7 +249,11 @@ export class NodeSwap extends Construct {
         [groupArn],
       ),
     );
-    const terminate = catchInto(step('Re-check and terminate the old instance', { step: 'terminate-old', plan: sfn.JsonPath.objectAt('$.plan'), launch: sfn.JsonPath.objectAt('$.launch') }, '$.terminated'));
+    const terminate = step('Re-check and terminate the old instance', { step: 'terminate-old', plan: sfn.JsonPath.objectAt('$.plan'), launch: sfn.JsonPath.objectAt('$.launch') }, '$.terminated');
+    // DetachInstances returns while the instance is still Detaching (for a load balancer's whole
+    // deregistration delay, 300 s by default): the step waits until it has really left.
+    terminate.addRetry({ errors: ['Retryable.OldInstanceDetaching'], maxAttempts: 25, interval: Duration.seconds(15), backoffRate: 1 });
+    catchInto(terminate);
     const restoreMax = catchInto(sdk("Restore the group's MaxSize", 'autoscaling', 'updateAutoScalingGroup', { AutoScalingGroupName: group, MaxSize: sfn.JsonPath.numberAt('$.plan.original.max') }, '$.restoredMax', [groupArn]));
     const resume = catchInto(
       sdk('Resume the processes the swap suspended', 'autoscaling', 'resumeProcesses', { AutoScalingGroupName: group, ScalingProcesses: sfn.JsonPath.listAt('$.plan.suspend') }, '$.resumed', [groupArn]),
@@ -263,12 +270,16 @@ export class NodeSwap extends Construct {
       }),
     );
     release.addRetry({ errors: THROTTLING_ERRORS, maxAttempts: 5, interval: Duration.seconds(1), backoffRate: 2 });
+    // Not ours any more (an earlier attempt released it, or its lease ran out): nothing to release.
+    const alreadyReleased = new sfn.Pass(this, 'The lock was already released', { result: sfn.Result.fromObject({ released: 'already' }), resultPath: '$.released' });
+    release.addCatch(alreadyReleased, { errors: LOCK_HELD_ERRORS, resultPath: '$.releaseError' });
     const done = record('Record the swap and announce it', 'succeeded').next(new sfn.Succeed(this, 'The swap is complete'));
 
     const afterRestore = new sfn.Choice(this, 'Did the swap suspend any process?')
       .when(sfn.Condition.isPresent('$.plan.suspend[0]'), resume.next(release))
       .otherwise(release);
     release.next(done);
+    alreadyReleased.next(done);
     const afterTerminate = new sfn.Choice(this, 'Did the swap raise MaxSize?').when(sfn.Condition.isPresent('$.plan.raisedMax'), restoreMax.next(afterRestore)).otherwise(afterRestore);
     detach.next(terminate).next(afterTerminate);
     checkInService.next(

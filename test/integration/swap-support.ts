@@ -6,7 +6,7 @@ import type { LocalStack } from '../../local/provision';
 import { type TaskHandler, taskStates } from '../../local/stepfunctions';
 
 /** An Auto Scaling group of N On-Demand instances from a launch template, full (MaxSize = N). */
-export async function createGroup(name: string, size = 3, options: { maxSize?: number } = {}): Promise<string[]> {
+export async function createGroup(name: string, size = 3, options: { maxSize?: number; subnets?: string[] } = {}): Promise<string[]> {
   const ec2 = awsClient(EC2Client);
   const lt = await ec2.send(new CreateLaunchTemplateCommand({ LaunchTemplateName: `${name}-lt`, LaunchTemplateData: { ImageId: 'ami-12345678', InstanceType: 'm5.large' } }));
   await awsClient(AutoScalingClient).send(
@@ -16,7 +16,7 @@ export async function createGroup(name: string, size = 3, options: { maxSize?: n
       MaxSize: options.maxSize ?? size,
       DesiredCapacity: size,
       LaunchTemplate: { LaunchTemplateId: lt.LaunchTemplate!.LaunchTemplateId!, Version: '$Latest' },
-      AvailabilityZones: ['us-east-1a', 'us-east-1b'],
+      ...(options.subnets ? { VPCZoneIdentifier: options.subnets.join(',') } : { AvailabilityZones: ['us-east-1a', 'us-east-1b'] }),
     }),
   );
   return (await group(name)).instances.map((i) => i.id);

@@ -1,6 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { AutoScalingClient, UpdateAutoScalingGroupCommand } from '@aws-sdk/client-auto-scaling';
+import { DescribeInstancesCommand, DescribeSubnetsCommand, EC2Client } from '@aws-sdk/client-ec2';
 import { DynamoLedger } from '../../functions/ledger/store';
-import { documentClient } from '../../functions/shared/aws';
+import type { Candidate, SwapPlan } from '../../functions/swap/model';
+import { awsClient, documentClient } from '../../functions/shared/aws';
 import type { LocalStack } from '../../local/provision';
 import { runStateMachine } from '../../local/stepfunctions';
 import { freshStack } from '../support';
@@ -27,14 +30,15 @@ describe('NodeSwap state machine (synthesized definition, aws-local-stepfunction
     const watch = observed(definition(), name);
     const run = await runStateMachine(stack, 'SwapsSwapStateMachine', { group: name, instanceId: old, dryRun: false }, { around: watch.around, waitMs: 0, retryMs: 0, executionName: `swap-${name}` });
 
-    expect(run).toMatchObject({ status: "SUCCEEDED" });
+    expect(run).toMatchObject({ status: 'SUCCEEDED' });
     const after = await group(name);
     expect(after).toMatchObject({ max: 3, desired: 3, suspended: [], inService: 3 });
     expect(after.instances.map((i) => i.id)).not.toContain(old);
     expect(watch.minInService()).toBeGreaterThanOrEqual(3);
     expect(await orphans()).toEqual([]);
     expect(await lockHolder(stack, name)).toBeUndefined();
-    expect(await ledgerActions(`swap-${name}`)).toEqual([
+    const actions = await ledgerActions(`swap-${name}`);
+    expect(actions).toEqual([
       'swap.planned',
       'swap.locked',
       'swap.processes-suspended',
@@ -172,3 +176,89 @@ function findResource(definition: Record<string, any>, state: string): string {
   }
   return definition.States?.[state]?.Resource ?? '';
 }
+
+describe('NodeSwap in the group\'s own network, under contention and without capacity', () => {
+  it('launches the replacement into the group\'s subnet for the chosen zone', async () => {
+    const subnets = (await awsClient(EC2Client).send(new DescribeSubnetsCommand({ Filters: [{ Name: 'default-for-az', Values: ['true'] }] }))).Subnets!;
+    const chosen = subnets.filter((sn) => ['us-east-1a', 'us-east-1b'].includes(sn.AvailabilityZone!)).map((sn) => sn.SubnetId!);
+    const name = `vpc-${++groups}`;
+    await createGroup(name, 3, { subnets: chosen });
+    const run = await runStateMachine(stack, 'SwapsSwapStateMachine', { group: name, dryRun: false }, { waitMs: 0, retryMs: 0, executionName: `swap-${name}` });
+    expect(run.status).toBe('SUCCEEDED');
+    const members = (await group(name)).instances.map((i) => i.id);
+    const described = await awsClient(EC2Client).send(new DescribeInstancesCommand({ InstanceIds: members }));
+    const spot = described.Reservations!.flatMap((r) => r.Instances!).filter((i) => i.InstanceLifecycle === 'spot');
+    expect(spot).toHaveLength(1);
+    expect(chosen).toContain(spot[0]!.SubnetId);
+  });
+
+  it('rolls back instead of building on a group that changed between the plan and the lock', async () => {
+    const name = `stale-${++groups}`;
+    await createGroup(name);
+    const run = await runStateMachine(stack, 'SwapsSwapStateMachine', { group: name, dryRun: false }, {
+      waitMs: 0,
+      retryMs: 0,
+      executionName: `swap-${name}`,
+      around: {
+        'Launch the Spot replacement in the best allowed pool': async (input, real) => {
+          // An operator raises MaxSize while the swap waits for its lock.
+          await awsClient(AutoScalingClient).send(new UpdateAutoScalingGroupCommand({ AutoScalingGroupName: name, MaxSize: 5 }));
+          return real(input);
+        },
+      },
+    });
+    expect(run.error).toBe('Swap.RolledBack');
+    expect(run.events.find((e) => e.error === 'Terminal.PlanStale')).toBeDefined();
+    // The operator's MaxSize stays; nothing else was changed.
+    expect(await group(name)).toMatchObject({ max: 5, desired: 3, suspended: [], inService: 3 });
+    expect(await orphans()).toEqual([]);
+    expect(await lockHolder(stack, name)).toBeUndefined();
+  });
+});
+
+describe('launching with the gatekeeper (moto, InsufficientInstanceCapacity injected at RunInstances)', () => {
+  it('blocks a pool without capacity for a few minutes and launches in the next one', async () => {
+    const name = `ice-${++groups}`;
+    await createGroup(name);
+    const fn = [...stack.functions.values()].find((f) => f.logicalId.startsWith('SwapsSwapSteps'))!;
+    const saved = process.env;
+    process.env = { ...saved, ...fn.environment };
+    try {
+      const { SwapAws } = await import('../../functions/swap/aws');
+      const { launchStep, planStep } = await import('../../functions/swap/steps');
+      const { Gatekeeper, Ec2SpotPriceSource, NoPlacementScores } = await import('../../functions/gatekeeper/adapters');
+      const { DynamoPoolRiskStore } = await import('../../functions/interruption/pool-store');
+      const ledger = new DynamoLedger(documentClient(), { tableName: stack.ref('StateStoreLedgerTable') });
+      const pools = new DynamoPoolRiskStore(documentClient(), stack.ref('StateStorePoolRiskTable'));
+      /** The real adapter, with EC2 answering InsufficientInstanceCapacity for the first pool tried. */
+      class NoCapacityFirst extends SwapAws {
+        tried: string[] = [];
+        override async launch(plan: SwapPlan, candidate: Candidate) {
+          this.tried.push(candidate.key);
+          if (this.tried.length === 1) throw Object.assign(new Error('We currently do not have sufficient capacity'), { name: 'InsufficientInstanceCapacity' });
+          return super.launch(plan, candidate);
+        }
+      }
+      const aws = new NoCapacityFirst('us-east-1', stack.ref('StateStoreLocksTable'));
+      const policy = { quarantineDays: 15, quarantineByEnvironment: { PROD: true, STAGING: false, LAB: false }, insufficientCapacityMinutes: 10, riskHalfLifeHours: 72 };
+      const deps = {
+        aws,
+        gatekeeper: new Gatekeeper({ store: pools, prices: new Ec2SpotPriceSource(), placementScores: new NoPlacementScores(), ledger, policy }),
+        ledger,
+        publisher: { publish: async () => undefined },
+        region: 'us-east-1',
+        account: '123456789012',
+        environment: 'PROD' as const,
+        dryRunDefault: false,
+        clock: () => new Date(),
+      };
+      const plan = await planStep({ group: name, reason: 'test', trigger: 'manual', dryRun: false }, `ice-${name}`, deps);
+      const launched = await launchStep(plan, deps);
+      expect(aws.tried).toHaveLength(2);
+      expect(launched).toMatchObject({ blockedPools: [aws.tried[0]], pool: aws.tried[1] });
+      expect(await deps.gatekeeper.isAllowed({ region: 'us-east-1', azId: plan.candidates[0]!.azId, instanceType: plan.candidates[0]!.instanceType })).toMatchObject({ allowed: false });
+    } finally {
+      process.env = saved;
+    }
+  });
+});
