@@ -1,5 +1,6 @@
 import { CoreV1Api, type KubeConfig, PatchStrategy, type V1Node, type V1Pod, setHeaderOptions } from '@kubernetes/client-node';
 import { type PlannedPod, nextDelayMs, planDrain, podKey, refusalMessage, withTaint } from './drain';
+import { RetryableError, TerminalError } from '../shared/errors';
 import { classify, statusOf } from './errors';
 import {
   CORDONED_BY_ANNOTATION,
@@ -35,17 +36,30 @@ function toNodeInfo(node: V1Node): NodeInfo {
  * through policy/v1 (the API enforces PodDisruptionBudgets and answers 429 while one is spent),
  * and a drain loop with backoff that stops at its hard cap whatever state it is in.
  */
-export class KubernetesNodesAdapter implements KubernetesNodes {
-  private readonly core: CoreV1Api;
+export interface KubernetesNodesAdapterOptions {
+  /**
+   * A fresh kubeconfig after the API server answered 401 (an EKS token, or the credentials that
+   * signed it, expired): the call that got the 401 is retried once with it. Without it a 401 is
+   * only classified (retryable).
+   */
+  reauthenticate?: () => Promise<KubeConfig>;
+}
 
-  constructor(kubeConfig: KubeConfig) {
+export class KubernetesNodesAdapter implements KubernetesNodes {
+  private core: CoreV1Api;
+  private renewing: Promise<void> | undefined;
+
+  constructor(
+    kubeConfig: KubeConfig,
+    private readonly options: KubernetesNodesAdapterOptions = {},
+  ) {
     this.core = kubeConfig.makeApiClient(CoreV1Api);
   }
 
   async findNodeByInstance(instanceId: string): Promise<NodeInfo | undefined> {
     let _continue: string | undefined;
     do {
-      const page = await this.call('list nodes', () => this.core.listNode({ limit: 500, _continue }));
+      const page = await this.call('list nodes', (core) => core.listNode({ limit: 500, _continue }));
       const match = page.items.find((n) => instanceIdOfProviderId(n.spec?.providerID) === instanceId);
       if (match) return toNodeInfo(match);
       _continue = page.metadata?._continue || undefined;
@@ -153,7 +167,7 @@ export class KubernetesNodesAdapter implements KubernetesNodes {
     }
     // To evict (with attempts and the last refusal), and evicted or terminating: waiting to be gone.
     const pending = new Map(plan.evict.map((p) => [podKey(p), { pod: p, attempts: 0, lastRefusal: '' }]));
-    const going = new Map<string, { pod: PlannedPod; evicted?: DrainReport['evicted'][number] }>(plan.terminating.map((p) => [podKey(p), { pod: p }]));
+    const going = new Map<string, { pod: PlannedPod; evicted?: DrainReport['evicted'][number]; waitingFor?: string }>(plan.terminating.map((p) => [podKey(p), { pod: p }]));
     for (const key of going.keys()) report.alreadyGone.push(key);
 
     let idleRounds = 0;
@@ -174,6 +188,12 @@ export class KubernetesNodesAdapter implements KubernetesNodes {
             } else if (outcome.status === 'gone') {
               pending.delete(key);
               report.alreadyGone.push(key);
+              progress = true;
+            } else if (outcome.status === 'namespace-terminating') {
+              // As kubectl drain: the namespace controller deletes the pod; wait for it like an evicted one.
+              pending.delete(key);
+              report.alreadyGone.push(key);
+              going.set(key, { pod: entry.pod, waitingFor: outcome.message });
               progress = true;
             } else if (outcome.status === 'refused') {
               report.refusals += 1;
@@ -210,26 +230,31 @@ export class KubernetesNodesAdapter implements KubernetesNodes {
     report.timedOut = pending.size + going.size > 0;
     report.complete = !report.timedOut && report.failed.length === 0;
     for (const [key, entry] of pending) report.remaining.push({ pod: key, reason: entry.lastRefusal ? `eviction refused: ${entry.lastRefusal}` : 'not evicted yet' });
-    for (const [key] of going) report.remaining.push({ pod: key, reason: 'evicted, still terminating' });
+    for (const [key, entry] of going) report.remaining.push({ pod: key, reason: entry.waitingFor ?? (entry.evicted ? 'evicted, still terminating' : 'terminating') });
     return finish();
   }
 
-  private async evict(pod: PlannedPod): Promise<{ status: 'evicted' | 'gone' } | { status: 'refused' | 'retry'; message: string } | { status: 'failed'; code: number; message: string }> {
+  private async evict(
+    pod: PlannedPod,
+  ): Promise<{ status: 'evicted' | 'gone' } | { status: 'refused' | 'retry' | 'namespace-terminating'; message: string } | { status: 'failed'; code: number; message: string }> {
     try {
-      await this.core.createNamespacedPodEviction({
+      await this.api((core) => core.createNamespacedPodEviction({
         name: pod.name,
         namespace: pod.namespace,
         // The uid precondition: never evict a same-named successor by mistake.
         body: { apiVersion: 'policy/v1', kind: 'Eviction', metadata: { name: pod.name, namespace: pod.namespace }, deleteOptions: pod.uid ? { preconditions: { uid: pod.uid } } : undefined },
-      });
+      }));
       return { status: 'evicted' };
     } catch (error) {
+      if (error instanceof RetryableError || error instanceof TerminalError) throw error;
       const code = statusOf(error);
       const body = (error as { body?: unknown }).body;
       if (code === 404) return { status: 'gone' };
       // 409: the uid precondition failed, so the pod we planned for is gone.
       if (code === 409 && /precondition|UID/i.test(JSON.stringify(body ?? ''))) return { status: 'gone' };
       if (code === 429) return { status: 'refused', message: refusalMessage(body) };
+      // Evictions are creations, refused in a namespace being deleted; the namespace controller deletes the pod.
+      if (code === 403 && hasCause(body, NAMESPACE_TERMINATING_CAUSE)) return { status: 'namespace-terminating', message: `namespace ${pod.namespace} is terminating: waiting for the pod to go` };
       if (code === 401 || code === 403) throw classify(error, `evict ${podKey(pod)}`);
       if (code === undefined || code >= 500 || code === 409) {
         // More than one budget covers the pod: the API cannot decide, and neither can a retry.
@@ -244,7 +269,7 @@ export class KubernetesNodesAdapter implements KubernetesNodes {
     const pods: V1Pod[] = [];
     let _continue: string | undefined;
     do {
-      const page = await this.call(`list pods on ${node}`, () => this.core.listPodForAllNamespaces({ fieldSelector: `spec.nodeName=${node}`, limit: 500, _continue }));
+      const page = await this.call(`list pods on ${node}`, (core) => core.listPodForAllNamespaces({ fieldSelector: `spec.nodeName=${node}`, limit: 500, _continue }));
       pods.push(...page.items);
       _continue = page.metadata?._continue || undefined;
     } while (_continue);
@@ -253,7 +278,7 @@ export class KubernetesNodesAdapter implements KubernetesNodes {
 
   private async readNode(name: string): Promise<V1Node | undefined> {
     try {
-      return await this.core.readNode({ name });
+      return await this.api((core) => core.readNode({ name }));
     } catch (error) {
       if (statusOf(error) === 404) return undefined;
       throw classify(error, `read node ${name}`);
@@ -262,7 +287,7 @@ export class KubernetesNodesAdapter implements KubernetesNodes {
 
   private async patchNode(name: string, body: unknown, attempt = 1): Promise<'patched' | 'conflict' | 'not-found'> {
     try {
-      await this.core.patchNode({ name, body }, MERGE_PATCH);
+      await this.api((core) => core.patchNode({ name, body }, MERGE_PATCH));
       return 'patched';
     } catch (error) {
       const status = statusOf(error);
@@ -272,13 +297,56 @@ export class KubernetesNodesAdapter implements KubernetesNodes {
     }
   }
 
-  private async call<T>(what: string, fn: () => Promise<T>): Promise<T> {
+  private async call<T>(what: string, fn: (core: CoreV1Api) => Promise<T>): Promise<T> {
     try {
-      return await fn();
+      return await this.api(fn);
     } catch (error) {
       throw classify(error, what);
     }
   }
+
+  /** One API call; on 401, once: a fresh kubeconfig (shared by the calls in flight), and the call again. */
+  private async api<T>(fn: (core: CoreV1Api) => Promise<T>): Promise<T> {
+    const core = this.core;
+    try {
+      return await fn(core);
+    } catch (error) {
+      if (statusOf(error) !== 401 || !this.options.reauthenticate) throw error;
+      await this.renew(core);
+      return fn(this.core);
+    }
+  }
+
+  private async renew(stale: CoreV1Api): Promise<void> {
+    if (this.core !== stale) return; // another call renewed it already
+    this.renewing ??= this.options.reauthenticate!()
+      .then((kubeConfig) => {
+        this.core = kubeConfig.makeApiClient(CoreV1Api);
+      })
+      .finally(() => {
+        this.renewing = undefined;
+      });
+    await this.renewing;
+  }
+}
+
+const NAMESPACE_TERMINATING_CAUSE = 'NamespaceTerminating';
+
+/**
+ * Whether a Status body (JSON text or object) names this cause. Go's StatusCause.Type is `reason`
+ * on the wire (`"causes":[{"reason":"NamespaceTerminating",…}]`); `type` is accepted as well.
+ */
+function hasCause(body: unknown, type: string): boolean {
+  let status: unknown = body;
+  if (typeof body === 'string') {
+    try {
+      status = JSON.parse(body);
+    } catch {
+      return false;
+    }
+  }
+  const causes = (status as { details?: { causes?: { reason?: string; type?: string }[] } } | undefined)?.details?.causes;
+  return Array.isArray(causes) && causes.some((c) => c?.reason === type || c?.type === type);
 }
 
 /** Resolves with the promise's value, or undefined once `ms` have passed (the call is abandoned). */

@@ -20,29 +20,63 @@ export interface ClusterConnector {
 }
 
 
-/** Tokens live 15 minutes; renew a connection this long before. */
+/** Renew a connection (or assumed-role credentials) this long before it expires. */
 const RENEW_BEFORE_MS = 2 * 60_000;
 
+type Credentials = NonNullable<AwsClientOptions['credentials']>;
+
+export interface EksClusterConnectorOptions {
+  /** The clock (ms since the epoch); Date.now by default. */
+  now?: () => number;
+}
+
+/**
+ * A cached connection lives until its token is no longer accepted: 15 minutes after signing, or
+ * sooner when the credentials that signed it expire (EKS replays the presigned URL, and STS
+ * refuses a URL signed with expired credentials), whichever comes first. A 401 all the same
+ * (clock skew, revoked session) drops the connection and the credentials, and the call is retried
+ * once with a new token; a second 401 is `Retryable.KubernetesUnavailable`.
+ */
 export class EksClusterConnector implements ClusterConnector {
   private readonly connections = new Map<string, { nodes: KubernetesNodes; expiresAt: number }>();
-  private readonly roles = new Map<string, { credentials: NonNullable<AwsClientOptions['credentials']>; expiresAt: number }>();
+  private readonly roles = new Map<string, { credentials: Credentials; expiresAt: number }>();
+  private readonly now: () => number;
 
-  constructor(private readonly clusters: ClusterConfig[]) {}
+  constructor(
+    private readonly clusters: ClusterConfig[],
+    options: EksClusterConnectorOptions = {},
+  ) {
+    this.now = options.now ?? Date.now;
+  }
 
   async connect(clusterName: string): Promise<KubernetesNodes> {
     const cached = this.connections.get(clusterName);
-    if (cached && cached.expiresAt - RENEW_BEFORE_MS > Date.now()) return cached.nodes;
+    if (cached && cached.expiresAt - RENEW_BEFORE_MS > this.now()) return cached.nodes;
     const { kubeConfig, expiresAt } = await this.kubeConfig(clusterName);
-    const nodes = new KubernetesNodesAdapter(kubeConfig);
+    const nodes: KubernetesNodes = new KubernetesNodesAdapter(kubeConfig, { reauthenticate: () => this.reauthenticate(clusterName, nodes) });
     this.connections.set(clusterName, { nodes, expiresAt: expiresAt.getTime() });
     return nodes;
   }
 
-  /** Endpoint and CA from DescribeCluster (in the cluster's account when an access role is set), user: a fresh EKS token. */
+  /** After a 401: forget the token and the credentials that signed it, and sign a new one. */
+  private async reauthenticate(clusterName: string, nodes: KubernetesNodes): Promise<KubeConfig> {
+    this.connections.delete(clusterName);
+    const accessRoleArn = this.clusters.find((c) => c.name === clusterName)?.accessRoleArn;
+    if (accessRoleArn) this.roles.delete(accessRoleArn);
+    const { kubeConfig, expiresAt } = await this.kubeConfig(clusterName);
+    // The adapter switches to the new kubeconfig; later connects reuse it until the new expiry.
+    this.connections.set(clusterName, { nodes, expiresAt: expiresAt.getTime() });
+    return kubeConfig;
+  }
+
+  /**
+   * Endpoint and CA from DescribeCluster (in the cluster's account when an access role is set), user: a fresh EKS token.
+   * `expiresAt`: when the token stops being accepted, the earlier of its own expiry and its credentials'.
+   */
   async kubeConfig(clusterName: string): Promise<{ kubeConfig: KubeConfig; expiresAt: Date }> {
     const cluster = this.clusters.find((c) => c.name === clusterName);
     if (!cluster) throw new UnknownClusterError(`cluster ${clusterName} is not in Fleetwarden's kubernetes.clusters config`);
-    const credentials = await this.credentials(cluster);
+    const { credentials, expiresAt: credentialsExpireAt } = await this.credentials(cluster);
     const eks = awsClient(EKSClient, { region: cluster.region, ...(cluster.accessRoleArn ? { credentials } : {}) });
     let described;
     try {
@@ -54,7 +88,8 @@ export class EksClusterConnector implements ClusterConnector {
     const server = cluster.endpoint ?? described?.endpoint;
     const caData = described?.certificateAuthority?.data;
     if (!server || !caData) throw new UnknownClusterError(`EKS cluster ${cluster.name} has no endpoint or certificate authority yet (status ${described?.status})`);
-    const { token, expiresAt } = await eksToken({ clusterName: cluster.name, region: cluster.region, credentials });
+    const { token, expiresAt: tokenExpiresAt } = await eksToken({ clusterName: cluster.name, region: cluster.region, credentials, signingDate: new Date(this.now()) });
+    const expiresAt = new Date(Math.min(tokenExpiresAt.getTime(), credentialsExpireAt ?? Infinity));
     const kubeConfig = new KubeConfig();
     kubeConfig.loadFromOptions({
       clusters: [{ name: cluster.name, server, caData, skipTLSVerify: false }],
@@ -66,20 +101,24 @@ export class EksClusterConnector implements ClusterConnector {
   }
 
   /** The identity the token proves: the access role when configured, else the function's own. */
-  private async credentials(cluster: ClusterConfig): Promise<NonNullable<AwsClientOptions['credentials']>> {
+  private async credentials(cluster: ClusterConfig): Promise<{ credentials: Credentials; expiresAt?: number }> {
     if (!cluster.accessRoleArn) {
       const identity = await awsClient(STSClient, { region: cluster.region }).config.credentials();
-      return { accessKeyId: identity.accessKeyId, secretAccessKey: identity.secretAccessKey, sessionToken: identity.sessionToken };
+      return {
+        credentials: { accessKeyId: identity.accessKeyId, secretAccessKey: identity.secretAccessKey, sessionToken: identity.sessionToken },
+        expiresAt: identity.expiration?.getTime(),
+      };
     }
     const cached = this.roles.get(cluster.accessRoleArn);
-    if (cached && cached.expiresAt - RENEW_BEFORE_MS > Date.now()) return cached.credentials;
+    if (cached && cached.expiresAt - RENEW_BEFORE_MS > this.now()) return cached;
     const out = await awsClient(STSClient, { region: cluster.region }).send(
       new AssumeRoleCommand({ RoleArn: cluster.accessRoleArn, RoleSessionName: 'fleetwarden-node-drain', DurationSeconds: 900 }),
     );
     const c = out.Credentials!;
     const credentials = { accessKeyId: c.AccessKeyId!, secretAccessKey: c.SecretAccessKey!, sessionToken: c.SessionToken };
-    this.roles.set(cluster.accessRoleArn, { credentials, expiresAt: c.Expiration?.getTime() ?? Date.now() + 900_000 });
-    return credentials;
+    const assumed = { credentials, expiresAt: c.Expiration?.getTime() ?? this.now() + 900_000 };
+    this.roles.set(cluster.accessRoleArn, assumed);
+    return assumed;
   }
 }
 

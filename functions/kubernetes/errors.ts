@@ -5,7 +5,7 @@ export class KubernetesUnavailableError extends RetryableError {
   override name = 'Retryable.KubernetesUnavailable';
 }
 
-/** 401/403: the identity or its RBAC is wrong (see manifests/fleetwarden-rbac.yaml); retrying cannot help. */
+/** 403: the identity's RBAC is wrong (see manifests/fleetwarden-rbac.yaml); retrying cannot help. */
 export class KubernetesForbiddenError extends TerminalError {
   override name = 'Terminal.KubernetesForbidden';
 }
@@ -23,9 +23,13 @@ export function statusOf(error: unknown): number | undefined {
 
 /** Names a failed API call after what a caller should do with it. */
 export function classify(error: unknown, what: string): Error {
+  // Already named (e.g. renewing the connection after a 401 failed): keep what it says.
+  if (error instanceof RetryableError || error instanceof TerminalError) return error;
   const status = statusOf(error);
   const body = (error as { body?: unknown } | undefined)?.body;
   const detail = typeof body === 'string' ? body.slice(0, 300) : body ? JSON.stringify(body).slice(0, 300) : (error as Error)?.message;
-  if (status === 401 || status === 403) return new KubernetesForbiddenError(`${what}: HTTP ${status}: ${detail}`, { cause: error });
+  // 401 is an expired or not yet accepted token (the connector renews and retries once first):
+  // a redelivery with a fresh token can succeed, so it is retryable, never a reason to park the event.
+  if (status === 403) return new KubernetesForbiddenError(`${what}: HTTP ${status}: ${detail}`, { cause: error });
   return new KubernetesUnavailableError(`${what}: ${status ? `HTTP ${status}: ` : ''}${detail}`, { cause: error });
 }

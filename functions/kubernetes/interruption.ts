@@ -8,7 +8,10 @@ import { type DrainProgress, type DrainReport, INTERRUPTION_TAINT_KEY, KARPENTER
  * queue mode): when an instance of a configured cluster is about to go, taint its node (value:
  * the event id), cordon it and drain it through the Eviction API, at once. `decide` is pure; the
  * rest acts through the ports. Every effect carries the event id, so a redelivery recognises its
- * own earlier work, records what is missing and publishes nothing twice.
+ * own earlier work and records only what is missing. Events are published at least once: after
+ * every record, duplicate or not, since a crash or a failed PutEvents between the ledger write and
+ * the publish would otherwise lose them for good; consumers deduplicate on eventId + detail-type.
+ * A republished event carries the facts recorded the first time.
  */
 export interface KubernetesPolicy {
   /** What a rebalance recommendation does: nothing, a taint (no new pods), or a full drain. */
@@ -72,13 +75,17 @@ export async function reactToInterruption(event: InstanceInterruptedDetail, deps
   const nodes = await deps.connector.connect(cluster);
   const facts = { eventId: event.eventId, kind: event.kind, clusterName: cluster, instanceId: event.instanceId, account: event.account, region: event.region, environment: event.environment };
 
-  const record = async (action: string, subject: string, reason: string, after: Record<string, unknown>, published?: NodeEvent) => {
-    const { duplicate } = await deps.ledger.append(
+  /** Appends the fact (once per event and action), then publishes it; `extra` is added to the recorded facts in the event. */
+  const record = async (action: string, subject: string, reason: string, after: Record<string, unknown>, publish?: { detailType: NodeEvent['detailType']; extra?: Record<string, unknown> }) => {
+    const { duplicate, entry } = await deps.ledger.append(
       { actor: deps.actor, action, subject, reason, eventId: event.eventId, after: JSON.parse(JSON.stringify(after)) },
       { dedupeKey: `${event.eventId}#${action}` },
     );
     outcome.recorded.push({ action, duplicate });
-    if (!duplicate && published) await deps.publisher.publish([published]);
+    if (!publish) return;
+    // On a duplicate, what the first delivery recorded (its drain moved the pods), not this delivery's view.
+    const recorded = entry.after && typeof entry.after === 'object' && !Array.isArray(entry.after) ? (entry.after as Record<string, unknown>) : after;
+    await deps.publisher.publish([{ detailType: publish.detailType, detail: { ...recorded, ...publish.extra } }]);
   };
 
   const node = await nodes.findNodeByInstance(event.instanceId);
@@ -99,14 +106,14 @@ export async function reactToInterruption(event: InstanceInterruptedDetail, deps
   // Ours if we added it now or an earlier delivery of this event did; another event's taint is its own record.
   if (taint.result === 'tainted' || (taint.result === 'present' && taint.value === event.eventId)) {
     const after = { ...nodeFacts, taint: `${INTERRUPTION_TAINT_KEY}=${event.eventId}:NoSchedule` };
-    await record('node.tainted', subject, `${decision.reason}: no new pods on ${node.name}`, after, { detailType: 'NodeTainted', detail: after });
+    await record('node.tainted', subject, `${decision.reason}: no new pods on ${node.name}`, after, { detailType: 'NodeTainted' });
   }
   if (taint.result === 'node-not-found' || decision.act === 'taint') return outcome;
 
   const cordon = await nodes.cordon(node.name, event.eventId);
   const cordonIsOurs = cordon.result === 'cordoned' || (cordon.result === 'already-cordoned' && cordon.by === event.eventId);
   if (cordonIsOurs) {
-    await record('node.cordoned', subject, `${decision.reason}: ${node.name} cordoned`, nodeFacts, { detailType: 'NodeCordoned', detail: nodeFacts });
+    await record('node.cordoned', subject, `${decision.reason}: ${node.name} cordoned`, nodeFacts, { detailType: 'NodeCordoned' });
   }
   if (cordon.result === 'node-not-found') return outcome;
 
@@ -139,16 +146,13 @@ export async function reactToInterruption(event: InstanceInterruptedDetail, deps
   const protectedPods = report.skipped.filter((s) => s.reason === 'do-not-disrupt').map((s) => s.pod);
   const kept = protectedPods.length ? `; left ${protectedPods.join(', ')} (do-not-disrupt)` : '';
   if (report.complete) {
-    await record('node.drained', subject, `${decision.reason}: ${report.evicted.length} pod(s) evicted and gone in ${(report.durationMs / 1000).toFixed(1)} s${kept}`, summary, {
-      detailType: 'NodeDrained',
-      detail: summary,
-    });
+    await record('node.drained', subject, `${decision.reason}: ${report.evicted.length} pod(s) evicted and gone in ${(report.durationMs / 1000).toFixed(1)} s${kept}`, summary, { detailType: 'NodeDrained' });
   } else {
     const action = report.timedOut ? 'node.drain-timed-out' : 'node.drain-failed';
     const why = report.timedOut
       ? `drain stopped at its ${Math.round(budget / 1000)} s cap with ${report.remaining.length} pod(s) left`
       : `${report.failed.length} eviction(s) refused for good`;
-    await record(action, subject, `${decision.reason}: ${why}${kept}`, summary, { detailType: 'NodeDrainFailed', detail: { ...summary, reason: why } });
+    await record(action, subject, `${decision.reason}: ${why}${kept}`, summary, { detailType: 'NodeDrainFailed', extra: { reason: why } });
   }
   return outcome;
 }

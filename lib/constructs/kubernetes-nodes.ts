@@ -41,6 +41,9 @@ export class KubernetesNodes extends Construct {
     this.queue = new FleetQueue(this, 'Events', {
       key: store.key,
       alarmTopic: store.topic,
+      // AWS's guidance for a Lambda SQS source: at least 6 × the function timeout (it must never be
+      // below it). A transiently failed record is not left to wait this out: the handler sets its
+      // visibility to seconds (ChangeMessageVisibility), so the retry lands within the notice.
       visibilityTimeout: Duration.seconds(timeout.toSeconds() * 6),
       maxReceiveCount: 3,
       removalPolicy: store.removalPolicy,
@@ -62,6 +65,7 @@ export class KubernetesNodes extends Construct {
         LEDGER_TABLE_NAME: ledger.tableName,
         EVENT_BUS_NAME: store.bus.eventBusName,
         DEAD_LETTER_QUEUE_URL: this.queue.deadLetterQueue.queueUrl,
+        EVENTS_QUEUE_URL: this.queue.queue.queueUrl,
         KUBERNETES_CLUSTERS: JSON.stringify(k8s.clusters),
         KUBERNETES_POLICY: JSON.stringify({ rebalance: k8s.rebalance, drainTimeoutSeconds: k8s.drainTimeoutSeconds, doNotDisruptAnnotation: k8s.doNotDisruptAnnotation }),
       },
@@ -74,6 +78,7 @@ export class KubernetesNodes extends Construct {
     store.grantDataKey(this.drain.role);
     this.drain.allow(['events:PutEvents'], [store.bus.eventBusArn]);
     this.drain.allow(['sqs:SendMessage'], [this.queue.deadLetterQueue.queueArn]);
+    this.drain.allow(['sqs:ChangeMessageVisibility'], [this.queue.queue.queueArn]);
     this.drain.allow(
       ['eks:DescribeCluster'],
       k8s.clusters.map((c) => `arn:${stack.partition}:eks:${c.region}:${c.accountId ?? stack.account}:cluster/${c.name}`),

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { CreateClusterCommand, EKSClient } from '@aws-sdk/client-eks';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { EksClusterConnector } from '../../functions/kubernetes/connector';
 import { EKS_TOKEN_PREFIX } from '../../functions/kubernetes/eks-token';
 import { awsClient } from '../../functions/shared/aws';
@@ -45,6 +45,25 @@ describe('EKS cluster connector (moto EKS + STS)', () => {
 
     expect(kubeConfig.getCurrentCluster()?.server).toMatch(/^https:\/\//);
     expect(accessKeyOf(tokenOf(kubeConfig))).not.toBe('testing'); // assumed-role credentials
+  });
+
+  it('lets a connection live no longer than the assumed-role credentials that signed its token', async () => {
+    const name = `short-${randomBytes(3).toString('hex')}`;
+    await createCluster(name, '111111111111');
+    const connector = new EksClusterConnector([{ name, region: 'us-east-1', accountId: '111111111111', accessRoleArn: 'arn:aws:iam::111111111111:role/fleetwarden-member' }]);
+    const first = await connector.kubeConfig(name);
+    // Ten minutes on, the 900 s credentials are reused (more than 2 min left), but a token signed now dies with them.
+    vi.useFakeTimers({ toFake: ['Date'], now: Date.now() + 10 * 60_000 });
+    try {
+      const second = await connector.kubeConfig(name);
+
+      expect(accessKeyOf(tokenOf(second.kubeConfig))).toBe(accessKeyOf(tokenOf(first.kubeConfig)));
+      // The credentials' expiry (assumed just after the first token was signed), not 15 minutes from now.
+      expect(Math.abs(second.expiresAt.getTime() - first.expiresAt.getTime())).toBeLessThan(5_000);
+      expect(second.expiresAt.getTime() - Date.now()).toBeLessThan(5 * 60_000 + 5_000);
+    } finally {
+      vi.useRealTimers();
+    }
   });
 
   it('uses a configured endpoint over the described one', async () => {

@@ -1,16 +1,22 @@
 import { randomUUID } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { ReceiveMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { afterAll, beforeAll, beforeEach, describe, expect, inject, it } from 'vitest';
 import { verifyChain } from '../../functions/ledger/chain';
 import { DynamoLedger } from '../../functions/ledger/store';
+import { clusterConnector } from '../../functions/kubernetes/connector';
+import type { NodeEvent } from '../../functions/kubernetes/events';
+import { reactToInterruption } from '../../functions/kubernetes/interruption';
 import { CORDONED_BY_ANNOTATION, INTERRUPTION_TAINT_KEY } from '../../functions/kubernetes/port';
+import { RetryableError } from '../../functions/shared/errors';
 import { awsClient, documentClient } from '../../functions/shared/aws';
 import { PROJECT_ROOT } from '../../lib/paths';
 import { listenToBus } from '../../local/listen';
 import { type LocalStack, provision } from '../../local/provision';
 import { deliverToQueue, pumpQueue } from '../../local/sqs-source';
+import { invokeFunction } from '../../local/stepfunctions';
 import { type CfnTemplate, synthTemplate } from '../../local/template';
 import { Workloads } from '../../scripts/k8s/workloads';
 import { fixture, launchInstance } from '../support';
@@ -111,7 +117,7 @@ describe('interruption of a Kubernetes node (ingest -> bus -> node drain -> API 
     expect(types.sort()).toEqual(['NodeCordoned', 'NodeDrained', 'NodeTainted']);
   });
 
-  it('changes nothing when the same interruption is delivered again', async () => {
+  it('changes nothing when the same interruption is delivered again, and publishes its events again (at least once)', async () => {
     const { instanceId, node } = await clusterNode({ replicas: 2 });
     const event = fixture('spot-interruption-warning', { id: randomUUID(), account: PROD, instanceId, time: now() });
     await interrupt(event);
@@ -126,7 +132,12 @@ describe('interruption of a Kubernetes node (ingest -> bus -> node drain -> API 
     expect(await interrupt(event)).toMatchObject({ ingest: { failed: 0 }, drain: { failed: 0 } }); // and the AWS event itself, again
 
     expect(await ledgerEntries()).toEqual(entriesBefore);
-    expect(await published()).toEqual([]);
+    // The two redeliveries reach the drain function (the AWS event stops at ingest's idempotency); consumers
+    // deduplicate on eventId, and each copy carries what the first delivery recorded.
+    const again = await published();
+    expect(again.map((e) => e['detail-type']).sort()).toEqual(['NodeCordoned', 'NodeDrained', 'NodeTainted'].flatMap((t) => [t, t]));
+    for (const e of again) expect(e.detail.eventId).toBe(event.id);
+    for (const e of again.filter((x) => x['detail-type'] === 'NodeDrained')) expect(e.detail).toMatchObject({ evicted: 2 });
     const nodeAfter = await k8s.core.readNode({ name: node });
     expect(nodeAfter.spec).toEqual(nodeBefore.spec);
     expect(nodeAfter.metadata?.annotations).toEqual(nodeBefore.metadata?.annotations);
@@ -176,6 +187,66 @@ describe('interruption of a Kubernetes node (ingest -> bus -> node drain -> API 
     const entries = await ledgerEntries();
     expect(entries.map((e) => e.action)).toEqual(['pool.quarantined', 'node.not-found']);
     expect(entries[1]).toMatchObject({ subject: `${CLUSTER}/${instanceId}`, reason: expect.stringMatching(/no node of prod-eks has spec\.providerID naming/) });
+  });
+
+  it('publishes on a redelivery what a failed PutEvents lost after the ledger write', async () => {
+    const { instanceId, node } = await clusterNode({ replicas: 1 });
+    const ledger = new DynamoLedger(documentClient(), { tableName: stack.ref('StateStoreLedgerTable') });
+    const sent: NodeEvent[] = [];
+    let failures = 0;
+    const publisher = {
+      publish: async (events: NodeEvent[]) => {
+        if (events.some((e) => e.detailType === 'NodeCordoned') && failures++ === 0) throw new RetryableError('PutEvents failed');
+        sent.push(...events);
+      },
+    };
+    const deps = { clusters: [CLUSTER], policy: { rebalance: 'taint' as const, drainTimeoutSeconds: 20, doNotDisruptAnnotation: 'fleetwarden.io/do-not-disrupt' }, connector: clusterConnector([{ name: CLUSTER, region: 'us-east-1' }]), ledger, publisher, dryRun: false, actor: 'node-drain' };
+    const event = { eventId: randomUUID(), kind: 'spot-interruption' as const, instanceId, account: PROD, region: 'us-east-1', environment: 'PROD' as const, clusterName: CLUSTER };
+
+    await expect(reactToInterruption(event, deps)).rejects.toThrow('PutEvents failed');
+    expect((await ledgerEntries()).map((e) => e.action)).toEqual(['node.tainted', 'node.cordoned']); // recorded, not published
+    expect(sent.map((e) => e.detailType)).toEqual(['NodeTainted']);
+
+    const redelivered = await reactToInterruption(event, deps);
+
+    expect(redelivered.recorded).toEqual([
+      { action: 'node.tainted', duplicate: true },
+      { action: 'node.cordoned', duplicate: true },
+      { action: 'node.drained', duplicate: false },
+    ]);
+    expect(sent.map((e) => e.detailType)).toEqual(['NodeTainted', 'NodeTainted', 'NodeCordoned', 'NodeDrained']);
+    expect(sent.find((e) => e.detailType === 'NodeCordoned')!.detail).toMatchObject({ eventId: event.eventId, nodeName: node });
+  });
+
+  it('makes a record that failed transiently visible again in seconds, not after the queue visibility timeout', async () => {
+    const saved = process.env.FLEETWARDEN_KUBECONFIG;
+    const unreachable = path.join(mkdtempSync(path.join(tmpdir(), 'fw-unreachable-')), 'kubeconfig');
+    writeFileSync(unreachable, JSON.stringify({ apiVersion: 'v1', kind: 'Config', clusters: [{ name: 'c', cluster: { server: 'https://127.0.0.1:1', 'insecure-skip-tls-verify': true } }], users: [{ name: 'u', user: { token: 't' } }], contexts: [{ name: 'c', context: { cluster: 'c', user: 'u' } }], 'current-context': 'c' }));
+    process.env.FLEETWARDEN_KUBECONFIG = unreachable;
+    try {
+      const instanceId = await launchInstance(PROD, { tags: { 'eks:cluster-name': CLUSTER } });
+      const detail = { eventId: randomUUID(), kind: 'spot-interruption', instanceId, account: PROD, region: 'us-east-1', environment: 'PROD', clusterName: CLUSTER };
+      await deliverToQueue(stack, DRAIN_QUEUE, [{ 'detail-type': 'InstanceInterrupted', source: 'fleetwarden.interruption', id: randomUUID(), detail }]);
+      const sqs = awsClient(SQSClient);
+      const queueUrl = stack.ref(DRAIN_QUEUE);
+      const { Messages = [] } = await sqs.send(new ReceiveMessageCommand({ QueueUrl: queueUrl, MaxNumberOfMessages: 1, MessageSystemAttributeNames: ['All'] }));
+      const m = Messages[0]!;
+      const fn = [...stack.functions.values()].find((f) => f.logicalId.startsWith(DRAIN))!;
+      const record = { messageId: m.MessageId!, receiptHandle: m.ReceiptHandle!, body: m.Body!, attributes: { ApproximateReceiveCount: '1', SentTimestamp: String(Date.now()), SenderId: 'AIDAEXAMPLE', ApproximateFirstReceiveTimestamp: String(Date.now()) }, messageAttributes: {}, md5OfBody: m.MD5OfBody!, eventSource: 'aws:sqs', eventSourceARN: stack.attr(DRAIN_QUEUE, 'Arn'), awsRegion: 'us-east-1' };
+
+      const response = (await invokeFunction(stack, fn, { Records: [record] })) as { batchItemFailures: { itemIdentifier: string }[] };
+
+      expect(response.batchItemFailures).toEqual([{ itemIdentifier: m.MessageId }]);
+      const started = performance.now();
+      let again: string | undefined;
+      while (!again && performance.now() - started < 15_000) {
+        again = (await sqs.send(new ReceiveMessageCommand({ QueueUrl: queueUrl, MaxNumberOfMessages: 1, WaitTimeSeconds: 1 }))).Messages?.[0]?.MessageId;
+      }
+      expect(again).toBe(m.MessageId); // the queue's own visibility timeout is 660 s here
+      expect(performance.now() - started).toBeGreaterThan(3_000);
+    } finally {
+      process.env.FLEETWARDEN_KUBECONFIG = saved;
+    }
   });
 
   it('parks a malformed event in its DLQ with the reason, without failing the batch', async () => {

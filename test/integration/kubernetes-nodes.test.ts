@@ -1,6 +1,7 @@
-import { KubeConfig } from '@kubernetes/client-node';
+import { KubeConfig, PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { KubernetesNodesAdapter } from '../../functions/kubernetes/adapter';
+import { EksClusterConnector } from '../../functions/kubernetes/connector';
 import { CORDONED_BY_ANNOTATION, type DrainProgress, INTERRUPTION_TAINT_KEY, KARPENTER_DO_NOT_DISRUPT } from '../../functions/kubernetes/port';
 import { Workloads } from '../../scripts/k8s/workloads';
 
@@ -190,5 +191,205 @@ describe('drain', () => {
     const again = await nodes.drain(name, options(20_000));
 
     expect(again).toMatchObject({ complete: true, evicted: [], alreadyGone: [], refusals: 0 });
+  });
+});
+
+/** The run's control plane as a kubeconfig whose bearer token the API server refuses (401), like an expired EKS token. */
+function expiredTokenKubeConfig(): KubeConfig {
+  const good = new KubeConfig();
+  good.loadFromFile(inject('fleetwardenKubeconfig'));
+  const cluster = good.getCurrentCluster()!;
+  const bad = new KubeConfig();
+  bad.loadFromOptions({ clusters: [cluster], users: [{ name: 'expired', token: 'k8s-aws-v1.expired' }], contexts: [{ name: 'expired', cluster: cluster.name, user: 'expired' }], currentContext: 'expired' });
+  return bad;
+}
+
+function fleetwardenKubeConfig(): KubeConfig {
+  const kc = new KubeConfig();
+  kc.loadFromFile(inject('fleetwardenKubeconfig'));
+  return kc;
+}
+
+describe('an expired token (401)', () => {
+  it('is retryable, not terminal: a redelivery with a fresh token can succeed', async () => {
+    const stale = new KubernetesNodesAdapter(expiredTokenKubeConfig());
+    await expect(stale.findNodeByInstance('i-0ffffffffffffffff')).rejects.toMatchObject({ name: 'Retryable.KubernetesUnavailable', message: expect.stringMatching(/HTTP 401/) });
+    await expect(stale.getNode('any')).rejects.toMatchObject({ name: 'Retryable.KubernetesUnavailable' });
+  });
+
+  it('renews the connection once and retries the call, for every call in flight', async () => {
+    const name = await k8s.node(instanceId(), { pool: Workloads.unique('pool') });
+    let renewals = 0;
+    const adapter = new KubernetesNodesAdapter(expiredTokenKubeConfig(), {
+      reauthenticate: async () => {
+        renewals += 1;
+        return fleetwardenKubeConfig();
+      },
+    });
+    const [a, b, c] = await Promise.all([adapter.getNode(name), adapter.getNode(name), adapter.cordon(name, 'event-401')]);
+    expect(a?.name).toBe(name);
+    expect(b?.name).toBe(name);
+    expect(c).toEqual({ result: 'cordoned', node: name });
+    expect(renewals).toBe(1);
+  });
+
+  it('retries only once: a token refused again is still retryable', async () => {
+    let renewals = 0;
+    const adapter = new KubernetesNodesAdapter(expiredTokenKubeConfig(), {
+      reauthenticate: async () => {
+        renewals += 1;
+        return expiredTokenKubeConfig();
+      },
+    });
+    await expect(adapter.getNode('any')).rejects.toMatchObject({ name: 'Retryable.KubernetesUnavailable' });
+    expect(renewals).toBe(1);
+  });
+
+  it('makes the EKS connector drop its cached connection and sign a new token', async () => {
+    const name = await k8s.node(instanceId(), { pool: Workloads.unique('pool') });
+    // DescribeCluster + token stand-in: first a token the API server no longer accepts, then a good one.
+    const issued: string[] = [];
+    class Connector extends EksClusterConnector {
+      override async kubeConfig() {
+        issued.push(issued.length ? 'fresh' : 'expired');
+        return { kubeConfig: issued.length === 1 ? expiredTokenKubeConfig() : fleetwardenKubeConfig(), expiresAt: new Date(Date.now() + 15 * 60_000) };
+      }
+    }
+    const connector = new Connector([{ name: 'prod-eks', region: 'us-east-1' }]);
+    const connected = await connector.connect('prod-eks');
+
+    expect(await connected.getNode(name)).toMatchObject({ name });
+    expect(issued).toEqual(['expired', 'fresh']);
+    // The renewed connection is the cached one now: no third token.
+    expect(await (await connector.connect('prod-eks')).getNode(name)).toMatchObject({ name });
+    expect(issued).toEqual(['expired', 'fresh']);
+  });
+});
+
+describe('drain: evictions the API answers with something other than 201 or 429', () => {
+  it('waits for a pod whose namespace is being deleted (403 NamespaceTerminating) and goes on with the others', async () => {
+    const pool = Workloads.unique('pool');
+    const doomed = await k8s.namespace('doomed');
+    const other = await k8s.namespace('other');
+    const name = await k8s.node(instanceId(), { pool });
+    // A budget holds the pod back (429) until its namespace is deleted; a finalizer keeps it there, terminating.
+    await k8s.core.createNamespacedPod({
+      namespace: doomed,
+      body: {
+        metadata: { name: 'held', namespace: doomed, labels: { app: 'held' }, finalizers: ['example.com/hold'] },
+        spec: { nodeName: name, automountServiceAccountToken: false, containers: [{ name: 'main', image: 'registry.example.com/held:1.0' }] },
+      },
+    });
+    await k8s.pdb(doomed, 'held', { minAvailable: 1, app: 'held' });
+    await k8s.waitForBudget(doomed, 'held', 0);
+    await k8s.pod(other, 'web', { node: name });
+    await nodes.cordon(name, 'event-ns');
+    const progress: DrainProgress[] = [];
+    try {
+      const drain = nodes.drain(name, options(8_000, (e) => progress.push(e)));
+      await k8s.waitFor('a refusal', async () => progress.some((e) => e.type === 'blocked'));
+      await k8s.core.deleteNamespace({ name: doomed });
+
+      const report = await drain;
+
+      expect(report.evicted.map((e) => e.pod)).toEqual([`${other}/web`]);
+      expect(report.failed).toEqual([]);
+      expect(report.alreadyGone).toEqual([`${doomed}/held`]);
+      // Still held by its finalizer at the cap: reported as waited for, not as refused.
+      expect(report).toMatchObject({ complete: false, timedOut: true, remaining: [{ pod: `${doomed}/held`, reason: expect.stringMatching(/namespace .* is terminating/) }] });
+    } finally {
+      await k8s.core.patchNamespacedPod({ namespace: doomed, name: 'held', body: { metadata: { finalizers: null } } }, setHeaderOptions('Content-Type', PatchStrategy.MergePatch)).catch(() => undefined);
+    }
+  });
+
+  it('and completes once such a pod is gone', async () => {
+    const pool = Workloads.unique('pool');
+    const doomed = await k8s.namespace('doomed');
+    const name = await k8s.node(instanceId(), { pool });
+    await k8s.pod(doomed, 'held', { node: name, labels: { app: 'held' } });
+    await k8s.pdb(doomed, 'held', { minAvailable: 1, app: 'held' });
+    await k8s.waitForBudget(doomed, 'held', 0);
+    await nodes.cordon(name, 'event-ns-2');
+    const progress: DrainProgress[] = [];
+
+    const drain = nodes.drain(name, options(30_000, (e) => progress.push(e)));
+    await k8s.waitFor('a refusal', async () => progress.some((e) => e.type === 'blocked'));
+    await k8s.core.deleteNamespace({ name: doomed });
+    const report = await drain;
+
+    expect(report).toMatchObject({ complete: true, evicted: [], failed: [], remaining: [], alreadyGone: [`${doomed}/held`] });
+    expect(progress.filter((e) => e.type === 'gone').map((e) => e.pod.name)).toEqual(['held']);
+    expect(await k8s.podsOn(name)).toEqual([]);
+  });
+
+  it('reports a pod two PodDisruptionBudgets select (500) as failed at once, without retrying it, and drains the rest', async () => {
+    const pool = Workloads.unique('pool');
+    const ns = await k8s.namespace('twopdb');
+    const name = await k8s.node(instanceId(), { pool });
+    await k8s.pod(ns, 'shared', { node: name, labels: { app: 'shared' } });
+    await k8s.pod(ns, 'web', { node: name });
+    await k8s.pdb(ns, 'first', { minAvailable: 0, app: 'shared' });
+    await k8s.pdb(ns, 'second', { minAvailable: 0, app: 'shared' });
+    await nodes.cordon(name, 'event-two-pdbs');
+
+    const started = performance.now();
+    const report = await nodes.drain(name, options(20_000));
+
+    expect(performance.now() - started).toBeLessThan(5_000);
+    expect(report).toMatchObject({ complete: false, timedOut: false, refusals: 0, remaining: [] });
+    expect(report.failed).toEqual([{ pod: `${ns}/shared`, status: 500, message: expect.stringMatching(/more than one PodDisruptionBudget/) }]);
+    expect(report.evicted.map((e) => e.pod)).toEqual([`${ns}/web`]);
+    expect((await k8s.podsOn(name)).map((p) => p.metadata?.name)).toEqual(['shared']);
+  });
+
+  it('waits for a pod that is already terminating and does not evict it again', async () => {
+    const pool = Workloads.unique('pool');
+    const ns = await k8s.namespace('terminating');
+    const name = await k8s.node(instanceId(), { pool });
+    await k8s.core.createNamespacedPod({
+      namespace: ns,
+      body: {
+        metadata: { name: 'leaving', namespace: ns, finalizers: ['example.com/hold'] },
+        spec: { nodeName: name, automountServiceAccountToken: false, containers: [{ name: 'main', image: 'registry.example.com/leaving:1.0' }] },
+      },
+    });
+    await k8s.core.deleteNamespacedPod({ namespace: ns, name: 'leaving' });
+    await k8s.waitFor('deletionTimestamp', async () => (await k8s.core.readNamespacedPod({ namespace: ns, name: 'leaving' })).metadata?.deletionTimestamp !== undefined);
+    await nodes.cordon(name, 'event-terminating');
+    const progress: DrainProgress[] = [];
+
+    const drain = nodes.drain(name, options(20_000, (e) => progress.push(e)));
+    await new Promise((resolve) => setTimeout(resolve, 1_000));
+    expect(progress).toEqual([]); // neither evicted nor refused: only waited for
+    await k8s.core.patchNamespacedPod({ namespace: ns, name: 'leaving', body: { metadata: { finalizers: null } } }, setHeaderOptions('Content-Type', PatchStrategy.MergePatch));
+    const report = await drain;
+
+    expect(report).toMatchObject({ complete: true, evicted: [], refusals: 0, failed: [], remaining: [], alreadyGone: [`${ns}/leaving`] });
+    expect(progress.map((e) => e.type)).toEqual(['gone']);
+  });
+
+  it('counts a pod replaced by a same-named one before its eviction as gone (409, uid precondition), and leaves the new one', async () => {
+    const pool = Workloads.unique('pool');
+    const ns = await k8s.namespace('replaced');
+    const name = await k8s.node(instanceId(), { pool });
+    await k8s.pod(ns, 'db-0', { node: name, labels: { app: 'db' } });
+    await k8s.pdb(ns, 'db', { minAvailable: 1, app: 'db' });
+    await k8s.waitForBudget(ns, 'db', 0);
+    await nodes.cordon(name, 'event-replaced');
+    const progress: DrainProgress[] = [];
+
+    const drain = nodes.drain(name, options(20_000, (e) => progress.push(e)));
+    await k8s.waitFor('a refusal', async () => progress.some((e) => e.type === 'blocked'));
+    // Replaced as a StatefulSet would: same name, new uid (outside the budget, so the eviction reaches the precondition).
+    await k8s.core.deleteNamespacedPod({ namespace: ns, name: 'db-0', gracePeriodSeconds: 0 });
+    await k8s.waitFor('db-0 gone', async () => !(await k8s.podsOn(name)).some((p) => p.metadata?.name === 'db-0'));
+    await k8s.pod(ns, 'db-0', { node: name, labels: { app: 'db-successor' } });
+    const successor = (await k8s.core.readNamespacedPod({ namespace: ns, name: 'db-0' })).metadata?.uid;
+    const report = await drain;
+
+    expect(report).toMatchObject({ complete: true, evicted: [], failed: [], remaining: [], alreadyGone: [`${ns}/db-0`] });
+    expect(progress.filter((e) => e.type === 'evicted')).toEqual([]);
+    expect((await k8s.core.readNamespacedPod({ namespace: ns, name: 'db-0' })).metadata).toMatchObject({ uid: successor });
+    expect((await k8s.core.readNamespacedPod({ namespace: ns, name: 'db-0' })).metadata?.deletionTimestamp).toBeUndefined();
   });
 });

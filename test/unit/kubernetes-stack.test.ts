@@ -79,6 +79,16 @@ describe('node drain wiring', () => {
     expect(statements.find((s) => [s.Action].flat().includes('sts:AssumeRole'))!.Resource).toBe('arn:aws:iam::111111111111:role/fleetwarden-eks');
   });
 
+  it('lets the function shorten the visibility of a failed record on its own queue, whose URL it is given', () => {
+    const statements = resources('AWS::IAM::Policy')
+      .filter(([id]) => id.startsWith('KubernetesNodesNodeDrain'))
+      .flatMap(([, p]) => p.Properties.PolicyDocument.Statement as { Action: string | string[]; Resource: unknown }[]);
+    const change = statements.filter((s) => [s.Action].flat().includes('sqs:ChangeMessageVisibility'));
+    expect(change.map((s) => JSON.stringify(s.Resource))).toContainEqual(expect.stringMatching(/^\{"Fn::GetAtt":\["KubernetesNodesEventsQueue[0-9A-F]+","Arn"\]\}$/));
+    const [, fn] = resources('AWS::Lambda::Function').find(([id]) => id.startsWith('KubernetesNodesNodeDrain'))!;
+    expect(fn.Properties.Environment.Variables.EVENTS_QUEUE_URL).toEqual({ Ref: expect.stringMatching(/^KubernetesNodesEventsQueue/) });
+  });
+
   it('maps the function role into the Fleetwarden group of each cluster of its own account with an EKS access entry', () => {
     const entries = resources('AWS::EKS::AccessEntry').map(([, e]) => e.Properties);
     expect(entries).toEqual([

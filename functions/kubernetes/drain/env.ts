@@ -14,6 +14,8 @@ export const NodeDrainEnvSchema = BaseEnvSchema.extend({
   LEDGER_TABLE_NAME: z.string().min(1),
   EVENT_BUS_NAME: z.string().min(1),
   DEAD_LETTER_QUEUE_URL: z.string().min(1),
+  /** The drain queue itself: a record that failed transiently is made visible again within seconds. */
+  EVENTS_QUEUE_URL: z.string().min(1),
   /** @example [{"name":"prod-eks","region":"us-east-1"}] */
   KUBERNETES_CLUSTERS: jsonString(z.array(ClusterConfigSchema).min(1)),
   KUBERNETES_POLICY: jsonString(KubernetesPolicySchema),

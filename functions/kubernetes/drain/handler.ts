@@ -1,10 +1,11 @@
 import { BatchProcessor, EventType, processPartialResponse } from '@aws-lambda-powertools/batch';
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import { SqsSchema } from '@aws-lambda-powertools/parser/schemas/sqs';
+import { ChangeMessageVisibilityCommand, SQSClient } from '@aws-sdk/client-sqs';
 import type { SQSRecord } from 'aws-lambda';
 import { SqsDeadLetters } from '../../interruption/adapters';
 import { DynamoLedger } from '../../ledger/store';
-import { documentClient } from '../../shared/aws';
+import { awsClient, documentClient } from '../../shared/aws';
 import { TerminalError } from '../../shared/errors';
 import { type HandlerTools, fleetHandler } from '../../shared/middleware';
 import { describeIssues } from '../../shared/validation';
@@ -13,6 +14,16 @@ import { clusterConnector } from '../connector';
 import { InstanceInterruptedEventSchema } from '../events';
 import { type NodeInterruptionDeps, reactToInterruption } from '../interruption';
 import { type NodeDrainEnv, NodeDrainEnvSchema } from './env';
+
+/**
+ * How long a record that failed transiently stays invisible before its next try: seconds, not the
+ * queue's visibility timeout (6 × the function timeout, AWS's guidance for SQS event sources,
+ * which would redeliver long after a 2-minute Spot notice). Grows with each receive so that an
+ * API server that is down for a while does not use up maxReceiveCount in a few seconds.
+ */
+export function retryVisibilitySeconds(receiveCount: number): number {
+  return Math.min(30, 5 * Math.max(1, receiveCount));
+}
 
 let wired: { env: NodeDrainEnv; deps: Omit<NodeInterruptionDeps, 'remainingMs'>; deadLetters: SqsDeadLetters } | undefined;
 
@@ -61,7 +72,16 @@ async function processRecord(record: SQSRecord, tools: HandlerTools<NodeDrainEnv
   } catch (error) {
     // Wrong cluster, forbidden by RBAC: retrying cannot help; park with the reason and alarm.
     if (error instanceof TerminalError) return park(error.message, error.name);
-    throw error; // transient: reported as a batch item failure and redelivered
+    // Transient: reported as a batch item failure, and visible again in seconds, not after the queue's visibility timeout.
+    const seconds = retryVisibilitySeconds(Number(record.attributes?.ApproximateReceiveCount ?? '1'));
+    try {
+      await awsClient(SQSClient).send(new ChangeMessageVisibilityCommand({ QueueUrl: tools.env.EVENTS_QUEUE_URL, ReceiptHandle: record.receiptHandle, VisibilityTimeout: seconds }));
+    } catch (visibilityError) {
+      // The message then waits for the queue's visibility timeout: later, never lost.
+      tools.logger.warn('could not shorten the visibility of a failed record', { messageId: record.messageId, error: (visibilityError as Error).message });
+    }
+    tools.logger.warn('interruption not handled yet, retried soon', { messageId: record.messageId, eventId: event.eventId, retryInSeconds: seconds, error: (error as Error).message });
+    throw error;
   }
 }
 
