@@ -88,28 +88,36 @@ function pureVerifyRate(n: number) {
   return { entries: n, entriesPerSecond: Math.round(n / seconds) };
 }
 
-/** DynamoDB item size rule of thumb: attribute names + values in UTF-8, rounded up per KB, x2 in a transaction. */
-async function estimatedTransactionUnits(ledger: DynamoLedger): Promise<number> {
-  const items: Record<string, unknown>[] = [];
-  for await (const item of ledger.entries()) items.push(item);
-  const kb = (item: Record<string, unknown>) => Math.ceil(Buffer.byteLength(JSON.stringify(item)) / 1024);
-  const marker = { chain: 'dedupe#dedupe#dup-000', seq: 0, entrySeq: 1, entryHash: 'f'.repeat(64) };
-  const perAppend = items.map((item) => 2 * (kb(item) + kb(marker)));
-  return round(perAppend.reduce((a, b) => a + b, 0) / perAppend.length, 2);
+/**
+ * An item's size as DynamoDB bills it: each attribute's name plus its value (strings in UTF-8,
+ * numbers about one byte per two digits plus one, maps and lists 3 bytes plus their members).
+ * Accepts plain and marshalled ({ S: … }) items alike.
+ */
+function itemBytes(value: unknown): number {
+  if (value === null || value === undefined || typeof value === 'boolean') return 1;
+  if (typeof value === 'string') return Buffer.byteLength(value);
+  if (typeof value === 'number') return Math.ceil(String(Math.abs(value)).replace(/[.-]/g, '').length / 2) + 1;
+  if (Array.isArray(value)) return 3 + value.reduce((sum: number, v) => sum + itemBytes(v), 0);
+  const entries = Object.entries(value as Record<string, unknown>);
+  const [only] = entries;
+  if (entries.length === 1 && only && ['S', 'N', 'BOOL', 'NULL', 'M', 'L', 'B', 'SS', 'NS'].includes(only[0])) {
+    return only[0] === 'N' ? itemBytes(Number(only[1])) : itemBytes(only[1]);
+  }
+  return 3 + entries.reduce((sum, [name, v]) => sum + Buffer.byteLength(name) + itemBytes(v), 0);
 }
 
 /**
- * Counts DynamoDB write units on the shared client: asks for ReturnConsumedCapacity on every
- * write and adds up what comes back. moto reports none for TransactWriteItems, so those are
- * estimated the way AWS bills them (2 WCU per started KB of each item).
+ * Counts DynamoDB write units on the shared client, for every caller (Fleetwarden's adapters and
+ * Powertools alike): asks for ReturnConsumedCapacity on every write and adds up what comes back.
+ * moto reports none for TransactWriteItems, so those are estimated as AWS bills them: 2 WCU per
+ * started KB of each item. Installed once; read with `since()`.
  */
-function countWriteUnits() {
-  const client = awsClient(DynamoDBClient);
-  const totals = { units: 0, writes: 0, estimatedTransactionUnits: 0 };
-  client.middlewareStack.add(
+function installWriteUnitCounter() {
+  const totals = { units: 0, writes: 0 };
+  awsClient(DynamoDBClient).middlewareStack.add(
     (next, context) => async (args) => {
       const command = context.commandName ?? '';
-      const input = args.input as { ReturnConsumedCapacity?: string; TransactItems?: { Put?: { Item: unknown } }[] };
+      const input = args.input as { ReturnConsumedCapacity?: string; TransactItems?: { Put?: { Item: Record<string, unknown> } }[] };
       const isWrite = /^(PutItem|UpdateItem|DeleteItem|TransactWriteItems|BatchWriteItem)Command$/.test(command);
       if (isWrite) input.ReturnConsumedCapacity = 'TOTAL';
       const result = await next(args);
@@ -117,20 +125,21 @@ function countWriteUnits() {
         totals.writes += 1;
         const consumed = (result.output as { ConsumedCapacity?: { CapacityUnits?: number } | { CapacityUnits?: number }[] }).ConsumedCapacity;
         const reported = [consumed ?? []].flat().reduce((sum, c) => sum + (c.CapacityUnits ?? 0), 0);
-        if (command === 'TransactWriteItemsCommand' && reported === 0) {
-          const estimate = (input.TransactItems ?? []).reduce((sum, t) => sum + 2 * Math.ceil(Buffer.byteLength(JSON.stringify(t.Put?.Item ?? {})) / 1024), 0);
-          totals.estimatedTransactionUnits += estimate;
-          totals.units += estimate;
-        } else totals.units += reported;
+        totals.units +=
+          command === 'TransactWriteItemsCommand' && reported === 0
+            ? (input.TransactItems ?? []).reduce((sum, t) => sum + 2 * Math.ceil(itemBytes(t.Put?.Item ?? {}) / 1024), 0)
+            : reported;
       }
       return result;
     },
     { step: 'initialize', name: 'fleetwardenBenchWriteUnits' },
   );
-  return totals;
+  const since = (mark: { units: number; writes: number }) => ({ units: totals.units - mark.units, writes: totals.writes - mark.writes });
+  return { mark: () => ({ ...totals }), since };
 }
+type WriteUnitCounter = ReturnType<typeof installWriteUnitCounter>;
 
-async function interruptionThroughput(stack: LocalStack, proxy: CountingProxy) {
+async function interruptionThroughput(stack: LocalStack, proxy: CountingProxy, writeUnits: WriteUnitCounter) {
   const instances: string[] = [];
   for (const [i, type] of ['m5.large', 'm5.xlarge', 'c5.large', 'c5.xlarge', 'r5.large'].entries()) {
     const ec2 = awsClient(EC2Client, await new AccountSessions('123456789012', 'fleetwarden-member').options(i % 2 ? '333333333333' : '111111111111', 'us-east-1'));
@@ -147,12 +156,13 @@ async function interruptionThroughput(stack: LocalStack, proxy: CountingProxy) {
   });
   // Every third event is delivered twice (at-least-once), as separate messages.
   const deliveries = [...distinct, ...distinct.filter((_, i) => i % 3 === 0)];
-  const totals = countWriteUnits();
   await deliverToQueue(stack, 'InterruptionsEventsQueue', deliveries);
+  const mark = writeUnits.mark();
   proxy.reset();
   const started = performance.now();
   const pump = await pumpQueue(stack, 'InterruptionsEventsQueue', 'InterruptionsInterruptionIngest', { maxBatches: 1000 });
   const seconds = (performance.now() - started) / 1000;
+  const written = writeUnits.since(mark);
   const calls = proxy.counts();
   // The event source mapping's own SQS calls are Lambda's, not the function's.
   const functionCalls = proxy.total() - (calls.ReceiveMessage ?? 0) - (calls.DeleteMessage ?? 0) - (calls.ChangeMessageVisibility ?? 0);
@@ -165,9 +175,9 @@ async function interruptionThroughput(stack: LocalStack, proxy: CountingProxy) {
     failedDeliveries: pump.failed,
     batches: pump.batches,
     deliveriesPerSecond: round(deliveries.length / seconds),
-    dynamodbWrites: totals.writes,
-    writeUnitsPerDelivery: round(totals.units / deliveries.length, 2),
-    writeUnitsPerDistinctEvent: round(totals.units / distinct.length, 2),
+    dynamodbWrites: written.writes,
+    writeUnitsPerDelivery: round(written.units / deliveries.length, 2),
+    writeUnitsPerDistinctEvent: round(written.units / distinct.length, 2),
     note: 'write units: pool record + ledger entry and dedupe marker (transaction, estimated: moto reports none) + idempotency record; duplicates cost one conditional idempotency write',
   };
 }
@@ -192,21 +202,23 @@ async function main() {
   const moto = await startMoto();
   const proxy = await startCountingProxy(moto.endpoint);
   Object.assign(process.env, motoEnvironment(proxy.endpoint), { POWERTOOLS_LOG_LEVEL: 'SILENT', POWERTOOLS_METRICS_DISABLED: 'true', POWERTOOLS_TRACE_ENABLED: 'false' });
+  // Every DynamoDB client goes through awsClient's shared instance: one counter sees all writes.
+  const writeUnits = installWriteUnitCounter();
   try {
     const stack = await provision(synthTemplate(), { prefix: 'bench' });
     const tableName = stack.ref('StateStoreLedgerTable');
     const ledgerBench: Record<string, unknown> = {};
 
     const appendN = 300;
-    let units: number[] = [];
-    const sequential = new DynamoLedger(documentClient(), { tableName, returnConsumedCapacity: 'TOTAL', onConsumedCapacity: (u) => units.push(u) });
+    let mark = writeUnits.mark();
+    const sequential = new DynamoLedger(documentClient(), { tableName });
     let started = performance.now();
     for (let i = 0; i < appendN; i++) await sequential.append({ actor: 'bench', action: 'pool.quarantined', subject: `pool-${i}`, reason: 'bench', eventId: `seq-${i}` });
     let seconds = (performance.now() - started) / 1000;
-    ledgerBench.sequentialAppend = { appends: appendN, appendsPerSecond: round(appendN / seconds), writeUnitsPerAppend: round(units.reduce((a, b) => a + b, 0) / appendN, 2) };
+    ledgerBench.sequentialAppend = { appends: appendN, appendsPerSecond: round(appendN / seconds), writeUnitsPerAppend: round(writeUnits.since(mark).units / appendN, 2) };
 
-    units = [];
-    const deduped = new DynamoLedger(documentClient(), { tableName, chain: 'dedupe', returnConsumedCapacity: 'TOTAL', onConsumedCapacity: (u) => units.push(u) });
+    mark = writeUnits.mark();
+    const deduped = new DynamoLedger(documentClient(), { tableName, chain: 'dedupe' });
     started = performance.now();
     for (let i = 0; i < appendN; i++) {
       const draft = { actor: 'bench', action: 'pool.quarantined', subject: `pool-${i}`, reason: 'bench', eventId: `dup-${i}` };
@@ -218,10 +230,9 @@ async function main() {
       deliveries: appendN * 2,
       appended: appendN,
       deliveriesPerSecond: round((appendN * 2) / seconds),
-      // moto reports no consumed capacity for transactions: estimate as AWS bills them,
-      // 2 WCU per started KB of each item written (the entry and its dedupe marker).
-      writeUnitsPerAppendReportedByMoto: round(units.reduce((a, b) => a + b, 0) / appendN, 2),
-      writeUnitsPerAppendEstimated: await estimatedTransactionUnits(deduped),
+      // Transactions estimated as AWS bills them (moto reports none); the duplicates' failed
+      // transactions write nothing.
+      writeUnitsPerAppend: round(writeUnits.since(mark).units / appendN, 2),
       note: 'moto copies table state for each transaction, so this rate is an emulator artifact, not a DynamoDB figure',
     };
 
@@ -239,7 +250,7 @@ async function main() {
     ledgerBench.concurrentAppend = { writers, appends: writers * perWriter, appendsPerSecond: round((writers * perWriter) / seconds), lostRacesRetried: conflicts };
 
     console.log('interruption events through the handler…');
-    const interruptions = await interruptionThroughput(stack, proxy);
+    const interruptions = await interruptionThroughput(stack, proxy, writeUnits);
     console.log('node swaps…');
     const swaps = await swapBench(stack, proxy);
     proxy.reset();

@@ -29,7 +29,6 @@ export class DynamoPoolRiskStore implements TransactionalPoolRiskStore {
   constructor(
     private readonly doc: DynamoDBDocumentClient,
     private readonly tableName: string,
-    private readonly onWriteUnits?: (units: number) => void,
   ) {}
 
   async get(pool: string): Promise<PoolRiskRecord | undefined> {
@@ -69,8 +68,7 @@ export class DynamoPoolRiskStore implements TransactionalPoolRiskStore {
 
   async put(next: PoolRiskRecord): Promise<void> {
     try {
-      const out = await this.doc.send(new PutCommand({ ...this.conditionalPut(next).put, ReturnConsumedCapacity: 'TOTAL' }));
-      this.onWriteUnits?.(out.ConsumedCapacity?.CapacityUnits ?? 0);
+      await this.doc.send(new PutCommand(this.conditionalPut(next).put));
     } catch (error) {
       if (error instanceof ConditionalCheckFailedException) {
         throw new PoolRiskConflictError(`pool ${next.pool} changed while it was being updated`, { cause: error });

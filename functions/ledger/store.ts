@@ -46,9 +46,6 @@ export interface DynamoLedgerOptions {
   chain?: string;
   clock?: () => Date;
   maxAttempts?: number;
-  /** Passed to every write, e.g. TOTAL when the benchmark measures write units. */
-  returnConsumedCapacity?: 'TOTAL' | 'NONE';
-  onConsumedCapacity?: (units: number) => void;
 }
 
 export const DEFAULT_CHAIN = 'fleet';
@@ -134,7 +131,6 @@ export class DynamoLedger implements LedgerWriter {
 
   private async write(entry: LedgerEntry, dedupeKey: string | undefined, alsoWrite: CoWrite[]): Promise<void> {
     if (alsoWrite.length && !dedupeKey) throw new Error('alsoWrite needs a dedupeKey: co-writes go in the dedupe transaction');
-    const capacity = this.options.returnConsumedCapacity ?? 'NONE';
     const putEntry = {
       TableName: this.options.tableName,
       Item: entry,
@@ -142,13 +138,11 @@ export class DynamoLedger implements LedgerWriter {
       ExpressionAttributeNames: { '#c': LEDGER_KEY.partition },
     };
     if (!dedupeKey) {
-      const out = await this.doc.send(new PutCommand({ ...putEntry, ReturnConsumedCapacity: capacity }));
-      this.options.onConsumedCapacity?.(out.ConsumedCapacity?.CapacityUnits ?? 0);
+      await this.doc.send(new PutCommand(putEntry));
       return;
     }
-    const out = await this.doc.send(
+    await this.doc.send(
       new TransactWriteCommand({
-        ReturnConsumedCapacity: capacity,
         TransactItems: [
           { Put: putEntry },
           {
@@ -163,7 +157,6 @@ export class DynamoLedger implements LedgerWriter {
         ],
       }),
     );
-    this.options.onConsumedCapacity?.((out.ConsumedCapacity ?? []).reduce((sum, c) => sum + (c.CapacityUnits ?? 0), 0));
   }
 
   private markerKey(dedupeKey: string): string {

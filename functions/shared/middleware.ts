@@ -31,19 +31,18 @@ export interface HandlerSpec<E extends z.ZodType, I extends z.ZodType> {
 }
 
 /**
- * Validates process.env against the function's schema once per cold start (re-validated when
- * the environment object is swapped, as the local harness does between functions).
+ * Validates process.env against the function's schema once per cold start: once per environment
+ * object (the local harness gives each function's warm container its own, new when it changes).
  */
 export function environment<E extends z.ZodType>(schema: E): MiddlewareObj & { current: () => z.infer<E> } {
-  let parsed: { source: NodeJS.ProcessEnv; snapshot: string; value: z.infer<E> } | undefined;
+  let parsed: { source: NodeJS.ProcessEnv; value: z.infer<E> } | undefined;
   const current = () => {
-    const snapshot = JSON.stringify(process.env);
-    if (!parsed || parsed.source !== process.env || parsed.snapshot !== snapshot) {
+    if (parsed?.source !== process.env) {
       const result = schema.safeParse(process.env);
       if (!result.success) {
         throw new InvalidEnvironmentError(`invalid function environment: ${describeIssues(result.error)}`);
       }
-      parsed = { source: process.env, snapshot, value: result.data };
+      parsed = { source: process.env, value: result.data };
     }
     return parsed.value;
   };

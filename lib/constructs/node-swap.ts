@@ -25,7 +25,6 @@ function nagArn(arn: string): string {
 /** Throttling as the SDK integrations name it: retried with backoff, never rolled back for. */
 export const THROTTLING_ERRORS = [
   'AutoScaling.ThrottlingException',
-  'AutoScaling.Throttling',
   // EC2's throttling code (RequestLimitExceeded) is not modelled: it surfaces as Ec2.Ec2Exception,
   // which is only retried on read-only calls (see the status check).
   'DynamoDB.ThrottlingException',
