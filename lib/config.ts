@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { type EnvironmentClass, EnvironmentClassSchema } from '../functions/shared/environments';
 import { ClusterConfigSchema } from '../functions/kubernetes/cluster-config';
+import { BudgetSchema, MaintenanceWindowSchema, SwapGroupSchema } from '../functions/batch/model';
 
 /**
  * Fleetwarden's deployment config, read from the `fleetwarden` key of `cdk.json` context
@@ -122,8 +123,44 @@ export const FleetwardenConfigSchema = z
         doNotDisruptAnnotation: z.string().regex(/^([a-z0-9.-]+\/)?[A-Za-z0-9._-]+$/, 'an annotation key').default('fleetwarden.io/do-not-disrupt'),
       })
       .prefault({}),
+    /**
+     * Auto Scaling groups Fleetwarden keeps on Spot and free of node drift (SPEC §2): batch swaps
+     * on a schedule, within a disruption budget and a maintenance window.
+     */
+    swaps: z
+      .strictObject({
+        groups: z.array(SwapGroupSchema).default([]),
+        /** How many swaps a batch runs at once, across its groups (a group itself swaps one node at a time). */
+        budget: BudgetSchema.default({ count: 1 }),
+        /** Swaps a batch may see rolled back before it halts. */
+        maxFailedSwaps: z.number().int().min(0).max(100).default(1),
+        /** After each wave, every group must be back at its desired capacity, all InService (and its nodes Ready). */
+        healthGate: z
+          .strictObject({
+            /** Wait this long after a wave before checking. */
+            settleSeconds: z.number().int().min(0).max(3600).default(60),
+            /** Checks (one a minute) before the gate fails and the batch halts. */
+            checks: z.number().int().min(1).max(60).default(10),
+          })
+          .prefault({}),
+        /** Named windows that groups refer to; non-urgent swaps of a group run only inside its window. */
+        maintenanceWindows: z.record(z.string().regex(/^[\w-]{1,64}$/, 'a window name is letters, digits, - and _'), MaintenanceWindowSchema).default({}),
+      })
+      .prefault({}),
   })
   .superRefine((config, ctx) => {
+    const groupNames = new Map<string, number>();
+    config.swaps.groups.forEach((group, index) => {
+      const first = groupNames.get(group.name);
+      if (first !== undefined) ctx.addIssue({ code: 'custom', path: ['swaps', 'groups', index, 'name'], message: `group ${group.name} is already listed at swaps.groups.${first}` });
+      groupNames.set(group.name, index);
+      if (group.maintenanceWindow && !(group.maintenanceWindow in config.swaps.maintenanceWindows)) {
+        ctx.addIssue({ code: 'custom', path: ['swaps', 'groups', index, 'maintenanceWindow'], message: `no window ${group.maintenanceWindow} in swaps.maintenanceWindows` });
+      }
+      if (group.cluster && !config.kubernetes.clusters.some((c) => c.name === group.cluster)) {
+        ctx.addIssue({ code: 'custom', path: ['swaps', 'groups', index, 'cluster'], message: `no cluster ${group.cluster} in kubernetes.clusters` });
+      }
+    });
     const seen = new Map<string, number>();
     config.accounts.forEach((account, index) => {
       const first = seen.get(account.id);

@@ -13,6 +13,10 @@ export const SwapRequestSchema = z.strictObject({
   reason: z.string().min(1).default('replace On-Demand with Spot'),
   trigger: z.enum(['manual', 'schedule', 'drift']).default('manual'),
   dryRun: z.boolean().optional(),
+  /** The batch this swap belongs to (its execution name), for the ledger and the events. */
+  batchId: z.string().min(1).max(80).optional(),
+  /** The EKS cluster whose node this instance is (a name from kubernetes.clusters). */
+  cluster: z.string().min(1).optional(),
 });
 export type SwapRequest = z.infer<typeof SwapRequestSchema>;
 
