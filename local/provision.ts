@@ -4,6 +4,7 @@ import { CreateEventBusCommand, EventBridgeClient, PutRuleCommand, PutTargetsCom
 import { CreateAliasCommand, CreateKeyCommand, KMSClient } from '@aws-sdk/client-kms';
 import { CreateBucketCommand, PutBucketEncryptionCommand, PutBucketVersioningCommand, PutObjectLockConfigurationCommand, S3Client } from '@aws-sdk/client-s3';
 import { CreateTopicCommand, SNSClient } from '@aws-sdk/client-sns';
+import { CreateStateMachineCommand, SFNClient } from '@aws-sdk/client-sfn';
 import { CreateQueueCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { awsClient } from '../functions/shared/aws';
 import { ENTRY_METADATA_KEY } from '../lib/constructs/fleet-function';
@@ -15,8 +16,9 @@ import { type CfnResource, type CfnTemplate, type Identity, type Pseudo, Resolve
  * S3 buckets (versioning, Object Lock, encryption), EventBridge buses and rules. There is no
  * second, hand-written list: add a table to the stack and it appears here.
  *
- * Lambda functions and state machines are not created in moto (it cannot run them); they are
- * returned resolved — entry module, environment, definition — for the local runners.
+ * Lambda functions are not created in moto (it cannot run them). State machines are created in
+ * moto (so StartExecution from a trigger or the CLI is a real call) and also returned resolved —
+ * entry module, environment, definition — for the local runners, which execute them.
  */
 export interface LocalFunction {
   logicalId: string;
@@ -236,7 +238,12 @@ export async function provision(template: CfnTemplate, options: ProvisionOptions
   const stateMachines = new Map<string, LocalStateMachine>();
   for (const [logicalId, resource] of ofType('AWS::StepFunctions::StateMachine')) {
     const p = props(resource);
-    stateMachines.set(logicalId, { logicalId, arn: identities.get(logicalId)!.ref, definition: JSON.parse(String(p.DefinitionString)) });
+    const identity = identities.get(logicalId)!;
+    stateMachines.set(logicalId, { logicalId, arn: identity.ref, definition: JSON.parse(String(p.DefinitionString)) });
+    await awsClient(SFNClient).send(
+      new CreateStateMachineCommand({ name: identity.attrs.Name!, definition: String(p.DefinitionString), roleArn: `arn:aws:iam::${ACCOUNT_ID}:role/${prefix}-states`, type: 'STANDARD' }),
+    );
+    record('AWS::StepFunctions::StateMachine', logicalId, identity.ref);
   }
 
   const find = (logicalIdPrefix: string) => {
