@@ -141,6 +141,8 @@ export const FleetwardenConfigSchema = z
             settleSeconds: z.number().int().min(0).max(3600).default(60),
             /** Checks (one a minute) before the gate fails and the batch halts. */
             checks: z.number().int().min(1).max(60).default(10),
+            /** CloudWatch alarms (your service's SLOs) that must not be in ALARM for the batch to go on. */
+            alarmNames: z.array(z.string().min(1).max(255)).default([]),
           })
           .prefault({}),
         /** Named windows that groups refer to; non-urgent swaps of a group run only inside its window. */

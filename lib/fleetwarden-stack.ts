@@ -6,6 +6,7 @@ import { KubernetesNodes } from './constructs/kubernetes-nodes';
 import { LedgerAudit } from './constructs/ledger-audit';
 import { NodeSwap } from './constructs/node-swap';
 import { StateStore } from './constructs/state-store';
+import { SwapBatch } from './constructs/swap-batch';
 
 export interface FleetwardenStackProps extends StackProps {
   config: FleetwardenConfig;
@@ -17,6 +18,7 @@ export class FleetwardenStack extends Stack {
   readonly ledger: LedgerAudit;
   readonly interruptions: InterruptionIntelligence;
   readonly swaps: NodeSwap;
+  readonly batches: SwapBatch;
   readonly kubernetes?: KubernetesNodes;
 
   constructor(scope: Construct, id: string, props: FleetwardenStackProps) {
@@ -28,6 +30,7 @@ export class FleetwardenStack extends Stack {
     this.ledger = new LedgerAudit(this, 'Ledger', { config, store: this.store });
     this.interruptions = new InterruptionIntelligence(this, 'Interruptions', { config, store: this.store });
     this.swaps = new NodeSwap(this, 'Swaps', { config, store: this.store });
+    this.batches = new SwapBatch(this, 'SwapBatch', { config, store: this.store, swap: this.swaps.stateMachine });
     if (config.kubernetes.clusters.length) this.kubernetes = new KubernetesNodes(this, 'KubernetesNodes', { config, store: this.store });
 
     // The operator CLI finds the stack's resources through these outputs.
@@ -41,6 +44,7 @@ export class FleetwardenStack extends Stack {
       PoolRiskTableName: this.store.tables.poolRisk.tableName,
       InterruptionQueueUrl: this.interruptions.queue.queue.queueUrl,
       NodeSwapStateMachineArn: this.swaps.stateMachine.stateMachineArn,
+      SwapBatchStateMachineArn: this.batches.stateMachine.stateMachineArn,
       ...(this.kubernetes ? { NodeDrainQueueUrl: this.kubernetes.queue.queue.queueUrl } : {}),
     };
     for (const [name, value] of Object.entries(outputs)) new CfnOutput(this, name, { value });

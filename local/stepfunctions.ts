@@ -3,7 +3,7 @@ import { pathToFileURL } from 'node:url';
 import { StateMachine } from 'aws-local-stepfunctions';
 import { awsClient } from '../functions/shared/aws';
 import { PROJECT_ROOT } from '../lib/paths';
-import type { LocalFunction, LocalStack } from './provision';
+import type { LocalFunction, LocalStack, LocalStateMachine } from './provision';
 
 /**
  * Runs a state machine of the synthesized stack with aws-local-stepfunctions: the exact
@@ -11,7 +11,9 @@ import type { LocalFunction, LocalStack } from './provision';
  * - `lambda:invoke` (or a bare function ARN): the function's TypeScript handler, in process,
  *   with the environment the template gives it;
  * - `aws-sdk:<service>:<action>` and optimized integrations (`events:putEvents`, `sns:publish`,
- *   ...): the real AWS SDK v3 call against moto.
+ *   ...): the real AWS SDK v3 call against moto;
+ * - `states:startExecution.sync:2`: the child state machine of the same stack, run the same way
+ *   (its result shaped like DescribeExecution, its failure as `States.TaskFailed`).
  * Errors keep the names Step Functions would give them, so Retry/Catch behave as deployed.
  */
 export type TaskHandler = (input: unknown) => Promise<unknown>;
@@ -46,6 +48,8 @@ export interface ExecutionResult {
   transitions: number;
   lambdaInvocations: number;
   sdkCalls: number;
+  /** Executions this one started and waited for (`startExecution.sync:2`), in start order. */
+  children: ExecutionResult[];
 }
 
 interface TaskState {
@@ -85,11 +89,16 @@ export function stateNames(definition: Record<string, unknown>): string[] {
 export async function runStateMachine(stack: LocalStack, logicalIdPrefix: string, input: unknown, options: RunOptions = {}): Promise<ExecutionResult> {
   const machine = [...stack.stateMachines.values()].filter((m) => m.logicalId.startsWith(logicalIdPrefix));
   if (machine.length !== 1) throw new Error(`expected one state machine ${logicalIdPrefix}*, found ${machine.length}`);
-  const { definition, arn } = machine[0]!;
+  return runMachine(stack, machine[0]!, input, options);
+}
+
+async function runMachine(stack: LocalStack, machine: LocalStateMachine, input: unknown, options: RunOptions): Promise<ExecutionResult> {
+  const { definition, arn } = machine;
   const counters = { lambdaInvocations: 0, sdkCalls: 0 };
+  const children: ExecutionResult[] = [];
   const handlers: Record<string, TaskHandler> = {};
   for (const [name, state] of taskStates(definition)) {
-    const real = taskHandler(stack, state.Resource, counters);
+    const real = state.Resource.startsWith('arn:aws:states:::states:startExecution') ? childExecution(stack, state.Resource, options, children) : taskHandler(stack, state.Resource, counters);
     const wrap = options.around?.[name];
     handlers[name] = wrap ? (taskInput) => wrap(taskInput, real) : real;
   }
@@ -129,7 +138,7 @@ export async function runStateMachine(stack: LocalStack, logicalIdPrefix: string
   try {
     const output = await execution.result;
     await logging;
-    return { status: 'SUCCEEDED', output, events, transitions: countTransitions(events), ...counters };
+    return { status: 'SUCCEEDED', output, events, transitions: countTransitions(events), ...counters, children };
   } catch (error) {
     await logging.catch(() => undefined);
     // The run rejects with an ExecutionError whose cause is what failed (a Fail state's error).
@@ -141,8 +150,35 @@ export async function runStateMachine(stack: LocalStack, logicalIdPrefix: string
       events,
       transitions: countTransitions(events),
       ...counters,
+      children,
     };
   }
+}
+
+/**
+ * `states:startExecution.sync:2`: runs the child machine of the same stack locally (with the
+ * parent's overrides, so a fault can be injected into a child's state) and answers as Step
+ * Functions does: DescribeExecution's shape with Input/Output as JSON on success, and
+ * `States.TaskFailed` whose cause carries the child's Error and Cause on failure.
+ */
+function childExecution(stack: LocalStack, resource: string, options: RunOptions, children: ExecutionResult[]): TaskHandler {
+  if (resource !== 'arn:aws:states:::states:startExecution.sync:2') throw new Error(`Task resource ${resource} is not supported locally (only startExecution.sync:2)`);
+  return async (taskInput) => {
+    const { StateMachineArn, Input, Name } = taskInput as { StateMachineArn: string; Input?: unknown; Name?: string };
+    const child = [...stack.stateMachines.values()].find((m) => m.arn === StateMachineArn);
+    if (!child) throw Object.assign(new Error(`State machine ${StateMachineArn} does not exist`), { name: 'StepFunctions.StateMachineDoesNotExistException' });
+    const input = typeof Input === 'string' ? JSON.parse(Input) : (Input ?? {});
+    const name = Name ?? `local-${Date.now().toString(36)}`;
+    const startDate = new Date().toISOString();
+    const result = await runMachine(stack, child, input, { ...options, executionName: name });
+    children.push(result);
+    const executionArn = `${StateMachineArn.replace(':stateMachine:', ':execution:')}:${name}`;
+    const described = { ExecutionArn: executionArn, StateMachineArn, Name: name, StartDate: startDate, StopDate: new Date().toISOString(), Input: input, InputDetails: { Included: true } };
+    if (result.status === 'SUCCEEDED') return { ...described, Status: 'SUCCEEDED', Output: result.output, OutputDetails: { Included: true } };
+    const failure = new Error(JSON.stringify({ ...described, Status: 'FAILED', Error: result.error, Cause: result.cause }));
+    failure.name = 'States.TaskFailed';
+    throw failure;
+  };
 }
 
 function countTransitions(events: ExecutionEvent[]): number {

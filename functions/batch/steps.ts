@@ -1,0 +1,151 @@
+import type { EventPublisher } from '../interruption/ingest';
+import type { LedgerWriter } from '../ledger/store';
+import { TerminalError } from '../shared/errors';
+import type { GroupFacts } from '../swap/model';
+import type { BatchRequest, Budget, MaintenanceWindow, SwapGroup } from './model';
+import { type BatchGroup, type BatchProgress, type WavePlan, type WaveResult, applyResults, planWave } from './waves';
+
+export class NoSuchGroupsError extends TerminalError {
+  override name = 'Terminal.NoSuchGroups';
+}
+
+/** What the batch's logic reads of the world. */
+export interface BatchPorts {
+  group(name: string): Promise<GroupFacts | undefined>;
+  /** Names of the given CloudWatch alarms that are in ALARM now. */
+  alarming(alarmNames: string[]): Promise<string[]>;
+}
+
+export interface BatchPolicy {
+  budget: Budget;
+  maxFailedSwaps: number;
+  alarmNames: string[];
+}
+
+export interface BatchDeps {
+  ports: BatchPorts;
+  ledger: LedgerWriter;
+  publisher: EventPublisher;
+  /** swaps.groups and swaps.maintenanceWindows of the config. */
+  groups: SwapGroup[];
+  windows: Record<string, MaintenanceWindow>;
+  policy: BatchPolicy;
+  region: string;
+  dryRunDefault: boolean;
+  clock: () => Date;
+}
+
+/** The groups a batch works through: those named, or every configured group of the cluster. */
+export function batchGroupNames(request: BatchRequest, configured: SwapGroup[]): string[] {
+  if (request.groups) return request.groups;
+  const names = configured.filter((g) => g.cluster === request.cluster).map((g) => g.name);
+  if (names.length === 0) throw new NoSuchGroupsError(`no group of cluster ${request.cluster} is configured in swaps.groups`);
+  return names;
+}
+
+async function readGroups(request: BatchRequest, deps: BatchDeps): Promise<BatchGroup[]> {
+  const names = batchGroupNames(request, deps.groups);
+  const facts = await Promise.all(names.map((name) => deps.ports.group(name)));
+  const missing = names.filter((_, i) => !facts[i]);
+  if (missing.length) throw new NoSuchGroupsError(`Auto Scaling group(s) ${missing.join(', ')} not found in ${deps.region}`);
+  return facts.map((g) => {
+    const config = deps.groups.find((c) => c.name === g!.name);
+    const window = config?.maintenanceWindow ? { name: config.maintenanceWindow, spec: deps.windows[config.maintenanceWindow]! } : undefined;
+    return {
+      name: g!.name,
+      desired: g!.desired,
+      instances: g!.instances.map(({ instanceId, lifecycleState, spot, doNotDisrupt }) => ({ instanceId, lifecycleState, spot, doNotDisrupt })),
+      ...(config?.cluster ? { cluster: config.cluster } : {}),
+      ...(window ? { window } : {}),
+      ...(config?.budget ? { budget: config.budget } : {}),
+    };
+  });
+}
+
+/**
+ * Folds the last wave's results into the progress, re-reads the groups and plans the next wave;
+ * every plan is recorded in the ledger (once per batch and wave, whatever the retries).
+ */
+export async function planWaveStep(input: { request: BatchRequest; batchId: string; progress?: BatchProgress; results?: WaveResult[] }, deps: BatchDeps): Promise<WavePlan> {
+  const progress = applyResults(input.progress ?? { wave: 0, attempts: [] }, input.results ?? []);
+  const groups = await readGroups(input.request, deps);
+  const plan = planWave({
+    batchId: input.batchId,
+    request: input.request,
+    groups,
+    progress,
+    defaults: { budget: deps.policy.budget, maxFailedSwaps: deps.policy.maxFailedSwaps },
+    dryRun: input.request.dryRun ?? deps.dryRunDefault,
+    now: deps.clock(),
+  });
+  const subject = `${deps.region}/${groups.map((g) => g.name).join(',')}`;
+  const step = plan.action === 'swap' ? `wave-${plan.wave}` : `${plan.action}-after-wave-${progress.wave}`;
+  const reason =
+    plan.action === 'swap'
+      ? `${plan.canary ? 'canary' : `wave ${plan.wave}`}: swap ${plan.items.map((i) => i.request.instanceId).join(', ')} (budget ${plan.budget})`
+      : plan.reason;
+  // A wait is re-planned after it, possibly many times: each wait is its own entry.
+  const dedupeKey = `${input.batchId}#batch.${step}${plan.action === 'wait' ? `#${plan.until}` : ''}`;
+  await deps.ledger.append({ actor: 'swap-batch', action: `batch.${plan.action === 'swap' ? 'wave-planned' : plan.action === 'wait' ? 'waiting-for-window' : 'planned'}`, subject, reason, eventId: input.batchId, after: json(withoutProgress(plan)) }, { dedupeKey });
+  return plan;
+}
+
+/**
+ * The health gate after a wave: every group of the batch back at (or above) its desired
+ * capacity with every member InService, and none of the configured alarms in ALARM.
+ */
+export async function healthStep(request: BatchRequest, deps: BatchDeps): Promise<{ healthy: boolean; reasons: string[] }> {
+  const reasons: string[] = [];
+  for (const name of batchGroupNames(request, deps.groups)) {
+    const g = await deps.ports.group(name);
+    if (!g) {
+      reasons.push(`group ${name} is gone`);
+      continue;
+    }
+    const inService = g.instances.filter((i) => i.lifecycleState === 'InService').length;
+    if (inService < g.desired) reasons.push(`group ${name}: ${inService} of ${g.desired} InService`);
+    const others = g.instances.filter((i) => i.lifecycleState !== 'InService');
+    if (others.length) reasons.push(`group ${name}: ${others.map((i) => `${i.instanceId} ${i.lifecycleState}`).join(', ')}`);
+  }
+  const alarming = await deps.ports.alarming(deps.policy.alarmNames);
+  if (alarming.length) reasons.push(`alarm(s) in ALARM: ${alarming.join(', ')}`);
+  return { healthy: reasons.length === 0, reasons };
+}
+
+export type BatchOutcome = 'completed' | 'halted' | 'dry-run' | 'failed';
+
+/** Records how the batch ended in the ledger and announces it. */
+export async function recordBatchStep(outcome: BatchOutcome, state: { batchId: string; request?: BatchRequest; wave?: WavePlan; health?: { reasons: string[] }; error?: { Error?: string; Cause?: string } }, deps: BatchDeps): Promise<{ outcome: BatchOutcome }> {
+  const wave = state.wave;
+  const reason =
+    outcome === 'failed'
+      ? `${state.error?.Error ?? 'error'}: ${lambdaMessage(state.error?.Cause).slice(0, 500)}`
+      : outcome === 'halted' && state.health?.reasons.length
+        ? `health gate failed: ${state.health.reasons.join('; ')}`
+        : wave && 'reason' in wave
+          ? wave.reason
+          : outcome;
+  const summary = wave && 'summary' in wave ? wave.summary : wave && 'report' in wave ? wave.report : undefined;
+  const subject = `${deps.region}/${state.request ? (state.request.groups?.join(',') ?? `cluster ${state.request.cluster}`) : 'unknown'}`;
+  await deps.ledger.append({ actor: 'swap-batch', action: `batch.${outcome}`, subject, reason, eventId: state.batchId, after: json({ summary, attempts: wave?.progress.attempts ?? [] }) }, { dedupeKey: `${state.batchId}#batch.${outcome}` });
+  const detailType = outcome === 'completed' ? 'SwapBatchCompleted' : outcome === 'dry-run' ? 'SwapBatchPlanned' : 'SwapBatchHalted';
+  await deps.publisher.publish([{ detailType, detail: json({ batchId: state.batchId, outcome, reason, groups: state.request?.groups, cluster: state.request?.cluster, summary }) as Record<string, unknown> }]);
+  return { outcome };
+}
+
+/** A Lambda task's Cause is Lambda's `{ errorType, errorMessage }` JSON: the message is the reason. */
+function lambdaMessage(cause: string | undefined): string {
+  try {
+    const parsed = JSON.parse(cause ?? '') as { errorMessage?: string };
+    if (typeof parsed.errorMessage === 'string') return parsed.errorMessage;
+  } catch {
+    // not Lambda's shape: as it is
+  }
+  return cause ?? '';
+}
+
+function withoutProgress(plan: WavePlan) {
+  const { progress, ...rest } = plan;
+  return { ...rest, attempts: progress.attempts.length };
+}
+const json = (v: unknown) => JSON.parse(JSON.stringify(v ?? null)) as never;
