@@ -4,6 +4,7 @@ import type { FleetwardenConfig } from './config';
 import { InterruptionIntelligence } from './constructs/interruption-intelligence';
 import { KubernetesNodes } from './constructs/kubernetes-nodes';
 import { LedgerAudit } from './constructs/ledger-audit';
+import { NodeDrift, wantsNodeDrift } from './constructs/node-drift';
 import { NodeSwap } from './constructs/node-swap';
 import { StateStore } from './constructs/state-store';
 import { SwapBatch } from './constructs/swap-batch';
@@ -19,6 +20,7 @@ export class FleetwardenStack extends Stack {
   readonly interruptions: InterruptionIntelligence;
   readonly swaps: NodeSwap;
   readonly batches: SwapBatch;
+  readonly drift?: NodeDrift;
   readonly kubernetes?: KubernetesNodes;
 
   constructor(scope: Construct, id: string, props: FleetwardenStackProps) {
@@ -31,6 +33,7 @@ export class FleetwardenStack extends Stack {
     this.interruptions = new InterruptionIntelligence(this, 'Interruptions', { config, store: this.store });
     this.swaps = new NodeSwap(this, 'Swaps', { config, store: this.store });
     this.batches = new SwapBatch(this, 'SwapBatch', { config, store: this.store, swap: this.swaps.stateMachine });
+    if (wantsNodeDrift(config)) this.drift = new NodeDrift(this, 'NodeDrift', { config, store: this.store, batch: this.batches.stateMachine });
     if (config.kubernetes.clusters.length) this.kubernetes = new KubernetesNodes(this, 'KubernetesNodes', { config, store: this.store });
 
     // The operator CLI finds the stack's resources through these outputs.

@@ -1,0 +1,71 @@
+import { Duration } from 'aws-cdk-lib';
+import * as events from 'aws-cdk-lib/aws-events';
+import * as targets from 'aws-cdk-lib/aws-events-targets';
+import type * as sfn from 'aws-cdk-lib/aws-stepfunctions';
+import { Construct } from 'constructs';
+import { NodeDriftEnvSchema } from '../../functions/drift/handler/env';
+import type { FleetwardenConfig } from '../config';
+import { acknowledge } from '../nag';
+import { FleetFunction } from './fleet-function';
+import type { StateStore } from './state-store';
+
+export interface NodeDriftProps {
+  config: FleetwardenConfig;
+  store: StateStore;
+  /** The batch swap state machine the detector starts (input: BatchRequestSchema). */
+  batch: sfn.IStateMachine;
+}
+
+/** Whether any configured group asks for drift repair (the stack creates NodeDrift only then). */
+export const wantsNodeDrift = (config: FleetwardenConfig): boolean => config.swaps.groups.some((g) => g.driftRepair);
+
+/**
+ * SPEC §2 node drift: every `policies.drift.cycleMinutes` the detector compares each InService
+ * instance of the groups with driftRepair to its group's launch template version and AMI,
+ * records and announces new drift, and starts one batch swap of the drifted instances (a
+ * deterministic execution name, so a repeated detection does not start a second batch).
+ */
+export class NodeDrift extends Construct {
+  readonly detector: FleetFunction;
+  readonly schedule: events.Rule;
+
+  constructor(scope: Construct, id: string, props: NodeDriftProps) {
+    super(scope, id);
+    const { config, store, batch } = props;
+    const minutes = config.policies.drift.cycleMinutes;
+
+    this.detector = new FleetFunction(this, 'NodeDriftDetector', {
+      entry: 'functions/drift/handler/handler.ts',
+      description: 'Detects node drift (launch template version, AMI) and starts the batch swap that repairs it',
+      envSchema: NodeDriftEnvSchema,
+      environment: {
+        SWAP_GROUPS: JSON.stringify(config.swaps.groups),
+        BATCH_STATE_MACHINE_ARN: batch.stateMachineArn,
+        LEDGER_TABLE_NAME: store.tables.ledger.tableName,
+        EVENT_BUS_NAME: store.bus.eventBusName,
+      },
+      config,
+      // Shorter than a cycle, so that cycles do not pile up behind a slow one.
+      timeout: Duration.seconds(Math.min(55, minutes * 60 - 5)),
+      memorySize: 256,
+    });
+    this.detector.allow(['autoscaling:DescribeAutoScalingGroups', 'ec2:DescribeLaunchTemplateVersions', 'ec2:DescribeInstances'], ['*']);
+    this.detector.allow(['states:StartExecution', 'states:ListExecutions'], [batch.stateMachineArn]);
+    store.grantLedgerAppend(this.detector.role);
+    store.grantDataKey(this.detector.role);
+    this.detector.allow(['events:PutEvents'], [store.bus.eventBusArn]);
+    acknowledge(
+      this.detector,
+      'AwsSolutions-IAM5',
+      'DescribeAutoScalingGroups, DescribeLaunchTemplateVersions and DescribeInstances support no resource-level permissions; the actions are read-only and explicit.',
+      ['Resource::*'],
+    );
+
+    this.schedule = new events.Rule(this, 'Schedule', {
+      description: `Node drift cycle every ${minutes} minute${minutes === 1 ? '' : 's'} (SPEC §7)`,
+      schedule: events.Schedule.rate(Duration.minutes(minutes)),
+      // The next cycle is the retry: a failed one goes to the DLQ (and its alarm) at once.
+      targets: [new targets.LambdaFunction(this.detector.fn, { deadLetterQueue: store.asyncDeadLetters.queue, retryAttempts: 0, maxEventAge: Duration.minutes(minutes) })],
+    });
+  }
+}
