@@ -3,7 +3,7 @@ import { CreateLaunchTemplateCommand, EC2Client } from '@aws-sdk/client-ec2';
 import { awsClient } from '../../functions/shared/aws';
 import type { CountingProxy } from '../../local/counting-proxy';
 import type { LocalStack } from '../../local/provision';
-import { runStateMachine } from '../../local/stepfunctions';
+import { type ExecutionResult, runStateMachine } from '../../local/stepfunctions';
 
 /**
  * AWS list prices (us-east-1, on-demand, as published on the service pricing pages):
@@ -65,5 +65,44 @@ export async function swapBench(stack: LocalStack, proxy: CountingProxy): Promis
       costPerSwapUsd: cost(run, calls),
     };
   }
+
+  // Batches of a group of 3: a clean one, and one whose second swap is rolled back (then retried).
+  for (const [label, failSecondAttach] of [
+    ['batchOfThree', false],
+    ['batchOfThreeWithOneRollback', true],
+  ] as const) {
+    const name = `bench-${label}`;
+    await group(name);
+    proxy.reset();
+    let attaches = 0;
+    const around = failSecondAttach
+      ? {
+          'Attach the replacement to the group': async (input: unknown, real: (i: unknown) => Promise<unknown>) => {
+            const out = await real(input);
+            if (++attaches === 2) throw Object.assign(new Error('the response was lost'), { name: 'States.TaskFailed' });
+            return out;
+          },
+        }
+      : undefined;
+    const run = await runStateMachine(stack, 'SwapBatchBatchStateMachine', { groups: [name], dryRun: false, urgent: true }, { waitMs: 0, retryMs: 0, around: around as never, executionName: name });
+    const calls = proxy.counts();
+    const all = totals(run);
+    results[label] = {
+      status: run.status === 'SUCCEEDED' ? 'SUCCEEDED' : run.error,
+      swapExecutions: run.children.map((c) => (c.status === 'SUCCEEDED' ? 'SUCCEEDED' : c.error)),
+      batchStateTransitions: run.transitions,
+      batchLambdaInvocations: run.lambdaInvocations,
+      stateTransitionsIncludingSwaps: all.transitions,
+      lambdaInvocationsIncludingSwaps: all.lambdaInvocations,
+      awsApiCalls: proxy.total(),
+      costPerBatchUsd: cost(all, calls),
+      costPerInstanceSwappedUsd: Number((cost(all, calls).usd / 3).toFixed(6)),
+    };
+  }
   return results;
+}
+
+/** A run with the executions it started (.sync children), added up: what Step Functions and Lambda bill. */
+function totals(run: ExecutionResult): { transitions: number; lambdaInvocations: number } {
+  return run.children.map(totals).reduce((a, c) => ({ transitions: a.transitions + c.transitions, lambdaInvocations: a.lambdaInvocations + c.lambdaInvocations }), { transitions: run.transitions, lambdaInvocations: run.lambdaInvocations });
 }

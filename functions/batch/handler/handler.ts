@@ -1,3 +1,4 @@
+import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import { CloudWatchClient, DescribeAlarmsCommand } from '@aws-sdk/client-cloudwatch';
 import { z } from 'zod';
 import { EventBridgePublisher } from '../../interruption/adapters';
@@ -78,14 +79,22 @@ function deps(env: SwapBatchEnv): BatchDeps {
   };
 }
 
-export const handler = fleetHandler({ envSchema: SwapBatchEnvSchema, inputSchema: BatchStepInputSchema }, async (input, { env }) => {
+export const handler = fleetHandler({ envSchema: SwapBatchEnvSchema, inputSchema: BatchStepInputSchema }, async (input, { env, metrics }) => {
   const d = deps(env);
   switch (input.step) {
-    case 'plan-wave':
-      return planWaveStep(input, d);
-    case 'health':
-      return healthStep(input.request, d);
+    case 'plan-wave': {
+      const plan = await planWaveStep(input, d);
+      metrics.addMetric('BatchWavesPlanned', MetricUnit.Count, plan.action === 'swap' ? 1 : 0);
+      metrics.addMetric('BatchSwapsStarted', MetricUnit.Count, plan.action === 'swap' ? plan.items.length : 0);
+      return plan;
+    }
+    case 'health': {
+      const health = await healthStep(input.request, d);
+      metrics.addMetric('BatchHealthGateFailures', MetricUnit.Count, health.healthy ? 0 : 1);
+      return health;
+    }
     case 'record':
+      metrics.addMetric(input.outcome === 'completed' ? 'BatchesCompleted' : input.outcome === 'dry-run' ? 'BatchesPlanned' : 'BatchesHalted', MetricUnit.Count, 1);
       return recordBatchStep(input.outcome, input.state as Parameters<typeof recordBatchStep>[1], d);
   }
 });
