@@ -265,7 +265,7 @@ export class KubernetesNodesAdapter implements KubernetesNodes {
     }
   }
 
-  private async podsOn(node: string): Promise<V1Pod[]> {
+  async podsOn(node: string): Promise<V1Pod[]> {
     const pods: V1Pod[] = [];
     let _continue: string | undefined;
     do {

@@ -5,6 +5,8 @@
  * a pod already gone or a node that does not exist are outcomes, not errors.
  */
 
+import type { PodFacts } from './drain';
+
 export interface Taint {
   key: string;
   value?: string;
@@ -94,6 +96,8 @@ export interface KubernetesNodes {
   drain(node: string, options: DrainOptions): Promise<DrainReport>;
   /** Waits until the node reports Ready; false when the time is up (or the node does not exist). */
   waitReady(node: string, timeoutMs: number): Promise<boolean>;
+  /** The pods bound to the node (what a drain would plan over). */
+  podsOn(node: string): Promise<PodFacts[]>;
 }
 
 /** Annotation in which Fleetwarden records who cordoned a node, so a retry recognises its own work. */

@@ -50,3 +50,17 @@ export const RETRYABLE_ERROR_NAMES = ['Retryable.Error', 'Retryable.LedgerConten
 export function isRetryable(error: unknown): boolean {
   return error instanceof FleetwardenError ? error.retryable : false;
 }
+
+/**
+ * The readable part of a Step Functions error Cause: a Lambda task's Cause is Lambda's
+ * `{ "errorType", "errorMessage" }` JSON, whose message is the reason; anything else as it is.
+ */
+export function causeMessage(cause: string | undefined): string {
+  try {
+    const parsed = JSON.parse(cause ?? '') as { errorMessage?: unknown };
+    if (typeof parsed.errorMessage === 'string') return parsed.errorMessage;
+  } catch {
+    // not Lambda's shape
+  }
+  return cause ?? '';
+}

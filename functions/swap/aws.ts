@@ -67,6 +67,8 @@ export class SwapAws {
         protectedFromScaleIn: i.ProtectedFromScaleIn ?? false,
       };
     });
+    const tags = Object.fromEntries((g.Tags ?? []).map((t) => [t.Key ?? '', t.Value ?? '']));
+    const clusterTag = tags['eks:cluster-name'] || Object.keys(tags).find((k) => k.startsWith('kubernetes.io/cluster/'))?.slice('kubernetes.io/cluster/'.length) || undefined;
     return {
       name: g.AutoScalingGroupName!,
       min: g.MinSize!,
@@ -78,6 +80,7 @@ export class SwapAws {
       instanceTypes: overrides.length ? overrides : [...new Set(instances.map((i) => i.instanceType).filter(Boolean))],
       azNames: g.AvailabilityZones ?? [],
       subnetsByAz,
+      ...(clusterTag ? { clusterTag } : {}),
     };
   }
 
@@ -142,9 +145,10 @@ export class SwapAws {
     await this.ec2.send(new TerminateInstancesCommand({ InstanceIds: [instanceId] }));
   }
 
-  async observe(plan: SwapPlan): Promise<SwapObservation> {
+  /** `lock: false` leaves the lock out (lockOwner undefined), for a reader without access to the locks table. */
+  async observe(plan: SwapPlan, options: { lock?: boolean } = {}): Promise<SwapObservation> {
     const group = await this.group(plan.group);
-    const lock = await awsClient(DynamoDBClient).send(new GetItemCommand({ TableName: this.locksTable, Key: { lockId: { S: plan.lock.id } }, ConsistentRead: true }));
+    const lock = options.lock === false ? undefined : await awsClient(DynamoDBClient).send(new GetItemCommand({ TableName: this.locksTable, Key: { lockId: { S: plan.lock.id } }, ConsistentRead: true }));
     return {
       members: new Map((group?.instances ?? []).map((i) => [i.instanceId, i.lifecycleState])),
       maxSize: group?.max ?? plan.original.max,
@@ -152,7 +156,7 @@ export class SwapAws {
       suspended: group?.suspended ?? [],
       replacements: await this.replacements(plan.executionId),
       oldState: plan.oldInstanceId ? await this.instanceState(plan.oldInstanceId) : undefined,
-      lockOwner: lock.Item?.owner?.S,
+      lockOwner: lock?.Item?.owner?.S,
     };
   }
 

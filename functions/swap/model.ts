@@ -30,6 +30,13 @@ export const SwapPlanSchema = z.strictObject({
   action: z.enum(['swap', 'skip']),
   /** The request as validated, defaults filled in: later states read only validated data. */
   trigger: SwapRequestSchema.shape.trigger,
+  /** The batch this swap belongs to; planSwap writes null outside a batch (a state reads it by path, so it is always there). */
+  batchId: z.string().nullable().optional(),
+  /**
+   * The configured EKS cluster whose node the old instance is (the request's, the group's in
+   * swaps.groups, or the group's eks:cluster-name tag): present means the Kubernetes states run.
+   */
+  cluster: z.string().optional(),
   reason: z.string(),
   skipReason: z.string().optional(),
   dryRun: z.boolean(),
@@ -69,4 +76,6 @@ export interface GroupFacts {
   azNames: string[];
   /** The group's subnet in each zone (VPCZoneIdentifier); empty for a group placed by zones only. */
   subnetsByAz: Record<string, string>;
+  /** The EKS cluster the group's tags name (`eks:cluster-name`, or `kubernetes.io/cluster/<name>`). */
+  clusterTag?: string;
 }

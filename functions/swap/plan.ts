@@ -13,6 +13,22 @@ export interface PlanInputs {
   candidates: Candidate[];
   dryRun: boolean;
   now: Date;
+  /** The clusters in kubernetes.clusters, and the cluster swaps.groups names for each group. */
+  kubernetes?: { clusters: readonly string[]; groupClusters?: Readonly<Record<string, string>> };
+}
+
+/**
+ * The cluster whose node the old instance is: the request's (it must be configured), else the one
+ * swaps.groups gives the group, else the group's EKS tag if it names a configured cluster. A tag
+ * naming another cluster is not Fleetwarden's to act on (as on the interruption path).
+ */
+export function swapCluster(request: SwapRequest, group: GroupFacts, kubernetes: PlanInputs['kubernetes']): { cluster?: string; refused?: string } {
+  const clusters = kubernetes?.clusters ?? [];
+  if (request.cluster) return clusters.includes(request.cluster) ? { cluster: request.cluster } : { refused: `cluster ${request.cluster} is not in kubernetes.clusters: its node cannot be drained` };
+  const configured = kubernetes?.groupClusters?.[group.name];
+  if (configured && clusters.includes(configured)) return { cluster: configured };
+  if (group.clusterTag && clusters.includes(group.clusterTag)) return { cluster: group.clusterTag };
+  return {};
 }
 
 /**
@@ -20,9 +36,12 @@ export interface PlanInputs {
  * N+1 fits, which processes to suspend, and the pools to try. Pure. A swap that must not happen
  * (nothing On-Demand left, do-not-disrupt, no allowed pool) is a `skip` with the reason.
  */
-export function planSwap({ request, executionId, region, group, candidates, dryRun, now }: PlanInputs): SwapPlan {
+export function planSwap({ request, executionId, region, group, candidates, dryRun, now, kubernetes }: PlanInputs): SwapPlan {
+  const { cluster, refused } = swapCluster(request, group, kubernetes);
   const base = {
     trigger: request.trigger,
+    batchId: request.batchId ?? null,
+    ...(cluster ? { cluster } : {}),
     reason: request.reason,
     dryRun,
     executionId,
@@ -47,8 +66,13 @@ export function planSwap({ request, executionId, region, group, candidates, dryR
   const old = request.instanceId ? group.instances.find((i) => i.instanceId === request.instanceId) : inService.find((i) => !i.spot && !i.doNotDisrupt);
   if (!old) return skip(request.instanceId ? `${request.instanceId} is not in group ${group.name}` : `group ${group.name} has no On-Demand instance left to swap`);
   if (old.lifecycleState !== 'InService') return skip(`${old.instanceId} is ${old.lifecycleState}, not InService`, old.instanceId);
-  if (old.spot) return skip(`${old.instanceId} is already Spot`, old.instanceId);
+  // do-not-disrupt always wins, drift included.
   if (old.doNotDisrupt) return skip(`${old.instanceId} carries the do-not-disrupt tag`, old.instanceId);
+  // A drifted instance named by the drift detector is replaced whatever its market: the
+  // replacement comes from the group's current launch template.
+  const driftRepair = request.trigger === 'drift' && request.instanceId !== undefined;
+  if (old.spot && !driftRepair) return skip(`${old.instanceId} is already Spot`, old.instanceId);
+  if (refused) return skip(refused, old.instanceId);
   if (!group.launchTemplate) return skip(`group ${group.name} has no launch template to launch a replacement from`, old.instanceId);
   if (candidates.length === 0) return skip('no Spot pool the gatekeeper allows for this group', old.instanceId);
   if (inService.length < group.desired) return skip(`group ${group.name} is below its desired capacity (${inService.length}/${group.desired} InService)`, old.instanceId);

@@ -2,7 +2,7 @@ import type { Gatekeeper } from '../gatekeeper/adapters';
 import type { EventPublisher } from '../interruption/ingest';
 import type { LedgerWriter } from '../ledger/store';
 import type { EnvironmentClass } from '../shared/environments';
-import { RetryableError, TerminalError } from '../shared/errors';
+import { RetryableError, TerminalError, causeMessage } from '../shared/errors';
 import { CAPACITY_ERRORS, type SwapAws } from './aws';
 import { type CompensationAction, decideCompensation } from './compensate';
 import type { Candidate, LaunchResult, SwapPlan, SwapRequest } from './model';
@@ -35,6 +35,8 @@ export interface SwapDeps {
   dryRunDefault: boolean;
   clock: () => Date;
   maxCandidates?: number;
+  /** kubernetes.clusters by name, and swaps.groups' cluster per group (no clusters: no Kubernetes swaps). */
+  kubernetes?: { clusters: readonly string[]; groupClusters?: Readonly<Record<string, string>> };
 }
 
 export async function planStep(request: SwapRequest, executionId: string, deps: SwapDeps): Promise<SwapPlan> {
@@ -53,7 +55,7 @@ export async function planStep(request: SwapRequest, executionId: string, deps: 
       const azName = nameOf.get(r.pool.azId)!;
       return { azName, azId: r.pool.azId, instanceType: r.pool.instanceType, key: r.key, score: Number(r.score.toFixed(4)), subnetId: group.subnetsByAz[azName] };
     });
-  return planSwap({ request, executionId, region: deps.region, group, candidates, dryRun: request.dryRun ?? deps.dryRunDefault, now: deps.clock() });
+  return planSwap({ request, executionId, region: deps.region, group, candidates, dryRun: request.dryRun ?? deps.dryRunDefault, now: deps.clock(), kubernetes: deps.kubernetes });
 }
 
 /**
@@ -108,23 +110,41 @@ export async function compensateStep(plan: SwapPlan, deps: SwapDeps): Promise<{ 
   return { actions };
 }
 
+/** What a swap execution outputs (and a rolled-back one fails with, as its cause). */
+export interface SwapRecord {
+  outcome: SwapOutcome;
+  executionId: string;
+  group: string | null;
+  oldInstanceId: string | null;
+  replacementInstanceId: string | null;
+  reason: string;
+  entries: number;
+}
+
 export type SwapOutcome = 'succeeded' | 'rolled-back' | 'skipped' | 'dry-run' | 'lock-held' | 'failed';
 
 /** The steps in the order they run, with the execution-state key each writes its result to. */
 export const SWAP_STEPS = [
   ['plan', 'swap.planned'],
+  // Kubernetes swaps only (plan.cluster): the old node may be disrupted (or why not).
+  ['nodeCheck', 'swap.old-node-checked'],
   ['lock', 'swap.locked'],
   ['suspended', 'swap.processes-suspended'],
   ['launch', 'swap.replacement-launched'],
   ['statusChecks', 'swap.replacement-healthy'],
+  ['replacementNode', 'swap.replacement-node-ready'],
   ['raisedMax', 'swap.max-size-raised'],
   ['attached', 'swap.replacement-attached'],
   ['inService', 'swap.replacement-in-service'],
+  ['drained', 'swap.old-node-drained'],
   ['detached', 'swap.old-detached'],
   ['terminated', 'swap.old-terminated'],
   ['restoredMax', 'swap.max-size-restored'],
   ['resumed', 'swap.processes-resumed'],
   ['released', 'swap.lock-released'],
+  ['nodeRollback', 'swap.nodes-restored'],
+  // The Kubernetes half of the rollback failed for good (the AWS half still ran; operators are alerted).
+  ['nodeRollbackError', 'swap.nodes-restore-failed'],
   ['compensation', 'swap.rolled-back'],
 ] as const;
 
@@ -132,30 +152,57 @@ export const SWAP_STEPS = [
  * Writes every step the execution went through into the ledger (deduplicated by execution and
  * step, so a retried recorder appends nothing twice) and announces the outcome.
  */
-export async function recordStep(outcome: SwapOutcome, state: Record<string, unknown>, executionId: string, deps: SwapDeps): Promise<{ entries: number }> {
+export async function recordStep(outcome: SwapOutcome, state: Record<string, unknown>, executionId: string, deps: SwapDeps): Promise<SwapRecord> {
   const plan = state.plan as SwapPlan | undefined;
   const launch = state.launch as LaunchResult | undefined;
   const error = state.error as { Error?: string; Cause?: string } | undefined;
+  const nodeCheck = state.nodeCheck as { allowed?: boolean; reason?: string } | undefined;
   const subject = plan ? `${plan.region}/${plan.group}` : 'unknown-group';
+  // Every entry and event of a batch's swap names the batch.
+  const batch = plan?.batchId ? { batchId: plan.batchId } : {};
+  const withBatch = (detail: unknown) => (detail && typeof detail === 'object' && !Array.isArray(detail) ? { ...detail, ...batch } : detail);
+  const skipReason = plan?.action === 'skip' ? plan.skipReason : nodeCheck?.allowed === false ? nodeCheck.reason : undefined;
   let entries = 0;
   for (const [key, action] of SWAP_STEPS) {
     if (state[key] === undefined) continue;
-    const detail = key === 'plan' ? summarizePlan(plan!) : key === 'launch' ? launch : key === 'compensation' ? { ...(state[key] as object), error } : state[key];
+    const raw =
+      key === 'plan'
+        ? summarizePlan(plan!)
+        : key === 'launch'
+          ? launch
+          : key === 'compensation'
+            ? { ...(state[key] as object), error }
+            : state[key];
+    const detail = withBatch(raw);
     const reason =
       key === 'plan'
         ? plan!.action === 'skip'
           ? `nothing to swap: ${plan!.skipReason}`
           : `swap ${plan!.oldInstanceId} for Spot (${(state.request as SwapRequest | undefined)?.reason ?? 'swap'})`
+        : key === 'nodeCheck'
+          ? nodeCheck?.allowed === false
+            ? `the old node may not be disrupted: ${nodeCheck.reason}`
+            : `the old node may be disrupted: ${nodeCheck?.reason ?? ''}`
         : key === 'compensation'
-          ? `rolled back after ${error?.Error ?? 'an error'}: ${truncate(error?.Cause)}`
-          : `step ${action} of swap ${executionId}`;
+          ? `rolled back after ${error?.Error ?? 'an error'}: ${truncate(causeMessage(error?.Cause))}`
+          : key === 'nodeRollbackError'
+            ? `the nodes could not be put back: ${(raw as { Error?: string }).Error}: ${truncate((raw as { Cause?: string }).Cause)}`
+            : `step ${action} of swap ${executionId}`;
     await deps.ledger.append({ actor: 'node-swap', action, subject, reason, eventId: executionId, after: json(detail) }, { dedupeKey: `${executionId}#${action}` });
     entries += 1;
   }
   await deps.ledger.append(
-    { actor: 'node-swap', action: `swap.${outcome}`, subject, reason: outcome === 'rolled-back' || outcome === 'failed' ? `${error?.Error}: ${truncate(error?.Cause)}` : `swap ${outcome}`, eventId: executionId, after: json({ replacement: launch?.instanceId ?? null, old: plan?.oldInstanceId ?? null }) },
+    {
+      actor: 'node-swap',
+      action: `swap.${outcome}`,
+      subject,
+      reason: outcome === 'rolled-back' || outcome === 'failed' ? `${error?.Error}: ${truncate(causeMessage(error?.Cause))}` : outcome === 'skipped' && skipReason ? `swap skipped: ${skipReason}` : `swap ${outcome}`,
+      eventId: executionId,
+      after: json({ replacement: launch?.instanceId ?? null, old: plan?.oldInstanceId ?? null, ...batch }),
+    },
     { dedupeKey: `${executionId}#swap.${outcome}` },
   );
+  const reason = outcome === 'succeeded' ? undefined : error ? `${error.Error}: ${truncate(causeMessage(error.Cause))}` : skipReason;
   const detailType = outcome === 'succeeded' ? 'SwapSucceeded' : outcome === 'rolled-back' || outcome === 'failed' || outcome === 'lock-held' ? 'SwapRolledBack' : 'SwapSkipped';
   await deps.publisher.publish([
     {
@@ -168,15 +215,18 @@ export async function recordStep(outcome: SwapOutcome, state: Record<string, unk
         oldInstanceId: plan?.oldInstanceId,
         replacementInstanceId: launch?.instanceId,
         pool: launch?.pool,
-        reason: outcome === 'succeeded' ? undefined : (error ? `${error.Error}: ${truncate(error.Cause)}` : plan?.skipReason),
+        batchId: plan?.batchId ?? undefined,
+        cluster: plan?.cluster,
+        reason,
       }) as Record<string, unknown>,
     },
   ]);
-  return { entries: entries + 1 };
+  // The execution's output (its Succeed states output this): what a batch, the CLI or the console reads.
+  return { outcome, executionId, group: plan?.group ?? null, oldInstanceId: plan?.oldInstanceId ?? null, replacementInstanceId: launch?.instanceId ?? null, reason: reason ?? `swap ${outcome}`, entries: entries + 1 };
 }
 
 function summarizePlan(plan: SwapPlan) {
-  return { action: plan.action, skipReason: plan.skipReason, old: plan.oldInstanceId, original: plan.original, raisedMax: plan.raisedMax, candidates: plan.candidates.map((c) => c.key), dryRun: plan.dryRun };
+  return { action: plan.action, skipReason: plan.skipReason, old: plan.oldInstanceId, trigger: plan.trigger, cluster: plan.cluster, original: plan.original, raisedMax: plan.raisedMax, candidates: plan.candidates.map((c) => c.key), dryRun: plan.dryRun };
 }
 const truncate = (s: string | undefined) => (s ?? '').slice(0, 500);
 const json = (v: unknown) => JSON.parse(JSON.stringify(v ?? null)) as never;

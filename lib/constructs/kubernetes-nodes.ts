@@ -1,5 +1,5 @@
-import { Duration, Stack, Token } from 'aws-cdk-lib';
-import * as eks from 'aws-cdk-lib/aws-eks';
+import { Duration } from 'aws-cdk-lib';
+import type * as eks from 'aws-cdk-lib/aws-eks';
 import * as events from 'aws-cdk-lib/aws-events';
 import * as targets from 'aws-cdk-lib/aws-events-targets';
 import { SqsEventSource } from 'aws-cdk-lib/aws-lambda-event-sources';
@@ -7,7 +7,7 @@ import { Construct } from 'constructs';
 import { nodeDrainPattern } from '../../functions/kubernetes/events';
 import { NodeDrainEnvSchema } from '../../functions/kubernetes/drain/env';
 import type { FleetwardenConfig } from '../config';
-import { KUBERNETES_GROUP } from '../kubernetes/rbac';
+import { grantClusterAccess } from './eks-access';
 import { FleetFunction } from './fleet-function';
 import { FleetQueue } from './fleet-queue';
 import type { StateStore } from './state-store';
@@ -33,7 +33,6 @@ export class KubernetesNodes extends Construct {
   constructor(scope: Construct, id: string, props: KubernetesNodesProps) {
     super(scope, id);
     const { config, store } = props;
-    const stack = Stack.of(this);
     const k8s = config.kubernetes;
     // The drain's hard cap, plus time to find the node, taint, cordon and record.
     const timeout = Duration.seconds(k8s.drainTimeoutSeconds + 90);
@@ -79,28 +78,7 @@ export class KubernetesNodes extends Construct {
     this.drain.allow(['events:PutEvents'], [store.bus.eventBusArn]);
     this.drain.allow(['sqs:SendMessage'], [this.queue.deadLetterQueue.queueArn]);
     this.drain.allow(['sqs:ChangeMessageVisibility'], [this.queue.queue.queueArn]);
-    this.drain.allow(
-      ['eks:DescribeCluster'],
-      k8s.clusters.map((c) => `arn:${stack.partition}:eks:${c.region}:${c.accountId ?? stack.account}:cluster/${c.name}`),
-    );
-    const accessRoles = [...new Set(k8s.clusters.flatMap((c) => (c.accessRoleArn ? [c.accessRoleArn] : [])))];
-    if (accessRoles.length) this.drain.allow(['sts:AssumeRole'], accessRoles);
-
-    // An access entry is a resource of the cluster's own account and region: only those can be
-    // created here. For the others, create the entry there (principal: the accessRoleArn).
-    for (const cluster of k8s.clusters) {
-      const sameAccount = !cluster.accountId || (!Token.isUnresolved(stack.account) && cluster.accountId === stack.account);
-      if (!sameAccount || cluster.region !== stack.region) continue;
-      this.accessEntries.push(
-        new eks.CfnAccessEntry(this, `AccessEntry${cluster.name.replace(/[^A-Za-z0-9]/g, '')}`, {
-          clusterName: cluster.name,
-          principalArn: cluster.accessRoleArn ?? this.drain.role.roleArn,
-          type: 'STANDARD',
-          // A group bound to Fleetwarden's ClusterRole, not an EKS access policy: every access
-          // policy is broader than drain + rollback need (and none but cluster-admin patches nodes).
-          kubernetesGroups: [KUBERNETES_GROUP],
-        }),
-      );
-    }
+    // eks:DescribeCluster, the clusters' access roles, and an access entry per cluster of this account and region.
+    this.accessEntries.push(...grantClusterAccess(this, this.drain.role, k8s.clusters));
   }
 }

@@ -1,12 +1,16 @@
 import { Duration, Stack } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
+import type * as lambda from 'aws-cdk-lib/aws-lambda';
+import type * as eks from 'aws-cdk-lib/aws-eks';
 import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import * as tasks from 'aws-cdk-lib/aws-stepfunctions-tasks';
 import { Construct } from 'constructs';
+import { SwapNodesEnvSchema } from '../../functions/kubernetes/swap/env';
 import { RETRYABLE_ERROR_NAMES } from '../../functions/shared/errors';
 import { SwapStepsEnvSchema } from '../../functions/swap/handler/env';
 import type { FleetwardenConfig } from '../config';
 import { acknowledge, logicalIdOf } from '../nag';
+import { grantClusterAccess } from './eks-access';
 import { FleetFunction } from './fleet-function';
 import { fleetStateMachine } from './fleet-state-machine';
 import { accountEnvironmentsJson, riskPolicyJson } from './runtime-config';
@@ -46,6 +50,9 @@ export const LOCK_HELD_ERRORS = ['DynamoDB.ConditionalCheckFailedException', 'Dy
  */
 export class NodeSwap extends Construct {
   readonly steps: FleetFunction;
+  /** The Kubernetes steps (check, wait Ready, drain, restore), only when kubernetes.clusters is set. */
+  readonly nodes?: FleetFunction;
+  readonly accessEntries: eks.CfnAccessEntry[] = [];
   readonly stateMachine: sfn.StateMachine;
 
   constructor(scope: Construct, id: string, props: NodeSwapProps) {
@@ -53,6 +60,7 @@ export class NodeSwap extends Construct {
     const { config, store } = props;
     const stack = Stack.of(this);
     const { poolRisk, ledger, locks } = store.tables;
+    const k8s = config.kubernetes;
 
     this.steps = new FleetFunction(this, 'SwapSteps', {
       entry: 'functions/swap/handler/handler.ts',
@@ -66,6 +74,8 @@ export class NodeSwap extends Construct {
         HOME_ACCOUNT_ID: stack.account,
         ACCOUNT_ENVIRONMENTS: accountEnvironmentsJson(config),
         RISK_POLICY: riskPolicyJson(config),
+        KUBERNETES_CLUSTER_NAMES: JSON.stringify(k8s.clusters.map((c) => c.name)),
+        SWAP_GROUP_CLUSTERS: JSON.stringify(Object.fromEntries(config.swaps.groups.flatMap((g) => (g.cluster ? [[g.name, g.cluster]] : [])))),
       },
       config,
       timeout: Duration.minutes(2),
@@ -95,22 +105,45 @@ export class NodeSwap extends Construct {
       ['Resource::*', `Resource::${nagArn(groupArn)}`, `Resource::${nagArn(`arn:${stack.partition}:ec2:${stack.region}:${stack.account}:*`)}`, `Resource::${nagArn(`arn:${stack.partition}:ec2:${stack.region}::image/*`)}`],
     );
 
-    this.stateMachine = this.build(store, groupArn);
+    if (k8s.clusters.length) {
+      // The drain's hard cap, plus time to find the node, taint, cordon and answer (as NodeDrain).
+      const nodesTimeout = Duration.seconds(k8s.drainTimeoutSeconds + 90);
+      this.nodes = new FleetFunction(this, 'SwapNodes', {
+        entry: 'functions/kubernetes/swap/handler.ts',
+        description: 'Node swap, Kubernetes steps: may the old node be disrupted, is the replacement node Ready, drain the old node, restore nodes on rollback',
+        envSchema: SwapNodesEnvSchema,
+        environment: {
+          KUBERNETES_CLUSTERS: JSON.stringify(k8s.clusters),
+          KUBERNETES_POLICY: JSON.stringify({ rebalance: k8s.rebalance, drainTimeoutSeconds: k8s.drainTimeoutSeconds, doNotDisruptAnnotation: k8s.doNotDisruptAnnotation }),
+        },
+        config,
+        timeout: nodesTimeout,
+      });
+      // The rollback decides from the group and the replacements as they are (read only).
+      this.nodes.allow(['autoscaling:DescribeAutoScalingGroups', 'ec2:DescribeInstances', 'ec2:DescribeSubnets'], ['*']);
+      // An accessRoleArn's entry is KubernetesNodes' (one entry per principal and cluster); that role must trust this function's role too.
+      this.accessEntries = grantClusterAccess(this.nodes, this.nodes.role, k8s.clusters, { skipAccessRoles: true });
+      acknowledge(this.nodes, 'AwsSolutions-IAM5', 'Describe* calls support no resource-level permissions.', ['Resource::*']);
+    }
+
+    this.stateMachine = this.build(store, groupArn, k8s.drainTimeoutSeconds);
   }
 
-  private build(store: StateStore, groupArn: string): sfn.StateMachine {
-    const fn = this.steps.fn;
-    const step = (name: string, payload: Record<string, unknown>, resultPath: string | typeof sfn.JsonPath.DISCARD) => {
+  private build(store: StateStore, groupArn: string, drainTimeoutSeconds: number): sfn.StateMachine {
+    const lambdaTask = (fn: lambda.IFunction, timeout: Duration) => (name: string, payload: Record<string, unknown>, resultPath: string | typeof sfn.JsonPath.DISCARD) => {
       const task = new tasks.LambdaInvoke(this, name, {
         lambdaFunction: fn,
         payload: sfn.TaskInput.fromObject(payload),
         payloadResponseOnly: true,
         resultPath,
-        taskTimeout: sfn.Timeout.duration(Duration.minutes(2)),
+        taskTimeout: sfn.Timeout.duration(timeout),
       });
       task.addRetry({ errors: [...LAMBDA_SERVICE_ERRORS, ...RETRYABLE_ERROR_NAMES], maxAttempts: 4, interval: Duration.seconds(2), backoffRate: 2, jitterStrategy: sfn.JitterType.FULL });
       return task;
     };
+    const step = lambdaTask(this.steps.fn, Duration.minutes(2));
+    // The Kubernetes steps: the same Retry, a timeout that fits a whole drain.
+    const nodeStep = this.nodes ? lambdaTask(this.nodes.fn, Duration.seconds(drainTimeoutSeconds + 90)) : undefined;
     const sdk = (name: string, service: string, action: string, parameters: Record<string, unknown>, resultPath: string, iamResources: string[], resultSelector?: Record<string, unknown>) => {
       const task = new tasks.CallAwsService(this, name, {
         service,
@@ -128,13 +161,14 @@ export class NodeSwap extends Construct {
 
     // Outcome recording (the ledger and the Swap* events).
     const record = (name: string, outcome: string) => {
-      const task = step(name, { step: 'record', outcome, executionId: sfn.JsonPath.stringAt('$.executionId'), state: sfn.JsonPath.objectAt('$') }, sfn.JsonPath.DISCARD);
+      // Its result ($.outcome: outcome, reason, instances) is what the execution outputs or fails with.
+      const task = step(name, { step: 'record', outcome, executionId: sfn.JsonPath.stringAt('$.executionId'), state: sfn.JsonPath.objectAt('$') }, '$.outcome');
       task.addRetry({ errors: ['States.ALL'], maxAttempts: 6, interval: Duration.seconds(2), backoffRate: 2 });
       return task;
     };
 
     // Rollback: one path for every forward step.
-    const rolledBack = new sfn.Fail(this, 'The swap was rolled back', { error: 'Swap.RolledBack', cause: 'See SwapRolledBack on the Fleetwarden bus and the ledger' });
+    const rolledBack = new sfn.Fail(this, 'The swap was rolled back', { error: 'Swap.RolledBack', causePath: '$.outcome.reason' });
     const alertRollbackFailed = new tasks.SnsPublish(this, 'Alert operators that the rollback failed', {
       topic: store.topic,
       subject: 'Fleetwarden swap rollback failed',
@@ -144,7 +178,24 @@ export class NodeSwap extends Construct {
     const compensate = step('Roll back what the swap did', { step: 'compensate', plan: sfn.JsonPath.objectAt('$.plan'), error: sfn.JsonPath.objectAt('$.error') }, '$.compensation');
     compensate.addRetry({ errors: ['States.ALL'], maxAttempts: 6, interval: Duration.seconds(2), backoffRate: 2 });
     compensate.addCatch(alertRollbackFailed, { resultPath: '$.rollbackError' });
-    const rollback = compensate.next(record('Record the rollback and announce it', 'rolled-back')).next(rolledBack);
+    const recordRollback = record('Record the rollback and announce it', 'rolled-back');
+    compensate.next(recordRollback);
+    let rollback: sfn.IChainable = compensate;
+    if (nodeStep) {
+      // Nodes first: the old node back in service (if its instance stays), the replacement's
+      // node drained before the AWS half terminates its instance. A failure here must not keep
+      // the AWS half from running (no orphan, no capacity loss): it is recorded, then alerted.
+      const restoreNodes = nodeStep("Put the old node back in service and drain the replacement's", { step: 'restore-nodes', plan: sfn.JsonPath.objectAt('$.plan') }, '$.nodeRollback');
+      restoreNodes.addRetry({ errors: ['States.ALL'], maxAttempts: 6, interval: Duration.seconds(2), backoffRate: 2 });
+      restoreNodes.addCatch(compensate, { errors: ['States.ALL'], resultPath: '$.nodeRollbackError' });
+      restoreNodes.next(compensate);
+      // Nodes are only ever touched after the lock was taken (the check before it only reads): a
+      // failure before that has no node to put back, even while the cluster cannot be reached.
+      rollback = new sfn.Choice(this, 'Did the swap touch Kubernetes nodes?')
+        .when(sfn.Condition.and(sfn.Condition.isPresent('$.plan.cluster'), sfn.Condition.isPresent('$.lock')), restoreNodes)
+        .otherwise(compensate);
+      recordRollback.next(new sfn.Choice(this, 'Were the nodes put back?').when(sfn.Condition.isPresent('$.nodeRollbackError'), alertRollbackFailed).otherwise(rolledBack));
+    } else recordRollback.next(rolledBack);
     const catchInto = <T extends sfn.TaskStateBase>(task: T): T => {
       task.addCatch(rollback, { errors: ['States.ALL'], resultPath: '$.error' });
       return task;
@@ -154,10 +205,10 @@ export class NodeSwap extends Construct {
 
     // Forward path.
     const start = new sfn.Pass(this, 'Start the swap', {
-      parameters: { 'request.$': '$', 'executionId.$': '$$.Execution.Name', attempts: { status: { n: 0 }, inService: { n: 0 } } },
+      parameters: { 'request.$': '$', 'executionId.$': '$$.Execution.Name', attempts: { status: { n: 0 }, inService: { n: 0 }, ...(nodeStep ? { nodeReady: { n: 0 } } : {}) } },
     });
     const plan = step('Plan the swap with the gatekeeper', { step: 'plan', request: sfn.JsonPath.objectAt('$.request'), executionId: sfn.JsonPath.stringAt('$.executionId') }, '$.plan');
-    plan.addCatch(record('Record that the swap could not be planned', 'failed').next(new sfn.Fail(this, 'The swap could not be planned', { error: 'Swap.PlanFailed' })), {
+    plan.addCatch(record('Record that the swap could not be planned', 'failed').next(new sfn.Fail(this, 'The swap could not be planned', { error: 'Swap.PlanFailed', causePath: '$.outcome.reason' })), {
       errors: ['States.ALL'],
       resultPath: '$.error',
     });
@@ -177,7 +228,7 @@ export class NodeSwap extends Construct {
       resultPath: '$.lock',
     });
     lock.addRetry({ errors: THROTTLING_ERRORS, maxAttempts: 5, interval: Duration.seconds(1), backoffRate: 2 });
-    lock.addCatch(record('Record that another swap holds the group', 'lock-held').next(new sfn.Fail(this, 'Another swap holds the group', { error: 'Swap.LockHeld' })), {
+    lock.addCatch(record('Record that another swap holds the group', 'lock-held').next(new sfn.Fail(this, 'Another swap holds the group', { error: 'Swap.LockHeld', causePath: '$.outcome.reason' })), {
       errors: LOCK_HELD_ERRORS,
       resultPath: '$.error',
     });
@@ -195,6 +246,8 @@ export class NodeSwap extends Construct {
               group,
               oldInstanceId: sfn.JsonPath.stringAt('$.plan.oldInstanceId'),
               trigger: sfn.JsonPath.stringAt('$.plan.trigger'),
+              // null outside a batch (the plan always carries it: a missing path would fail the state).
+              batchId: sfn.JsonPath.stringAt('$.plan.batchId'),
               reason: sfn.JsonPath.stringAt('$.plan.reason'),
             }),
           },
@@ -272,7 +325,7 @@ export class NodeSwap extends Construct {
     // Not ours any more (an earlier attempt released it, or its lease ran out): nothing to release.
     const alreadyReleased = new sfn.Pass(this, 'The lock was already released', { result: sfn.Result.fromObject({ released: 'already' }), resultPath: '$.released' });
     release.addCatch(alreadyReleased, { errors: LOCK_HELD_ERRORS, resultPath: '$.releaseError' });
-    const done = record('Record the swap and announce it', 'succeeded').next(new sfn.Succeed(this, 'The swap is complete'));
+    const done = record('Record the swap and announce it', 'succeeded').next(new sfn.Succeed(this, 'The swap is complete', { outputPath: '$.outcome' }));
 
     const afterRestore = new sfn.Choice(this, 'Did the swap suspend any process?')
       .when(sfn.Condition.isPresent('$.plan.suspend[0]'), resume.next(release))
@@ -281,17 +334,42 @@ export class NodeSwap extends Construct {
     alreadyReleased.next(done);
     const afterTerminate = new sfn.Choice(this, 'Did the swap raise MaxSize?').when(sfn.Condition.isPresent('$.plan.raisedMax'), restoreMax.next(afterRestore)).otherwise(afterRestore);
     detach.next(terminate).next(afterTerminate);
+    // Kubernetes: taint, cordon and drain the old node before its instance leaves the group.
+    let drainFirst: sfn.IChainable = detach;
+    if (nodeStep) {
+      const drain = catchInto(nodeStep('Taint, cordon and drain the old node', { step: 'drain-old-node', plan: sfn.JsonPath.objectAt('$.plan') }, '$.drained'));
+      drain.next(detach);
+      drainFirst = new sfn.Choice(this, 'Is the old instance a Kubernetes node?').when(sfn.Condition.isPresent('$.plan.cluster'), drain).otherwise(detach);
+    }
     checkInService.next(
       new sfn.Choice(this, 'Is the replacement InService?')
         .when(
           sfn.Condition.and(sfn.Condition.isPresent('$.inServiceCheck.instances[0].LifecycleState'), sfn.Condition.stringEquals('$.inServiceCheck.instances[0].LifecycleState', 'InService')),
-          markInService.next(detach),
+          markInService.next(drainFirst),
         )
         .when(sfn.Condition.numberGreaterThanEquals('$.attempts.inService.n', 30), timedOut('The replacement never became InService', 'Terminal.InServiceTimeout'))
         .otherwise(waitInService),
     );
     const beforeAttach = new sfn.Choice(this, 'Is the group full?').when(sfn.Condition.isPresent('$.plan.raisedMax'), raiseMax.next(attach)).otherwise(attach);
     attach.next(checkInService);
+    // Kubernetes: the replacement's node must be Ready (its kubelet joined) before it is attached.
+    let afterStatusChecks: sfn.IChainable = beforeAttach;
+    if (nodeStep) {
+      const checkReady = catchInto(
+        nodeStep("Check whether the replacement's node is Ready", { step: 'check-replacement-node', plan: sfn.JsonPath.objectAt('$.plan'), launch: sfn.JsonPath.objectAt('$.launch') }, '$.nodeReadyCheck'),
+      );
+      const countReady = new sfn.Pass(this, 'Count the node Ready check attempt', { parameters: { 'n.$': 'States.MathAdd($.attempts.nodeReady.n, 1)' }, resultPath: '$.attempts.nodeReady' });
+      const waitReady = new sfn.Wait(this, 'Wait before checking the node again', { time: sfn.WaitTime.duration(Duration.seconds(15)) });
+      waitReady.next(countReady).next(checkReady);
+      const markReady = new sfn.Pass(this, "The replacement's node is Ready", { parameters: { 'node.$': '$.nodeReadyCheck.node', ready: true }, resultPath: '$.replacementNode' });
+      checkReady.next(
+        new sfn.Choice(this, "Is the replacement's node Ready?")
+          .when(sfn.Condition.booleanEquals('$.nodeReadyCheck.ready', true), markReady.next(beforeAttach))
+          .when(sfn.Condition.numberGreaterThanEquals('$.attempts.nodeReady.n', 40), timedOut("The replacement's node never became Ready", 'Terminal.NodeReadyTimeout'))
+          .otherwise(waitReady),
+      );
+      afterStatusChecks = new sfn.Choice(this, 'Must the replacement join a Kubernetes cluster?').when(sfn.Condition.isPresent('$.plan.cluster'), checkReady).otherwise(beforeAttach);
+    }
     checkStatus.next(
       new sfn.Choice(this, 'Has the replacement passed its status checks?')
         .when(
@@ -300,7 +378,7 @@ export class NodeSwap extends Construct {
             sfn.Condition.stringEquals('$.statusChecks.statuses[0].InstanceStatus.Status', 'ok'),
             sfn.Condition.stringEquals('$.statusChecks.statuses[0].SystemStatus.Status', 'ok'),
           ),
-          beforeAttach,
+          afterStatusChecks,
         )
         .when(sfn.Condition.numberGreaterThanEquals('$.attempts.status.n', 40), timedOut('The replacement never passed its status checks', 'Terminal.StatusChecksTimeout'))
         .otherwise(waitStatus),
@@ -309,19 +387,32 @@ export class NodeSwap extends Construct {
     const beforeLaunch = new sfn.Choice(this, 'Must processes be suspended?').when(sfn.Condition.isPresent('$.plan.suspend[0]'), suspend.next(launch)).otherwise(launch);
     lock.next(announce).next(beforeLaunch);
 
-    const definition = start.next(plan).next(
-      new sfn.Choice(this, 'Is there an On-Demand instance to swap?')
-        .when(sfn.Condition.stringEquals('$.plan.action', 'skip'), record('Record that there was nothing to swap', 'skipped').next(new sfn.Succeed(this, 'Nothing to swap')))
-        .when(sfn.Condition.booleanEquals('$.plan.dryRun', true), record('Record the dry-run plan', 'dry-run').next(new sfn.Succeed(this, 'Dry run: planned, nothing changed')))
-        .otherwise(lock),
+    const nothingToSwap = new sfn.Succeed(this, 'Nothing to swap', { outputPath: '$.outcome' });
+    const recordDryRun = record('Record the dry-run plan', 'dry-run').next(new sfn.Succeed(this, 'Dry run: planned, nothing changed', { outputPath: '$.outcome' }));
+    const planned = new sfn.Choice(this, 'Is there an On-Demand instance to swap?').when(
+      sfn.Condition.stringEquals('$.plan.action', 'skip'),
+      record('Record that there was nothing to swap', 'skipped').next(nothingToSwap),
     );
+    if (nodeStep) {
+      // Kubernetes: before anything is launched, do-not-disrupt (node or pod) refuses the swap.
+      const checkOld = catchInto(nodeStep('Check that the old node may be disrupted', { step: 'check-old-node', plan: sfn.JsonPath.objectAt('$.plan') }, '$.nodeCheck'));
+      checkOld.next(
+        new sfn.Choice(this, 'May the old node be disrupted?')
+          .when(sfn.Condition.booleanEquals('$.nodeCheck.allowed', false), record('Record that the old node may not be disrupted', 'skipped').next(nothingToSwap))
+          .when(sfn.Condition.booleanEquals('$.plan.dryRun', true), recordDryRun)
+          .otherwise(lock),
+      );
+      planned.when(sfn.Condition.isPresent('$.plan.cluster'), checkOld);
+    }
+    planned.when(sfn.Condition.booleanEquals('$.plan.dryRun', true), recordDryRun).otherwise(lock);
+    const definition = start.next(plan).next(planned);
 
     const stateMachine = fleetStateMachine(this, 'SwapStateMachine', { stateMachineName: 'fleetwarden-node-swap', definition, timeout: Duration.hours(2), store });
     acknowledge(
       stateMachine,
       'AwsSolutions-IAM5',
       'Log delivery, X-Ray and Describe* calls support no resource-level permissions; invoke is scoped to one function (":*" covers its versions); group ARNs are scoped to this account and region (names are only known at run time).',
-      ['Resource::*', `Resource::<${logicalIdOf(this.steps.fn)}.Arn>:*`, `Resource::${nagArn(groupArn)}`],
+      ['Resource::*', `Resource::<${logicalIdOf(this.steps.fn)}.Arn>:*`, ...(this.nodes ? [`Resource::<${logicalIdOf(this.nodes.fn)}.Arn>:*`] : []), `Resource::${nagArn(groupArn)}`],
     );
     return stateMachine;
   }

@@ -6,7 +6,7 @@ import type { LocalStack } from '../../local/provision';
 import { type TaskHandler, taskStates } from '../../local/stepfunctions';
 
 /** An Auto Scaling group of N On-Demand instances from a launch template, full (MaxSize = N). */
-export async function createGroup(name: string, size = 3, options: { maxSize?: number; subnets?: string[] } = {}): Promise<string[]> {
+export async function createGroup(name: string, size = 3, options: { maxSize?: number; subnets?: string[]; tags?: Record<string, string> } = {}): Promise<string[]> {
   const ec2 = awsClient(EC2Client);
   const lt = await ec2.send(new CreateLaunchTemplateCommand({ LaunchTemplateName: `${name}-lt`, LaunchTemplateData: { ImageId: 'ami-12345678', InstanceType: 'm5.large' } }));
   await awsClient(AutoScalingClient).send(
@@ -17,6 +17,7 @@ export async function createGroup(name: string, size = 3, options: { maxSize?: n
       DesiredCapacity: size,
       LaunchTemplate: { LaunchTemplateId: lt.LaunchTemplate!.LaunchTemplateId!, Version: '$Latest' },
       ...(options.subnets ? { VPCZoneIdentifier: options.subnets.join(',') } : { AvailabilityZones: ['us-east-1a', 'us-east-1b'] }),
+      ...(options.tags ? { Tags: Object.entries(options.tags).map(([Key, Value]) => ({ Key, Value, PropagateAtLaunch: false })) } : {}),
     }),
   );
   return (await group(name)).instances.map((i) => i.id);
@@ -33,8 +34,20 @@ export async function group(name: string) {
   };
 }
 
-/** Running instances of this account that belong to no Auto Scaling group: orphans. */
-export async function orphans(): Promise<string[]> {
+/**
+ * Running instances of this account that belong to no Auto Scaling group: orphans. With a scope,
+ * only among a group's own instances and what one execution launched (by its swap tag): test
+ * files run at once against one moto server, and another file's swap in flight has a replacement
+ * running outside its group for a moment.
+ */
+export async function orphans(scope?: { instances: string[]; executionName: string }): Promise<string[]> {
+  if (scope) {
+    const launched = (await awsClient(EC2Client).send(new DescribeInstancesCommand({ Filters: [{ Name: 'tag:fleetwarden:swap', Values: [scope.executionName] }] })))
+      .Reservations!.flatMap((r) => r.Instances ?? [])
+      .map((i) => i.InstanceId!);
+    const ours = new Set([...scope.instances, ...launched]);
+    return (await orphans()).filter((id) => ours.has(id));
+  }
   const running = (await awsClient(EC2Client).send(new DescribeInstancesCommand({ Filters: [{ Name: 'instance-state-name', Values: ['pending', 'running'] }] })))
     .Reservations!.flatMap((r) => r.Instances ?? [])
     .map((i) => i.InstanceId!);
@@ -53,18 +66,22 @@ export async function lockHolder(stack: LocalStack, groupName: string): Promise<
   return out.Item?.owner?.S;
 }
 
+type Around = (input: unknown, real: TaskHandler) => Promise<unknown>;
+
 /**
  * Wraps every Task of the swap so the test sees the group before and after each step (the
- * lowest InService count observed), optionally with a fault injected into one state.
+ * lowest InService count observed), optionally with a fault injected into one state. `hooks`
+ * wrap a state outside the fault (what the world does around it, e.g. a kubelet joining).
  */
-export function observed(definition: Record<string, unknown>, groupName: string, fault?: { state: string; inject: (input: unknown, real: TaskHandler) => Promise<unknown> }) {
+export function observed(definition: Record<string, unknown>, groupName: string, fault?: { state: string; inject: Around }, hooks: Record<string, Around> = {}) {
   const samples: number[] = [];
-  const around: Record<string, (input: unknown, real: TaskHandler) => Promise<unknown>> = {};
+  const around: Record<string, Around> = {};
   for (const name of taskStates(definition).keys()) {
     around[name] = async (input, real) => {
       samples.push((await group(groupName)).inService);
+      const inner: TaskHandler = (i) => (fault?.state === name ? fault.inject(i, real) : real(i));
       try {
-        return await (fault?.state === name ? fault.inject(input, real) : real(input));
+        return await (hooks[name] ? hooks[name](input, inner) : inner(input));
       } finally {
         samples.push((await group(groupName)).inService);
       }

@@ -26,7 +26,8 @@ beforeAll(async () => {
 describe('NodeSwap state machine (synthesized definition, aws-local-stepfunctions, moto)', () => {
   it('swaps an On-Demand instance for Spot: N -> N+1 -> N, MaxSize and processes restored, lock released', async () => {
     const name = `web-${++groups}`;
-    const [old] = await createGroup(name);
+    const instances = await createGroup(name);
+    const [old] = instances;
     const watch = observed(definition(), name);
     const run = await runStateMachine(stack, 'SwapsSwapStateMachine', { group: name, instanceId: old, dryRun: false }, { around: watch.around, waitMs: 0, retryMs: 0, executionName: `swap-${name}` });
 
@@ -35,7 +36,7 @@ describe('NodeSwap state machine (synthesized definition, aws-local-stepfunction
     expect(after).toMatchObject({ max: 3, desired: 3, suspended: [], inService: 3 });
     expect(after.instances.map((i) => i.id)).not.toContain(old);
     expect(watch.minInService()).toBeGreaterThanOrEqual(3);
-    expect(await orphans()).toEqual([]);
+    expect(await orphans({ instances, executionName: `swap-${name}` })).toEqual([]);
     expect(await lockHolder(stack, name)).toBeUndefined();
     const actions = await ledgerActions(`swap-${name}`);
     expect(actions).toEqual([
@@ -94,7 +95,7 @@ describe('NodeSwap fault matrix: every forward step x every fault', () => {
 
   it.each(cases)('%s, %s: capacity never below N, no orphan, group restored, lock released, every step in the ledger', async (state, fault) => {
     const name = `fm-${++groups}`;
-    await createGroup(name);
+    const instances = await createGroup(name);
     const resource = (definition().States as Record<string, any>)[state]?.Resource ?? findResource(definition(), state);
     const kind = kindOf(resource);
     let injected = 0;
@@ -126,7 +127,7 @@ describe('NodeSwap fault matrix: every forward step x every fault', () => {
 
     expect(injected).toBeGreaterThan(0);
     expect(watch.minInService()).toBeGreaterThanOrEqual(3);
-    expect(await orphans()).toEqual([]);
+    expect(await orphans({ instances, executionName })).toEqual([]);
     expect(after).toMatchObject({ max: 3, desired: 3, suspended: [], inService: 3 });
     expect(await lockHolder(stack, name)).toBeUndefined();
     if (run.status === 'SUCCEEDED') {
@@ -147,7 +148,7 @@ describe('NodeSwap fault matrix: every forward step x every fault', () => {
 
   it('runs out of Spot capacity in every allowed pool: rolled back, nothing left behind', async () => {
     const name = `fm-${++groups}`;
-    await createGroup(name);
+    const instances = await createGroup(name);
     const watch = observed(definition(), name, {
       state: 'Launch the Spot replacement in the best allowed pool',
       inject: async () => {
@@ -157,7 +158,7 @@ describe('NodeSwap fault matrix: every forward step x every fault', () => {
     const run = await runStateMachine(stack, 'SwapsSwapStateMachine', { group: name, dryRun: false }, { around: watch.around, waitMs: 0, retryMs: 0, executionName: `fm-${name}` });
     expect(run.error).toBe('Swap.RolledBack');
     expect(await group(name)).toMatchObject({ max: 3, desired: 3, suspended: [], inService: 3 });
-    expect(await orphans()).toEqual([]);
+    expect(await orphans({ instances, executionName: `fm-${name}` })).toEqual([]);
     matrix.push(`Launch the Spot replacement in the best allowed pool | InsufficientInstanceCapacity in every pool | ${run.error}`);
   });
 
@@ -194,7 +195,7 @@ describe('NodeSwap in the group\'s own network, under contention and without cap
 
   it('rolls back instead of building on a group that changed between the plan and the lock', async () => {
     const name = `stale-${++groups}`;
-    await createGroup(name);
+    const instances = await createGroup(name);
     const run = await runStateMachine(stack, 'SwapsSwapStateMachine', { group: name, dryRun: false }, {
       waitMs: 0,
       retryMs: 0,
@@ -211,7 +212,7 @@ describe('NodeSwap in the group\'s own network, under contention and without cap
     expect(run.events.find((e) => e.error === 'Terminal.PlanStale')).toBeDefined();
     // The operator's MaxSize stays; nothing else was changed.
     expect(await group(name)).toMatchObject({ max: 5, desired: 3, suspended: [], inService: 3 });
-    expect(await orphans()).toEqual([]);
+    expect(await orphans({ instances, executionName: `swap-${name}` })).toEqual([]);
     expect(await lockHolder(stack, name)).toBeUndefined();
   });
 });
@@ -257,6 +258,8 @@ describe('launching with the gatekeeper (moto, InsufficientInstanceCapacity inje
       expect(aws.tried).toHaveLength(2);
       expect(launched).toMatchObject({ blockedPools: [aws.tried[0]], pool: aws.tried[1] });
       expect(await deps.gatekeeper.isAllowed({ region: 'us-east-1', azId: plan.candidates[0]!.azId, instanceType: plan.candidates[0]!.instanceType })).toMatchObject({ allowed: false });
+      // No state machine rolls this launch back: leave no orphan for other files' checks (one moto per run).
+      await aws.terminate(launched.instanceId);
     } finally {
       process.env = saved;
     }

@@ -89,11 +89,15 @@ describe('node drain wiring', () => {
     expect(fn.Properties.Environment.Variables.EVENTS_QUEUE_URL).toEqual({ Ref: expect.stringMatching(/^KubernetesNodesEventsQueue/) });
   });
 
-  it('maps the function role into the Fleetwarden group of each cluster of its own account with an EKS access entry', () => {
+  it("maps the drain and swap functions' roles into the Fleetwarden group of each cluster of its own account with an EKS access entry", () => {
     const entries = resources('AWS::EKS::AccessEntry').map(([, e]) => e.Properties);
-    expect(entries).toEqual([
-      expect.objectContaining({ ClusterName: 'prod-eks', PrincipalArn: { 'Fn::GetAtt': [expect.stringMatching(/^KubernetesNodesNodeDrainRole/), 'Arn'] }, Type: 'STANDARD', KubernetesGroups: [KUBERNETES_GROUP] }),
-    ]);
+    expect(entries).toEqual(
+      expect.arrayContaining([
+        expect.objectContaining({ ClusterName: 'prod-eks', PrincipalArn: { 'Fn::GetAtt': [expect.stringMatching(/^KubernetesNodesNodeDrainRole/), 'Arn'] }, Type: 'STANDARD', KubernetesGroups: [KUBERNETES_GROUP] }),
+        expect.objectContaining({ ClusterName: 'prod-eks', PrincipalArn: { 'Fn::GetAtt': [expect.stringMatching(/^SwapsSwapNodesRole/), 'Arn'] }, Type: 'STANDARD', KubernetesGroups: [KUBERNETES_GROUP] }),
+      ]),
+    );
+    expect(entries).toHaveLength(2);
   });
 
   it('has no unacknowledged cdk-nag finding', () => {

@@ -1,4 +1,6 @@
 import { describe, expect, it } from 'vitest';
+import { CORDONED_BY_ANNOTATION, type NodeInfo } from '../../functions/kubernetes/port';
+import { SWAP_TAINT_KEY, decideNodeRollback } from '../../functions/kubernetes/swap/nodes';
 import { decideCompensation, type SwapObservation } from '../../functions/swap/compensate';
 import type { SwapPlan } from '../../functions/swap/model';
 import { planSwap } from '../../functions/swap/plan';
@@ -104,5 +106,95 @@ describe('swap planning', () => {
     const skipped = planSwap({ ...base, candidates: [], request: { group: 'web', reason: 'r', trigger: 'manual' } });
     expect(skipped).toMatchObject({ action: 'skip', skipReason: 'no Spot pool the gatekeeper allows for this group' });
     expect(Date.parse(skipped.lock.leaseUntil) - Date.parse(skipped.lock.now)).toBeGreaterThan(2 * 3600_000);
+  });
+});
+
+describe('swap planning: drift, batches and Kubernetes clusters', () => {
+  const instance = (instanceId: string, over: Partial<{ spot: boolean; doNotDisrupt: boolean }> = {}) => ({ instanceId, lifecycleState: 'InService', azName: 'us-east-1a', instanceType: 'm5.large', spot: false, doNotDisrupt: false, protectedFromScaleIn: false, ...over });
+  const group = {
+    name: 'web',
+    min: 3,
+    max: 3,
+    desired: 3,
+    instances: [instance('i-1', { spot: true }), instance('i-2', { spot: true, doNotDisrupt: true }), instance('i-3')],
+    suspended: [],
+    launchTemplate: { LaunchTemplateId: 'lt-1', Version: '$Latest' },
+    instanceTypes: ['m5.large'],
+    azNames: ['us-east-1a'],
+    subnetsByAz: {},
+  };
+  const candidates = [{ azName: 'us-east-1a', azId: 'use1-az6', instanceType: 'm5.large', key: 'us-east-1/use1-az6/m5.large', score: 1 }];
+  const base = { executionId: 'e', region: 'us-east-1', group, candidates, dryRun: false, now: new Date('2026-11-22T10:00:00Z') };
+  const request = { group: 'web', reason: 'r', trigger: 'manual' as const };
+
+  it('replaces a drifted instance the drift detector names even when it is already Spot', () => {
+    expect(planSwap({ ...base, request: { ...request, trigger: 'drift', instanceId: 'i-1' } })).toMatchObject({ action: 'swap', oldInstanceId: 'i-1', trigger: 'drift' });
+  });
+
+  it('still skips a Spot instance for a manual or scheduled swap, and for drift without an instance', () => {
+    expect(planSwap({ ...base, request: { ...request, instanceId: 'i-1' } })).toMatchObject({ action: 'skip', skipReason: 'i-1 is already Spot' });
+    expect(planSwap({ ...base, request: { ...request, trigger: 'schedule', instanceId: 'i-1' } })).toMatchObject({ action: 'skip', skipReason: 'i-1 is already Spot' });
+    // Without a named instance a drift swap picks an On-Demand one, as any swap does.
+    expect(planSwap({ ...base, request: { ...request, trigger: 'drift' } })).toMatchObject({ action: 'swap', oldInstanceId: 'i-3' });
+  });
+
+  it('lets do-not-disrupt win over drift', () => {
+    expect(planSwap({ ...base, request: { ...request, trigger: 'drift', instanceId: 'i-2' } })).toMatchObject({ action: 'skip', skipReason: 'i-2 carries the do-not-disrupt tag' });
+  });
+
+  it('carries the batch id into the plan (null outside a batch)', () => {
+    expect(planSwap({ ...base, request: { ...request, batchId: 'batch-7' } }).batchId).toBe('batch-7');
+    expect(planSwap({ ...base, request }).batchId).toBeNull();
+  });
+
+  it('takes the cluster from the request, then swaps.groups, then the group tag, only when it is configured', () => {
+    const kubernetes = { clusters: ['prod-eks', 'other-eks'] };
+    expect(planSwap({ ...base, request: { ...request, cluster: 'prod-eks' }, kubernetes })).toMatchObject({ action: 'swap', cluster: 'prod-eks' });
+    expect(planSwap({ ...base, request, kubernetes: { ...kubernetes, groupClusters: { web: 'other-eks' } }, group: { ...group, clusterTag: 'prod-eks' } })).toMatchObject({ cluster: 'other-eks' });
+    expect(planSwap({ ...base, request, kubernetes, group: { ...group, clusterTag: 'prod-eks' } })).toMatchObject({ action: 'swap', cluster: 'prod-eks' });
+    // A tag naming a cluster Fleetwarden is not configured for: a plain swap, as the interruption path leaves such nodes alone.
+    expect(planSwap({ ...base, request, kubernetes, group: { ...group, clusterTag: 'someone-elses' } }).cluster).toBeUndefined();
+    expect(planSwap({ ...base, request }).cluster).toBeUndefined();
+  });
+
+  it('refuses a request naming a cluster that is not configured (its node could not be drained)', () => {
+    expect(planSwap({ ...base, request: { ...request, cluster: 'unknown-eks' }, kubernetes: { clusters: ['prod-eks'] } })).toMatchObject({
+      action: 'skip',
+      skipReason: 'cluster unknown-eks is not in kubernetes.clusters: its node cannot be drained',
+    });
+  });
+});
+
+describe('swap rollback decisions for Kubernetes nodes', () => {
+  const k8sPlan: SwapPlan = { ...plan, cluster: 'prod-eks' };
+  const node = (name: string, over: Partial<NodeInfo> = {}): NodeInfo => ({ name, unschedulable: false, taints: [], annotations: {}, ready: true, ...over });
+  const ours = node('old-node', { unschedulable: true, taints: [{ key: SWAP_TAINT_KEY, value: 'exec-1', effect: 'NoSchedule' }], annotations: { [CORDONED_BY_ANNOTATION]: 'exec-1' } });
+  const decide = (observation: SwapObservation, oldNode: NodeInfo | undefined, replacementNodes: { instanceId: string; node: NodeInfo }[] = []) =>
+    decideNodeRollback(k8sPlan, { actions: decideCompensation(k8sPlan, observation), seen: observation }, oldNode, replacementNodes);
+
+  it('puts the old node back in service and drains the replacement that goes', () => {
+    const observation = seen({ members: new Map([[OLD, 'InService'], ['i-a', 'InService'], ['i-b', 'InService'], [NEW, 'InService']]), desired: 4, replacements: [NEW] });
+    expect(decide(observation, ours, [{ instanceId: NEW, node: node('new-node') }])).toEqual([
+      { kind: 'remove-taint', node: 'old-node' },
+      { kind: 'uncordon', node: 'old-node' },
+      { kind: 'drain-replacement', node: 'new-node', instanceId: NEW },
+    ]);
+  });
+
+  it('also when the old instance left the group without a serving replacement (it is put back)', () => {
+    const observation = seen({ members: new Map([['i-a', 'InService'], ['i-b', 'InService'], [NEW, 'Pending']]), desired: 3, replacements: [NEW] });
+    expect(decide(observation, ours).map((a) => a.kind)).toEqual(['remove-taint', 'uncordon']);
+  });
+
+  it('leaves the old node cordoned when its instance goes (forward recovery), and keeps the serving replacement', () => {
+    const observation = seen({ members: new Map([['i-a', 'InService'], ['i-b', 'InService'], [NEW, 'InService']]), replacements: [NEW] });
+    expect(decide(observation, ours, [{ instanceId: NEW, node: node('new-node') }])).toEqual([]);
+  });
+
+  it("never undoes another execution's taint or cordon, and has nothing to do once it is undone (re-entrant)", () => {
+    const theirs = node('old-node', { unschedulable: true, taints: [{ key: SWAP_TAINT_KEY, value: 'exec-0', effect: 'NoSchedule' }], annotations: { [CORDONED_BY_ANNOTATION]: 'exec-0' } });
+    expect(decide(seen({}), theirs)).toEqual([]);
+    expect(decide(seen({}), node('old-node'))).toEqual([]);
+    expect(decide(seen({}), undefined)).toEqual([]);
   });
 });

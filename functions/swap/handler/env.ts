@@ -12,5 +12,9 @@ export const SwapStepsEnvSchema = BaseEnvSchema.extend({
   HOME_ACCOUNT_ID: z.string().min(1),
   ACCOUNT_ENVIRONMENTS: AccountEnvironmentsSchema,
   RISK_POLICY: jsonString(RiskPolicySchema),
+  /** Names in kubernetes.clusters: a swap in one of them runs the Kubernetes states. @example ["prod-eks"] */
+  KUBERNETES_CLUSTER_NAMES: jsonString(z.array(z.string().min(1))),
+  /** swaps.groups' cluster per group. @example {"web":"prod-eks"} */
+  SWAP_GROUP_CLUSTERS: jsonString(z.record(z.string(), z.string().min(1))),
 });
 export type SwapStepsEnv = z.infer<typeof SwapStepsEnvSchema>;

@@ -44,6 +44,7 @@ function deps(env: SwapStepsEnv): SwapDeps {
     environment: env.ACCOUNT_ENVIRONMENTS[env.HOME_ACCOUNT_ID] ?? 'PROD',
     dryRunDefault: env.FLEETWARDEN_DRY_RUN,
     clock: () => new Date(),
+    kubernetes: { clusters: env.KUBERNETES_CLUSTER_NAMES, groupClusters: env.SWAP_GROUP_CLUSTERS },
   };
 }
 
