@@ -161,6 +161,8 @@ async function runMachine(stack: LocalStack, machine: LocalStateMachine, input: 
  * Functions does: DescribeExecution's shape with Input/Output as JSON on success, and
  * `States.TaskFailed` whose cause carries the child's Error and Cause on failure.
  */
+const childNames = new WeakMap<LocalStack, Set<string>>();
+
 function childExecution(stack: LocalStack, resource: string, options: RunOptions, children: ExecutionResult[]): TaskHandler {
   if (resource !== 'arn:aws:states:::states:startExecution.sync:2') throw new Error(`Task resource ${resource} is not supported locally (only startExecution.sync:2)`);
   return async (taskInput) => {
@@ -169,6 +171,12 @@ function childExecution(stack: LocalStack, resource: string, options: RunOptions
     if (!child) throw Object.assign(new Error(`State machine ${StateMachineArn} does not exist`), { name: 'StepFunctions.StateMachineDoesNotExistException' });
     const input = typeof Input === 'string' ? JSON.parse(Input) : (Input ?? {});
     const name = Name ?? `local-${Date.now().toString(36)}`;
+    // Step Functions keeps an execution's name for 90 days: a second start under it is refused
+    // (unless it repeats a running execution's input, which a local run never outlives).
+    const used = childNames.get(stack) ?? new Set<string>();
+    childNames.set(stack, used);
+    if (used.has(`${StateMachineArn}:${name}`)) throw Object.assign(new Error(`Execution Already Exists: '${name}'`), { name: 'StepFunctions.ExecutionAlreadyExistsException' });
+    used.add(`${StateMachineArn}:${name}`);
     const startDate = new Date().toISOString();
     const result = await runMachine(stack, child, input, { ...options, executionName: name });
     children.push(result);

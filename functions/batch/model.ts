@@ -11,10 +11,15 @@ export const BudgetSchema = z.union([
 ]);
 export type Budget = z.infer<typeof BudgetSchema>;
 
+/** How long a batch may run, waits for windows included (the state machine's timeout). */
+export const BATCH_TIMEOUT_DAYS = 10;
+/** A batch does not wait for a window that opens later than this before its timeout. */
+export const BATCH_DEADLINE_MARGIN_HOURS = 12;
+
 function validCron(expression: string): boolean {
   try {
-    new Cron(expression, { paused: true });
-    return true;
+    // An expression that never matches (0 0 30 2 *) would fail every batch of its group later.
+    return new Cron(expression, { paused: true }).nextRun() !== null;
   } catch {
     return false;
   }
@@ -34,7 +39,7 @@ function validTimeZone(zone: string): boolean {
  * @example { "cron": "0 2 * * SAT", "durationMinutes": 240, "timeZone": "Europe/Paris" }
  */
 export const MaintenanceWindowSchema = z.strictObject({
-  cron: z.string().refine((c) => c.trim().split(/\s+/).length === 5 && validCron(c), 'a 5-field cron expression: minute hour day-of-month month day-of-week'),
+  cron: z.string().refine((c) => c.trim().split(/\s+/).length === 5 && validCron(c), 'a 5-field cron expression that matches some day: minute hour day-of-month month day-of-week'),
   durationMinutes: z.number().int().min(1).max(7 * 24 * 60),
   timeZone: z.string().refine(validTimeZone, 'an IANA time zone such as Europe/Paris').default('UTC'),
 });

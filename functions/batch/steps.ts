@@ -1,8 +1,8 @@
 import type { EventPublisher } from '../interruption/ingest';
 import type { LedgerWriter } from '../ledger/store';
-import { TerminalError } from '../shared/errors';
+import { TerminalError, causeMessage } from '../shared/errors';
 import type { GroupFacts } from '../swap/model';
-import type { BatchRequest, Budget, MaintenanceWindow, SwapGroup } from './model';
+import { BATCH_DEADLINE_MARGIN_HOURS, BATCH_TIMEOUT_DAYS, type BatchRequest, type Budget, type MaintenanceWindow, type SwapGroup } from './model';
 import { type BatchGroup, type BatchProgress, type WavePlan, type WaveResult, applyResults, planWave } from './waves';
 
 export class NoSuchGroupsError extends TerminalError {
@@ -66,7 +66,7 @@ async function readGroups(request: BatchRequest, deps: BatchDeps): Promise<Batch
  * Folds the last wave's results into the progress, re-reads the groups and plans the next wave;
  * every plan is recorded in the ledger (once per batch and wave, whatever the retries).
  */
-export async function planWaveStep(input: { request: BatchRequest; batchId: string; progress?: BatchProgress; results?: WaveResult[] }, deps: BatchDeps): Promise<WavePlan> {
+export async function planWaveStep(input: { request: BatchRequest; batchId: string; startedAt?: string; progress?: BatchProgress; results?: WaveResult[] }, deps: BatchDeps): Promise<WavePlan> {
   const progress = applyResults(input.progress ?? { wave: 0, attempts: [] }, input.results ?? []);
   const groups = await readGroups(input.request, deps);
   const plan = planWave({
@@ -77,6 +77,7 @@ export async function planWaveStep(input: { request: BatchRequest; batchId: stri
     defaults: { budget: deps.policy.budget, maxFailedSwaps: deps.policy.maxFailedSwaps },
     dryRun: input.request.dryRun ?? deps.dryRunDefault,
     now: deps.clock(),
+    ...(input.startedAt ? { deadline: new Date(new Date(input.startedAt).getTime() + (BATCH_TIMEOUT_DAYS * 24 - BATCH_DEADLINE_MARGIN_HOURS) * 3_600_000) } : {}),
   });
   const subject = `${deps.region}/${groups.map((g) => g.name).join(',')}`;
   const step = plan.action === 'swap' ? `wave-${plan.wave}` : `${plan.action}-after-wave-${progress.wave}`;
@@ -119,7 +120,7 @@ export async function recordBatchStep(outcome: BatchOutcome, state: { batchId: s
   const wave = state.wave;
   const reason =
     outcome === 'failed'
-      ? `${state.error?.Error ?? 'error'}: ${lambdaMessage(state.error?.Cause).slice(0, 500)}`
+      ? `${state.error?.Error ?? 'error'}: ${causeMessage(state.error?.Cause).slice(0, 500)}`
       : outcome === 'halted' && state.health?.reasons.length
         ? `health gate failed: ${state.health.reasons.join('; ')}`
         : wave && 'reason' in wave
@@ -131,17 +132,6 @@ export async function recordBatchStep(outcome: BatchOutcome, state: { batchId: s
   const detailType = outcome === 'completed' ? 'SwapBatchCompleted' : outcome === 'dry-run' ? 'SwapBatchPlanned' : 'SwapBatchHalted';
   await deps.publisher.publish([{ detailType, detail: json({ batchId: state.batchId, outcome, reason, groups: state.request?.groups, cluster: state.request?.cluster, summary }) as Record<string, unknown> }]);
   return { outcome };
-}
-
-/** A Lambda task's Cause is Lambda's `{ errorType, errorMessage }` JSON: the message is the reason. */
-function lambdaMessage(cause: string | undefined): string {
-  try {
-    const parsed = JSON.parse(cause ?? '') as { errorMessage?: string };
-    if (typeof parsed.errorMessage === 'string') return parsed.errorMessage;
-  } catch {
-    // not Lambda's shape: as it is
-  }
-  return cause ?? '';
 }
 
 function withoutProgress(plan: WavePlan) {

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import type { SwapRequest } from '../swap/model';
 import type { BatchRequest, Budget, MaintenanceWindow } from './model';
 import { windowState } from './window';
@@ -13,7 +14,8 @@ export interface BatchGroup {
   budget?: Budget;
 }
 
-export type SwapOutcome = 'swapped' | 'skipped' | 'rolled-back' | 'dry-run';
+/** `deferred`: the swap was refused because another swap held the group; it is tried again and does not count as a failure. */
+export type SwapOutcome = 'swapped' | 'skipped' | 'rolled-back' | 'dry-run' | 'deferred';
 
 export interface SwapAttempt {
   instanceId: string;
@@ -45,6 +47,7 @@ export interface WaveItem {
 export interface BatchSummary {
   swapped: number;
   skipped: number;
+  deferred: number;
   rolledBack: number;
   excluded: Excluded[];
   remaining: number;
@@ -74,7 +77,12 @@ export interface WaveInputs {
   defaults: { budget: Budget; maxFailedSwaps: number };
   dryRun: boolean;
   now: Date;
+  /** When the batch must be finished by (its execution's start plus its timeout, less a margin): no wait past it. */
+  deadline?: Date;
 }
+
+/** How often a swap refused because another swap held its group is tried again before the instance is left. */
+export const DEFERRALS_PER_INSTANCE = 5;
 
 /** A rolled-back swap is tried once more in a later wave; a second roll-back leaves the instance as it is. */
 export const ATTEMPTS_PER_INSTANCE = 2;
@@ -93,7 +101,7 @@ export function budgetSize(budget: Budget, desiredTotal: number): number {
  * - the canary is one swap; after it has succeeded, waves hold up to the budget, at most one swap
  *   per group (a group's lock serialises its swaps: the budget spreads across groups).
  */
-export function planWave({ batchId, request, groups, progress, defaults, dryRun, now }: WaveInputs): WavePlan {
+export function planWave({ batchId, request, groups, progress, defaults, dryRun, now, deadline }: WaveInputs): WavePlan {
   const maxFailed = request.maxFailedSwaps ?? defaults.maxFailedSwaps;
   const budget = budgetSize(request.budget ?? (groups.length === 1 ? groups[0]!.budget : undefined) ?? defaults.budget, groups.reduce((n, g) => n + g.desired, 0));
   const { targets, excluded } = selectTargets(request, groups, progress);
@@ -101,6 +109,7 @@ export function planWave({ batchId, request, groups, progress, defaults, dryRun,
   const summary = (): BatchSummary => ({
     swapped: progress.attempts.filter((a) => a.outcome === 'swapped').length,
     skipped: progress.attempts.filter((a) => a.outcome === 'skipped').length,
+    deferred: progress.attempts.filter((a) => a.outcome === 'deferred').length,
     rolledBack: rolledBack.length,
     excluded,
     remaining: targets.length,
@@ -109,7 +118,7 @@ export function planWave({ batchId, request, groups, progress, defaults, dryRun,
   const canaryPending = request.canary && !swappedAny;
 
   if (dryRun) return { action: 'dry-run', reason: 'dry run: planned, nothing changed', report: dryRunReport(targets, excluded, groups, budget, request.canary, now), progress };
-  if (request.canary && progress.wave === 1 && rolledBack.length > 0 && !swappedAny) {
+  if (canaryPending && rolledBack.length > 0) {
     return { action: 'halt', reason: `the canary swap of ${rolledBack[0]!.instanceId} was rolled back (${rolledBack[0]!.reason ?? 'see its execution'})`, summary: summary(), progress };
   }
   if (rolledBack.length > maxFailed) {
@@ -131,7 +140,12 @@ export function planWave({ batchId, request, groups, progress, defaults, dryRun,
       if (!opensAt || state.opensAt < opensAt) opensAt = state.opensAt;
     }
   }
-  if (open.length === 0) return { action: 'wait', until: opensAt!.toISOString(), reason: `every remaining group is outside its maintenance window until ${opensAt!.toISOString()}`, progress };
+  if (open.length === 0) {
+    if (deadline && opensAt! > deadline) {
+      return { action: 'halt', reason: `the next maintenance window opens ${opensAt!.toISOString()}, after this batch's deadline ${deadline.toISOString()}; ${targets.length} instance(s) left for a later batch`, summary: summary(), progress };
+    }
+    return { action: 'wait', until: opensAt!.toISOString(), reason: `every remaining group is outside its maintenance window until ${opensAt!.toISOString()}`, progress };
+  }
 
   const size = canaryPending ? 1 : budget;
   const wave = progress.wave + 1;
@@ -142,7 +156,7 @@ export function planWave({ batchId, request, groups, progress, defaults, dryRun,
     if (used.has(target.group.name)) continue;
     used.add(target.group.name);
     items.push({
-      executionName: `${batchId.slice(0, 48)}-w${wave}-${target.instanceId}`,
+      executionName: childExecutionName(batchId, wave, target.instanceId),
       request: {
         group: target.group.name,
         instanceId: target.instanceId,
@@ -155,6 +169,17 @@ export function planWave({ batchId, request, groups, progress, defaults, dryRun,
     });
   }
   return { action: 'swap', wave, canary: canaryPending, budget, items, deferred, excluded, progress: { ...progress, wave } };
+}
+
+/**
+ * A child execution's name: unique per batch (a hash of the whole batch id, since names are cut
+ * to fit), wave and instance, and at most 80 characters. Step Functions keeps a name for 90 days,
+ * so two batches must never produce the same one; a retried wave reuses it on purpose.
+ */
+export function childExecutionName(batchId: string, wave: number, instanceId: string): string {
+  const hash = createHash('sha256').update(batchId).digest('hex').slice(0, 8);
+  const suffix = `-${hash}-w${wave}-${instanceId}`;
+  return `${batchId.slice(0, 80 - suffix.length)}${suffix}`;
 }
 
 interface Target {
@@ -180,9 +205,15 @@ function selectTargets(request: BatchRequest, groups: BatchGroup[], progress: Ba
       }
       const previous = tries.get(instance.instanceId) ?? [];
       const last = previous.at(-1);
-      if (last && last.outcome !== 'rolled-back') continue; // handled: swapped (gone) or skipped by the swap itself
-      if (previous.length >= ATTEMPTS_PER_INSTANCE) {
-        exclude(`its swap was rolled back ${previous.length} times; left as it is`);
+      if (last && last.outcome !== 'rolled-back' && last.outcome !== 'deferred') continue; // handled: swapped (gone) or skipped by the swap itself
+      const failures = previous.filter((a) => a.outcome === 'rolled-back').length;
+      const deferrals = previous.filter((a) => a.outcome === 'deferred').length;
+      if (failures >= ATTEMPTS_PER_INSTANCE) {
+        exclude(`its swap was rolled back ${failures} times; left as it is`);
+        continue;
+      }
+      if (deferrals >= DEFERRALS_PER_INSTANCE) {
+        exclude(`another swap held group ${group.name} ${deferrals} times; left for a later batch`);
         continue;
       }
       if (instance.lifecycleState !== 'InService') {
@@ -234,11 +265,15 @@ function dryRunReport(targets: Target[], excluded: Excluded[], groups: BatchGrou
 export function applyResults(progress: BatchProgress, results: WaveResult[]): BatchProgress {
   const attempts = results.map((r): SwapAttempt => {
     const base = { instanceId: r.request.instanceId!, group: r.request.group, wave: progress.wave };
-    if (!r.execution) return { ...base, outcome: 'rolled-back', reason: childError(r.error) };
-    const output = (r.execution.output ?? {}) as { plan?: { action?: string; skipReason?: string; dryRun?: boolean }; terminated?: unknown; launch?: { instanceId?: string } };
-    if (output.plan?.action === 'skip') return { ...base, outcome: 'skipped', reason: output.plan.skipReason };
-    if (output.plan?.dryRun) return { ...base, outcome: 'dry-run' };
-    return { ...base, outcome: 'swapped', ...(output.launch?.instanceId ? { replacement: output.launch.instanceId } : {}) };
+    if (!r.execution) {
+      const reason = childError(r.error);
+      return { ...base, outcome: reason.startsWith('Swap.LockHeld') ? 'deferred' : 'rolled-back', reason };
+    }
+    // The swap ends with its outcome (see NodeSwap's recorders): only a completed swap counts as one.
+    const output = (r.execution.output ?? {}) as { outcome?: string; reason?: string; replacementInstanceId?: string };
+    if (output.outcome === 'succeeded') return { ...base, outcome: 'swapped', ...(output.replacementInstanceId ? { replacement: output.replacementInstanceId } : {}) };
+    if (output.outcome === 'dry-run') return { ...base, outcome: 'dry-run' };
+    return { ...base, outcome: 'skipped', reason: output.reason ?? `the swap ended ${output.outcome ?? 'without an outcome'}` };
   });
   return { ...progress, attempts: [...progress.attempts, ...attempts] };
 }

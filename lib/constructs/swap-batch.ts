@@ -5,6 +5,7 @@ import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import * as tasks from 'aws-cdk-lib/aws-stepfunctions-tasks';
 import { Construct } from 'constructs';
 import { SwapBatchEnvSchema } from '../../functions/batch/handler/env';
+import { BATCH_TIMEOUT_DAYS } from '../../functions/batch/model';
 import { RETRYABLE_ERROR_NAMES } from '../../functions/shared/errors';
 import type { FleetwardenConfig } from '../config';
 import { acknowledge, logicalIdOf } from '../nag';
@@ -113,7 +114,7 @@ export class SwapBatch extends Construct {
       parameters: {
         'request.$': '$',
         'batchId.$': '$$.Execution.Name',
-        progress: { wave: 0, attempts: [] },
+        'startedAt.$': '$$.Execution.StartTime',
         results: [],
         wave: { action: 'none', progress: { wave: 0, attempts: [] } },
         health: { healthy: true, reasons: [] },
@@ -122,9 +123,9 @@ export class SwapBatch extends Construct {
       },
     });
     const failed = record('Record that the batch failed', 'failed').next(alert('Alert operators that the batch failed')).next(new sfn.Fail(this, 'The batch failed', { error: 'Batch.Failed' }));
-    const plan = step('Plan the next wave', { step: 'plan-wave', 'request.$': '$.request', 'batchId.$': '$.batchId', 'progress.$': '$.progress', 'results.$': '$.results' }, '$.wave');
+    // The progress lives in the last plan ($.wave.progress) only: the state stays small.
+    const plan = step('Plan the next wave', { step: 'plan-wave', 'request.$': '$.request', 'batchId.$': '$.batchId', 'startedAt.$': '$.startedAt', 'progress.$': '$.wave.progress', 'results.$': '$.results' }, '$.wave');
     plan.addCatch(failed, { errors: ['States.ALL'], resultPath: '$.error' });
-    const keepProgress = new sfn.Pass(this, "Keep the batch's progress", { inputPath: '$.wave.progress', resultPath: '$.progress' });
 
     const halted = record('Record that the batch halted', 'halted').next(alert('Alert operators that the batch halted')).next(new sfn.Fail(this, 'The batch halted', { error: 'Batch.Halted', cause: 'See SwapBatchHalted on the Fleetwarden bus and the ledger' }));
     const completed = record('Record that the batch completed', 'completed').next(new sfn.Succeed(this, 'The batch is complete'));
@@ -151,6 +152,7 @@ export class SwapBatch extends Construct {
       resultPath: '$.results',
     });
     wave.itemProcessor(swapOne);
+    wave.addCatch(failed, { errors: ['States.ALL'], resultPath: '$.error' });
 
     const settle = new sfn.Wait(this, 'Let the fleet settle after the wave', { time: sfn.WaitTime.duration(Duration.seconds(gate.settleSeconds)) });
     const resetChecks = new sfn.Pass(this, 'Start the health gate', { result: sfn.Result.fromObject({ n: 0 }), resultPath: '$.healthChecks' });
@@ -167,7 +169,7 @@ export class SwapBatch extends Construct {
     );
     wave.next(settle).next(resetChecks).next(check);
 
-    plan.next(keepProgress).next(
+    plan.next(
       new sfn.Choice(this, 'What does the plan say?')
         .when(sfn.Condition.stringEquals('$.wave.action', 'swap'), wave)
         .when(sfn.Condition.stringEquals('$.wave.action', 'wait'), waitWindow)
@@ -179,8 +181,9 @@ export class SwapBatch extends Construct {
     const stateMachine = fleetStateMachine(this, 'BatchStateMachine', {
       stateMachineName: 'fleetwarden-swap-batch',
       definition: start.next(plan),
-      // Long enough to wait a week for a maintenance window and still work through it.
-      timeout: Duration.days(10),
+      // Long enough to wait a week for a maintenance window and still work through it; the
+      // planner does not wait for a window past this (less a margin): it halts with the reason.
+      timeout: Duration.days(BATCH_TIMEOUT_DAYS),
       store,
     });
     const stack = Stack.of(this);

@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { BatchRequestSchema, MaintenanceWindowSchema } from '../../functions/batch/model';
-import { type BatchGroup, type BatchProgress, type WaveResult, applyResults, budgetSize, planWave } from '../../functions/batch/waves';
+import { type BatchGroup, type BatchProgress, type WaveResult, applyResults, budgetSize, childExecutionName, planWave } from '../../functions/batch/waves';
 import { windowState } from '../../functions/batch/window';
 
 const NOW = new Date('2026-11-23T11:00:00Z'); // a Monday
@@ -125,17 +125,60 @@ describe('planWave', () => {
     expect(plan([g], { maxFailedSwaps: 5 }, twice)).toMatchObject({ action: 'done', summary: { rolledBack: 2, excluded: [{ instanceId: hex(101) }] } });
   });
 
-  it('folds Map results: a child that failed is a roll-back with its reason, a skip is a skip', () => {
+  it('folds Map results: a failed child is a roll-back with its reason, LockHeld is deferred, only a completed swap counts as swapped', () => {
+    const req = (n: number) => ({ group: 'g', instanceId: hex(n), reason: 'r', trigger: 'manual' as const });
     const results: WaveResult[] = [
-      { request: { group: 'g', instanceId: hex(1), reason: 'r', trigger: 'manual' }, error: { Error: 'States.TaskFailed', Cause: JSON.stringify({ Error: 'Swap.RolledBack', Cause: 'Terminal.StatusChecksTimeout' }) } },
-      { request: { group: 'g', instanceId: hex(2), reason: 'r', trigger: 'manual' }, execution: { status: 'SUCCEEDED', output: { plan: { action: 'skip', skipReason: 'carries the do-not-disrupt tag' } } } },
-      { request: { group: 'g', instanceId: hex(3), reason: 'r', trigger: 'manual' }, execution: { status: 'SUCCEEDED', output: { plan: { action: 'swap' }, launch: { instanceId: hex(9) } } } },
+      { request: req(1), error: { Error: 'States.TaskFailed', Cause: JSON.stringify({ Error: 'Swap.RolledBack', Cause: 'Terminal.StatusChecksTimeout' }) } },
+      { request: req(2), error: { Error: 'States.TaskFailed', Cause: JSON.stringify({ Error: 'Swap.LockHeld', Cause: 'another swap holds the group' }) } },
+      { request: req(3), execution: { status: 'SUCCEEDED', output: { outcome: 'skipped', reason: 'carries the do-not-disrupt tag' } } },
+      { request: req(4), execution: { status: 'SUCCEEDED', output: { outcome: 'succeeded', replacementInstanceId: hex(9) } } },
+      // A swap that ended without completing (e.g. its node refused disruption) is not a swap.
+      { request: req(5), execution: { status: 'SUCCEEDED', output: { outcome: 'refused', reason: 'node runs a do-not-disrupt pod' } } },
     ];
     expect(applyResults({ wave: 4, attempts: [] }, results).attempts).toEqual([
       { instanceId: hex(1), group: 'g', wave: 4, outcome: 'rolled-back', reason: 'Swap.RolledBack: Terminal.StatusChecksTimeout' },
-      { instanceId: hex(2), group: 'g', wave: 4, outcome: 'skipped', reason: 'carries the do-not-disrupt tag' },
-      { instanceId: hex(3), group: 'g', wave: 4, outcome: 'swapped', replacement: hex(9) },
+      { instanceId: hex(2), group: 'g', wave: 4, outcome: 'deferred', reason: 'Swap.LockHeld: another swap holds the group' },
+      { instanceId: hex(3), group: 'g', wave: 4, outcome: 'skipped', reason: 'carries the do-not-disrupt tag' },
+      { instanceId: hex(4), group: 'g', wave: 4, outcome: 'swapped', replacement: hex(9) },
+      { instanceId: hex(5), group: 'g', wave: 4, outcome: 'skipped', reason: 'node runs a do-not-disrupt pod' },
     ]);
+  });
+
+  it('the canary stays one swap and still halts the batch when a canary after a skipped one is rolled back', () => {
+    const progress: BatchProgress = {
+      wave: 2,
+      attempts: [
+        { instanceId: hex(100), group: 'g', wave: 1, outcome: 'skipped' },
+        { instanceId: hex(101), group: 'g', wave: 2, outcome: 'rolled-back', reason: 'Swap.RolledBack' },
+      ],
+    };
+    expect(plan([group('g', 3)], { maxFailedSwaps: 5 }, progress)).toMatchObject({ action: 'halt', reason: `the canary swap of ${hex(101)} was rolled back (Swap.RolledBack)` });
+  });
+
+  it('a deferred swap (another swap held the group) is tried again and is not a failure', () => {
+    const progress: BatchProgress = { wave: 1, attempts: [{ instanceId: hex(100), group: 'g', wave: 1, outcome: 'deferred', reason: 'Swap.LockHeld' }] };
+    expect(plan([group('g', 1)], { maxFailedSwaps: 0 }, progress)).toMatchObject({ action: 'swap', canary: true, items: [{ request: { instanceId: hex(100) } }] });
+  });
+
+  it('does not wait for a window that opens after the batch deadline: halts with the reason', () => {
+    const spec = MaintenanceWindowSchema.parse({ cron: '0 2 1 * *', durationMinutes: 60, timeZone: 'UTC' });
+    const g = group('g', 2, { window: { name: 'monthly', spec } });
+    const wave = planWave({ batchId: 'b', request: request(), groups: [g], progress: start, defaults, dryRun: false, now: NOW, deadline: new Date('2026-12-01T00:00:00Z') });
+    expect(wave).toMatchObject({ action: 'halt', reason: "the next maintenance window opens 2026-12-01T02:00:00.000Z, after this batch's deadline 2026-12-01T00:00:00.000Z; 2 instance(s) left for a later batch" });
+  });
+
+  it('child execution names fit in 80 characters and differ between batches whose ids share a long prefix', () => {
+    const long = `drift-${'eks-ng-general-20240101-a1b2c3d4'}-b08e77-20261122-`;
+    const a = childExecutionName(`${long}aaaaaaaaaaaa`, 12, 'i-0123456789abcdef0');
+    const b = childExecutionName(`${long}bbbbbbbbbbbb`, 12, 'i-0123456789abcdef0');
+    expect(a).not.toBe(b);
+    expect(a.length).toBeLessThanOrEqual(80);
+    expect(a).toMatch(/^[A-Za-z0-9_-]+$/);
+    fc.assert(fc.property(fc.stringMatching(/^[A-Za-z0-9_-]{1,80}$/), fc.integer({ min: 1, max: 999 }), (id, w) => childExecutionName(id, w, 'i-0123456789abcdef0').length <= 80));
+  });
+
+  it('rejects a window whose cron never matches', () => {
+    expect(MaintenanceWindowSchema.safeParse({ cron: '0 0 30 2 *', durationMinutes: 60 }).success).toBe(false);
   });
 
   it('property: a wave never exceeds the budget, never takes two of a group, never touches do-not-disrupt or a non-InService instance, and a batch whose swaps all succeed ends', () => {
@@ -158,11 +201,43 @@ describe('planWave', () => {
           // Every swap succeeds: the old instance leaves, a Spot one takes its place.
           const swapped = new Set(wave.items.map((i) => i.request.instanceId));
           groups = groups.map((g) => ({ ...g, instances: g.instances.map((i) => (swapped.has(i.instanceId) ? { ...i, instanceId: `${i.instanceId}0`, spot: true } : i)) }));
-          progress = applyResults(wave.progress, wave.items.map((i) => ({ request: i.request, execution: { status: 'SUCCEEDED', output: { plan: { action: 'swap' } } } })));
+          progress = applyResults(wave.progress, wave.items.map((i) => ({ request: i.request, execution: { status: 'SUCCEEDED', output: { outcome: 'succeeded' } } })));
         }
         return false;
       }),
       { numRuns: 200 },
+    );
+  });
+
+  it('property: whatever each swap does (succeed, roll back, be refused by a held lock, skip), the batch ends, waves stay within the budget and the canary stays one until a swap succeeded', () => {
+    const outcomes = ['succeeded', 'rolled-back', 'lock-held', 'skipped'] as const;
+    fc.assert(
+      fc.property(fc.array(fc.integer({ min: 1, max: 5 }), { minLength: 1, maxLength: 3 }), fc.integer({ min: 1, max: 3 }), fc.infiniteStream(fc.constantFrom(...outcomes)), fc.integer({ min: 0, max: 3 }), (sizes, count, stream, maxFailedSwaps) => {
+        let groups = sizes.map((n, i) => group('g'.repeat(i + 1), n));
+        let progress: BatchProgress = start;
+        const picks = stream[Symbol.iterator]();
+        for (let step = 0; step < 200; step++) {
+          const wave = planWave({ batchId: 'b', request: request({ groups: groups.map((g) => g.name), budget: { count }, maxFailedSwaps }), groups, progress, defaults, dryRun: false, now: NOW });
+          if (wave.action === 'done' || wave.action === 'halt') return true;
+          if (wave.action !== 'swap') return false;
+          const swappedBefore = progress.attempts.some((a) => a.outcome === 'swapped');
+          expect(wave.items.length).toBeLessThanOrEqual(swappedBefore ? count : 1);
+          expect(new Set(wave.items.map((i) => i.request.group)).size).toBe(wave.items.length);
+          const results: WaveResult[] = wave.items.map((item) => {
+            const outcome = picks.next().value as (typeof outcomes)[number];
+            if (outcome === 'succeeded') {
+              groups = groups.map((g) => ({ ...g, instances: g.instances.map((i) => (i.instanceId === item.request.instanceId ? { ...i, instanceId: `${i.instanceId}0`, spot: true } : i)) }));
+              return { request: item.request, execution: { status: 'SUCCEEDED', output: { outcome: 'succeeded' } } };
+            }
+            if (outcome === 'skipped') return { request: item.request, execution: { status: 'SUCCEEDED', output: { outcome: 'skipped', reason: 'x' } } };
+            const error = outcome === 'lock-held' ? 'Swap.LockHeld' : 'Swap.RolledBack';
+            return { request: item.request, error: { Error: 'States.TaskFailed', Cause: JSON.stringify({ Error: error, Cause: 'x' }) } };
+          });
+          progress = applyResults(wave.progress, results);
+        }
+        return false;
+      }),
+      { numRuns: 300 },
     );
   });
 });

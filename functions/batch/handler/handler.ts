@@ -20,7 +20,7 @@ const ProgressSchema = z.strictObject({
       instanceId: z.string(),
       group: z.string(),
       wave: z.number().int(),
-      outcome: z.enum(['swapped', 'skipped', 'rolled-back', 'dry-run']),
+      outcome: z.enum(['swapped', 'skipped', 'rolled-back', 'dry-run', 'deferred']),
       reason: z.string().optional(),
       replacement: z.string().optional(),
     }),
@@ -38,7 +38,7 @@ const WaveResultSchema = z.looseObject({
  * @example { "step": "plan-wave", "request": { "groups": ["web"] }, "batchId": "b-1" }
  */
 export const BatchStepInputSchema = z.discriminatedUnion('step', [
-  z.strictObject({ step: z.literal('plan-wave'), request: BatchRequestSchema, batchId: z.string().min(1), progress: ProgressSchema.optional(), results: z.array(WaveResultSchema).optional() }),
+  z.strictObject({ step: z.literal('plan-wave'), request: BatchRequestSchema, batchId: z.string().min(1), startedAt: z.iso.datetime({ offset: true }).optional(), progress: ProgressSchema.optional(), results: z.array(WaveResultSchema).optional() }),
   z.strictObject({ step: z.literal('health'), request: BatchRequestSchema }),
   z.strictObject({ step: z.literal('record'), outcome: z.enum(['completed', 'halted', 'dry-run', 'failed']), state: z.looseObject({ batchId: z.string().min(1) }) }),
 ]);
