@@ -7,7 +7,14 @@ export const GENESIS_HASH = '0'.repeat(64);
 
 const JsonValueSchema: z.ZodType<unknown> = z.lazy(() =>
   // Members set to undefined are allowed: canonical JSON and the DynamoDB marshaller both drop them.
-  z.union([z.null(), z.boolean(), z.number().finite(), z.string(), z.array(JsonValueSchema), z.record(z.string(), JsonValueSchema.optional())]),
+  // "__proto__" is refused as a key: parsers that assign members drop it or turn it into the
+  // object's prototype (zod's record drops it), so an entry holding one would verify as modified.
+  z
+    .unknown()
+    .superRefine((value, ctx) => {
+      if (value !== null && typeof value === 'object' && !Array.isArray(value) && Object.hasOwn(value, '__proto__')) ctx.addIssue({ code: 'custom', message: 'the key "__proto__" is not allowed' });
+    })
+    .pipe(z.union([z.null(), z.boolean(), z.number().finite(), z.string(), z.array(JsonValueSchema), z.record(z.string(), JsonValueSchema.optional())])),
 );
 
 /**

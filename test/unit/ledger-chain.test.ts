@@ -1,7 +1,12 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { canonicalJson } from '../../functions/ledger/canonical';
-import { GENESIS_HASH, type LedgerDraft, type LedgerEntry, entryHash, seal, verifyChain } from '../../functions/ledger/chain';
+import { GENESIS_HASH, type LedgerDraft, LedgerDraftSchema, type LedgerEntry, entryHash, seal, verifyChain } from '../../functions/ledger/chain';
+
+/** JSON without a "__proto__" key, which the draft schema refuses (see the test below). */
+const hasProtoKey = (v: unknown): boolean =>
+  Array.isArray(v) ? v.some(hasProtoKey) : v !== null && typeof v === 'object' ? Object.keys(v).includes('__proto__') || Object.values(v).some(hasProtoKey) : false;
+const jsonArb = fc.jsonValue({ maxDepth: 2 }).filter((v) => !hasProtoKey(v));
 
 const draftArb: fc.Arbitrary<LedgerDraft> = fc.record({
   actor: fc.constantFrom('interruption-handler', 'swap-workflow', 'enforcer'),
@@ -9,8 +14,8 @@ const draftArb: fc.Arbitrary<LedgerDraft> = fc.record({
   subject: fc.string({ minLength: 1, maxLength: 20 }),
   reason: fc.string({ minLength: 1, maxLength: 40 }),
   eventId: fc.uuid(),
-  before: fc.option(fc.jsonValue({ maxDepth: 2 }), { nil: undefined }),
-  after: fc.option(fc.jsonValue({ maxDepth: 2 }), { nil: undefined }),
+  before: fc.option(jsonArb, { nil: undefined }),
+  after: fc.option(jsonArb, { nil: undefined }),
 });
 
 function buildChain(drafts: LedgerDraft[]): LedgerEntry[] {
@@ -51,6 +56,13 @@ describe('ledger chain', () => {
     expect(first).toMatchObject({ seq: 1, prevHash: GENESIS_HASH });
     expect(second).toMatchObject({ seq: 2, prevHash: first!.hash });
     expect(second!.hash).toBe(entryHash(second!));
+  });
+
+  it('refuses a draft with a "__proto__" key (it could not be verified after a round trip)', () => {
+    const draft = JSON.parse('{"actor":"a","action":"pool.quarantined","subject":"s","reason":"r","eventId":"e","before":{"__proto__":null}}');
+    const parsed = LedgerDraftSchema.safeParse(draft);
+    expect(parsed.success).toBe(false);
+    expect(parsed.error!.issues[0]!.message).toContain('"__proto__" is not allowed');
   });
 
   it('verifies every untampered chain, after a storage round trip', () => {
