@@ -10,6 +10,7 @@ import { formatVerification, runVerify } from '../functions/ledger/cli';
 import { motoEnvironment, startMoto } from '../local/moto';
 import { type LocalStack, provision } from '../local/provision';
 import { synthTemplate } from '../local/template';
+import { driftSteps } from './demo/drift';
 import { interruptionSteps } from './demo/interruptions';
 import { kubernetesSteps } from './demo/kubernetes';
 import { ledgerSteps } from './demo/ledger';
@@ -23,7 +24,7 @@ export interface DemoContext {
 }
 
 /** The demo's chapters, in order; later capabilities append theirs. */
-const steps: ((ctx: DemoContext) => Promise<void>)[] = [ledgerSteps, interruptionSteps, kubernetesSteps, swapSteps];
+const steps: ((ctx: DemoContext) => Promise<void>)[] = [ledgerSteps, interruptionSteps, kubernetesSteps, swapSteps, driftSteps];
 
 async function main(): Promise<number> {
   const timeline = new Timeline();
