@@ -29,6 +29,8 @@ export interface RunOptions {
   /** Retry intervals take this long (ms) instead of their configured backoff. */
   retryMs?: number;
   executionName?: string;
+  /** Stop the execution (as StopExecution does) right after this state's task has run: no Catch, no rollback. */
+  abortAfter?: string;
 }
 
 export interface ExecutionEvent {
@@ -39,7 +41,7 @@ export interface ExecutionEvent {
 }
 
 export interface ExecutionResult {
-  status: 'SUCCEEDED' | 'FAILED';
+  status: 'SUCCEEDED' | 'FAILED' | 'ABORTED';
   output?: unknown;
   error?: string;
   cause?: string;
@@ -97,10 +99,19 @@ async function runMachine(stack: LocalStack, machine: LocalStateMachine, input: 
   const counters = { lambdaInvocations: 0, sdkCalls: 0 };
   const children: ExecutionResult[] = [];
   const handlers: Record<string, TaskHandler> = {};
+  const control: { abort?: () => void } = {};
   for (const [name, state] of taskStates(definition)) {
     const real = state.Resource.startsWith('arn:aws:states:::states:startExecution') ? childExecution(stack, state.Resource, options, children) : taskHandler(stack, state.Resource, counters);
     const wrap = options.around?.[name];
-    handlers[name] = wrap ? (taskInput) => wrap(taskInput, real) : real;
+    const wrapped: TaskHandler = wrap ? (taskInput) => wrap(taskInput, real) : real;
+    handlers[name] =
+      options.abortAfter === name
+        ? async (taskInput) => {
+            await wrapped(taskInput);
+            control.abort?.();
+            return new Promise(() => undefined); // the execution is gone: nothing comes back
+          }
+        : wrapped;
   }
   const waitTimeOverrides: Record<string, number> = {};
   const retryIntervalOverrides: Record<string, number> = {};
@@ -110,6 +121,7 @@ async function runMachine(stack: LocalStack, machine: LocalStateMachine, input: 
   }
   const executionName = options.executionName ?? `local-${Date.now().toString(36)}`;
   const execution = new StateMachine(definition as never).run(input as never, {
+    noThrowOnAbort: true,
     overrides: { taskResourceLocalHandlers: handlers as never, waitTimeOverrides, retryIntervalOverrides },
     context: {
       Execution: {
@@ -121,6 +133,11 @@ async function runMachine(stack: LocalStack, machine: LocalStateMachine, input: 
       StateMachine: { Id: arn, Name: arn.split(':').pop() },
     } as never,
   });
+  let aborted = false;
+  control.abort = () => {
+    aborted = true;
+    execution.abort();
+  };
   const events: ExecutionEvent[] = [];
   const logging = (async () => {
     for await (const event of execution.eventLogs as AsyncIterable<Record<string, any>>) {
@@ -137,8 +154,9 @@ async function runMachine(stack: LocalStack, machine: LocalStateMachine, input: 
   })();
   try {
     const output = await execution.result;
-    await logging;
-    return { status: 'SUCCEEDED', output, events, transitions: countTransitions(events), ...counters, children };
+    // A stopped execution's event log may never close: it is not waited for.
+    if (!aborted) await logging;
+    return { status: aborted ? 'ABORTED' : 'SUCCEEDED', output: aborted ? undefined : output, events, transitions: countTransitions(events), ...counters, children };
   } catch (error) {
     await logging.catch(() => undefined);
     // The run rejects with an ExecutionError whose cause is what failed (a Fail state's error).

@@ -1,4 +1,6 @@
 import { Duration, Stack } from 'aws-cdk-lib';
+import * as events from 'aws-cdk-lib/aws-events';
+import * as targets from 'aws-cdk-lib/aws-events-targets';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import type * as eks from 'aws-cdk-lib/aws-eks';
@@ -220,6 +222,8 @@ export class NodeSwap extends Construct {
         owner: tasks.DynamoAttributeValue.fromString(sfn.JsonPath.stringAt('$.plan.lock.owner')),
         leaseUntil: tasks.DynamoAttributeValue.fromString(sfn.JsonPath.stringAt('$.plan.lock.leaseUntil')),
         expiresAt: tasks.DynamoAttributeValue.numberFromString(sfn.JsonPath.stringAt('$.plan.lock.expiresAt')),
+        // What the reaper rolls back from if the execution is stopped or times out (no Catch runs then).
+        plan: tasks.DynamoAttributeValue.fromString(sfn.JsonPath.jsonToString(sfn.JsonPath.objectAt('$.plan'))),
       },
       // Free, or its lease ran out (an execution that died without rolling back).
       conditionExpression: 'attribute_not_exists(lockId) OR leaseUntil < :now',
@@ -408,6 +412,25 @@ export class NodeSwap extends Construct {
     const definition = start.next(plan).next(planned);
 
     const stateMachine = fleetStateMachine(this, 'SwapStateMachine', { stateMachineName: 'fleetwarden-node-swap', definition, timeout: Duration.hours(2), store });
+    // An execution stopped (by an operator, or with its parent batch) or timed out runs no Catch:
+    // Step Functions' own status-change event brings it to the reaper, which rolls back what the
+    // lock says is still held (src: functions/swap/reaper.ts).
+    new events.Rule(this, 'ReapStoppedSwaps', {
+      description: 'A NodeSwap execution that ended ABORTED, TIMED_OUT or FAILED -> roll back what its lock still holds',
+      eventPattern: {
+        source: ['aws.states'],
+        detailType: ['Step Functions Execution Status Change'],
+        detail: { status: ['ABORTED', 'TIMED_OUT', 'FAILED'], stateMachineArn: [stateMachine.stateMachineArn] },
+      },
+      targets: [
+        new targets.LambdaFunction(this.steps.fn, {
+          event: events.RuleTargetInput.fromObject({ step: 'reap', event: events.EventField.fromPath('$') }),
+          deadLetterQueue: store.asyncDeadLetters.queue,
+          retryAttempts: 8,
+          maxEventAge: Duration.hours(6),
+        }),
+      ],
+    });
     acknowledge(
       stateMachine,
       'AwsSolutions-IAM5',

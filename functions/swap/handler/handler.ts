@@ -3,12 +3,21 @@ import { Ec2SpotPriceSource, Gatekeeper, NoPlacementScores } from '../../gatekee
 import { EventBridgePublisher } from '../../interruption/adapters';
 import { DynamoPoolRiskStore } from '../../interruption/pool-store';
 import { DynamoLedger } from '../../ledger/store';
-import { documentClient } from '../../shared/aws';
+import { DynamoDBClient, GetItemCommand } from '@aws-sdk/client-dynamodb';
+import { awsClient, documentClient } from '../../shared/aws';
 import { fleetHandler } from '../../shared/middleware';
 import { SwapAws } from '../aws';
 import { LaunchResultSchema, StepErrorSchema, SwapPlanSchema, SwapRequestSchema } from '../model';
 import { type SwapDeps, compensateStep, launchStep, planStep, recordStep, terminateOldStep } from '../steps';
+import { ExecutionStatusChangeSchema, type HeldLock, reapStep } from '../reaper';
 import { type SwapStepsEnv, SwapStepsEnvSchema } from './env';
+
+/** The swap lock as the state machine wrote it (consistent read: the reaper acts on it). */
+async function lockOf(tableName: string, lockId: string): Promise<HeldLock | undefined> {
+  const out = await awsClient(DynamoDBClient).send(new GetItemCommand({ TableName: tableName, Key: { lockId: { S: lockId } }, ConsistentRead: true }));
+  const owner = out.Item?.owner?.S;
+  return owner ? { owner, plan: out.Item?.plan?.S } : undefined;
+}
 
 export const EVENT_SOURCE = 'fleetwarden.swap';
 
@@ -27,6 +36,8 @@ export const SwapStepInputSchema = z.discriminatedUnion('step', [
     executionId: z.string().min(1),
     state: z.record(z.string(), z.unknown()),
   }),
+  // Step Functions' "Execution Status Change" event of a swap execution, through the reaper rule.
+  z.strictObject({ step: z.literal('reap'), event: ExecutionStatusChangeSchema }),
 ]);
 
 function deps(env: SwapStepsEnv): SwapDeps {
@@ -61,5 +72,7 @@ export const handler = fleetHandler({ envSchema: SwapStepsEnvSchema, inputSchema
       return compensateStep(input.plan, d);
     case 'record':
       return recordStep(input.outcome, input.state, input.executionId, d);
+    case 'reap':
+      return reapStep(input.event, { ...d, lock: (lockId) => lockOf(env.LOCKS_TABLE_NAME, lockId) });
   }
 });
