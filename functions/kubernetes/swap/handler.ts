@@ -1,3 +1,4 @@
+import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import { z } from 'zod';
 import { fleetHandler } from '../../shared/middleware';
 import { SwapAws } from '../../swap/aws';
@@ -25,6 +26,9 @@ function connector(env: SwapNodesEnv): ClusterConnector {
   return wired.connector;
 }
 
+/** One CloudWatch metric per step (EMF, namespace Fleetwarden). */
+const STEP_METRICS = { 'check-old-node': 'SwapNodeDisruptionChecks', 'check-replacement-node': 'SwapReplacementNodeChecks', 'drain-old-node': 'SwapNodeDrains', 'restore-nodes': 'SwapNodeRestores' } as const;
+
 export const handler = fleetHandler({ envSchema: SwapNodesEnvSchema, inputSchema: SwapNodesInputSchema }, async (input, tools) => {
   const region = process.env.AWS_REGION ?? 'us-east-1';
   const aws = new SwapAws(region, '');
@@ -35,6 +39,7 @@ export const handler = fleetHandler({ envSchema: SwapNodesEnvSchema, inputSchema
     observe: (plan) => aws.observe(plan, { lock: false }),
     remainingMs: () => tools.lambda.getRemainingTimeInMillis(),
   };
+  tools.metrics.addMetric(STEP_METRICS[input.step], MetricUnit.Count, 1);
   switch (input.step) {
     case 'check-old-node':
       return checkOldNode(input.plan, deps);

@@ -1,3 +1,4 @@
+import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import { z } from 'zod';
 import { Ec2SpotPriceSource, Gatekeeper, NoPlacementScores } from '../../gatekeeper/adapters';
 import { EventBridgePublisher } from '../../interruption/adapters';
@@ -59,20 +60,31 @@ function deps(env: SwapStepsEnv): SwapDeps {
   };
 }
 
-export const handler = fleetHandler({ envSchema: SwapStepsEnvSchema, inputSchema: SwapStepInputSchema }, async (input, { env }) => {
+/** One CloudWatch metric per step (EMF, namespace Fleetwarden): swaps planned, launched, rolled back, by outcome. */
+const STEP_METRICS = { plan: 'SwapsPlanned', launch: 'SpotReplacementsLaunched', 'terminate-old': 'OldInstancesTerminated', compensate: 'SwapRollbacks', reap: 'SwapsReaped' } as const;
+const OUTCOME_METRICS = { succeeded: 'SwapsSucceeded', 'rolled-back': 'SwapsRolledBack', skipped: 'SwapsSkipped', 'dry-run': 'SwapsDryRun', 'lock-held': 'SwapsLockHeld', failed: 'SwapsFailed' } as const;
+
+export const handler = fleetHandler({ envSchema: SwapStepsEnvSchema, inputSchema: SwapStepInputSchema }, async (input, { env, metrics }) => {
   const d = deps(env);
   switch (input.step) {
-    case 'plan':
-      return planStep(input.request, input.executionId, d);
-    case 'launch':
-      return launchStep(input.plan, d);
-    case 'terminate-old':
-      return terminateOldStep(input.plan, input.launch, d);
-    case 'compensate':
-      return compensateStep(input.plan, d);
-    case 'record':
-      return recordStep(input.outcome, input.state, input.executionId, d);
-    case 'reap':
-      return reapStep(input.event, { ...d, lock: (lockId) => lockOf(env.LOCKS_TABLE_NAME, lockId) });
+    case 'record': {
+      const recorded = await recordStep(input.outcome, input.state, input.executionId, d);
+      metrics.addMetric(OUTCOME_METRICS[input.outcome], MetricUnit.Count, 1);
+      return recorded;
+    }
+    case 'reap': {
+      const reaped = await reapStep(input.event, { ...d, lock: (lockId) => lockOf(env.LOCKS_TABLE_NAME, lockId) });
+      metrics.addMetric(STEP_METRICS.reap, MetricUnit.Count, reaped.action === 'rolled-back' ? 1 : 0);
+      return reaped;
+    }
   }
+  const result = await (input.step === 'plan'
+    ? planStep(input.request, input.executionId, d)
+    : input.step === 'launch'
+      ? launchStep(input.plan, d)
+      : input.step === 'terminate-old'
+        ? terminateOldStep(input.plan, input.launch, d)
+        : compensateStep(input.plan, d));
+  metrics.addMetric(STEP_METRICS[input.step], MetricUnit.Count, 1);
+  return result;
 });
