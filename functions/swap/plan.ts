@@ -20,7 +20,7 @@ export interface PlanInputs {
 /**
  * The cluster whose node the old instance is: the request's (it must be configured), else the one
  * swaps.groups gives the group, else the group's EKS tag if it names a configured cluster. A tag
- * naming another cluster is not Fleetwarden's to act on (as on the interruption path).
+ * naming a cluster that is not configured refuses the swap: a node is never terminated undrained.
  */
 export function swapCluster(request: SwapRequest, group: GroupFacts, kubernetes: PlanInputs['kubernetes']): { cluster?: string; refused?: string } {
   const clusters = kubernetes?.clusters ?? [];
@@ -28,6 +28,9 @@ export function swapCluster(request: SwapRequest, group: GroupFacts, kubernetes:
   const configured = kubernetes?.groupClusters?.[group.name];
   if (configured && clusters.includes(configured)) return { cluster: configured };
   if (group.clusterTag && clusters.includes(group.clusterTag)) return { cluster: group.clusterTag };
+  // The group runs nodes of a cluster Fleetwarden cannot reach: swapping would terminate a node
+  // without draining it (its pods outside their PodDisruptionBudgets). Refused with the reason.
+  if (group.clusterTag) return { refused: `group ${group.name} runs nodes of cluster ${group.clusterTag}, which is not in kubernetes.clusters: its nodes cannot be drained` };
   return {};
 }
 

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { type SwapPlan, SwapPlanSchema } from './model';
-import { type SwapDeps, compensateStep, recordStep } from './steps';
+import { TerminalError } from '../shared/errors';
 
 /**
  * Step Functions' own event when an execution ends (default bus, source `aws.states`). The
@@ -30,39 +30,46 @@ export interface HeldLock {
   plan?: string;
 }
 
-export interface ReaperDeps extends SwapDeps {
+export interface ReaperDeps {
+  region: string;
   lock(lockId: string): Promise<HeldLock | undefined>;
 }
 
-export type ReapOutcome =
+export type HeldWork =
   | { action: 'nothing'; reason: string }
-  | { action: 'rolled-back'; executionId: string; actions: string[] };
+  | { action: 'roll-back'; executionId: string; plan: SwapPlan; error: { Error: string; Cause: string } };
 
 /**
- * Rolls back a swap whose execution ended without its own rollback. Its lock tells: a swap that
- * completed or rolled back released it, so a lock still held by the ended execution means work
- * may be half done. The plan stored with the lock drives the same observing compensation as the
- * state machine's rollback (replacement removed or kept, old instance re-attached or terminated,
- * MaxSize, desired capacity and processes restored, lock released), then it is recorded and
- * announced as SwapRolledBack. Idempotent: once the lock is released, a redelivery does nothing.
+ * What a swap execution that ended without its own rollback still holds. Its lock tells: a swap
+ * that completed or rolled back released it, so a lock still held by the ended execution means
+ * work may be half done, and the plan stored with the lock says what to undo (the ReapSwap
+ * workflow then runs the same rollback as the swap: nodes first, then the group, then records).
+ * An execution that failed through one of its own Fail states (`Swap.*`: rolled back, or its
+ * rollback failed and operators were alerted) is left alone. Idempotent: once the lock is
+ * released, a redelivered event finds nothing.
  */
-export async function reapStep(event: ExecutionStatusChange, deps: ReaperDeps): Promise<ReapOutcome> {
-  const { status, name, input } = event.detail;
-  if (status === 'RUNNING' || status === 'SUCCEEDED') return { action: 'nothing', reason: `execution ${name} is ${status}` };
+export async function findHeldWork(event: ExecutionStatusChange, deps: ReaperDeps): Promise<HeldWork> {
+  const { status, name, input, error } = event.detail;
+  if (status === 'RUNNING' || status === 'SUCCEEDED' || status === 'PENDING_REDRIVE') return { action: 'nothing', reason: `execution ${name} is ${status}` };
+  if (status === 'FAILED' && error?.startsWith('Swap.')) return { action: 'nothing', reason: `execution ${name} ended through its own ${error}: its rollback ran (and alerted if it failed)` };
   const group = groupOf(input);
   if (!group) return { action: 'nothing', reason: `execution ${name} has no group in its input` };
   const lockId = `swap-lock#${deps.region}#${group}`;
   const held = await deps.lock(lockId);
   if (!held || held.owner !== name) return { action: 'nothing', reason: `the lock of ${group} is not held by ${name}: it finished or rolled back itself` };
   const plan = parsePlan(held.plan);
-  if (!plan) throw new Error(`the lock of ${group} held by ${name} carries no readable plan: roll back by hand (see the runbook)`);
-  const { actions } = await compensateStep(plan, deps);
-  const nodes = plan.cluster ? `; Kubernetes: the old node may still carry the taint fleetwarden.io/swap=${name} and be cordoned (uncordon it once its instance is back in service)` : '';
-  const error = { Error: `Execution.${status}`, Cause: `execution ${name} ended ${status}${event.detail.error ? ` (${event.detail.error})` : ''} without its rollback; rolled back from the plan stored with its lock${nodes}` };
-  await recordStep('rolled-back', { plan, compensation: { actions, by: 'reaper' }, error }, name, deps);
-  return { action: 'rolled-back', executionId: name, actions: actions.map((a) => a.kind) };
+  if (!plan) throw new NoPlanError(`the lock of ${group} held by ${name} carries no readable plan: roll back by hand (see the runbook)`);
+  return {
+    action: 'roll-back',
+    executionId: name,
+    plan,
+    error: { Error: `Execution.${status}`, Cause: `execution ${name} ended ${status}${error ? ` (${error})` : ''} without its rollback; rolled back from the plan stored with its lock` },
+  };
 }
 
+export class NoPlanError extends TerminalError {
+  override name = 'Terminal.NoPlanWithLock';
+}
 function groupOf(input: string | null | undefined): string | undefined {
   try {
     const parsed = JSON.parse(input ?? '') as { group?: unknown };

@@ -105,7 +105,11 @@ export async function terminateOldStep(plan: SwapPlan, launch: LaunchResult, dep
 }
 
 export async function compensateStep(plan: SwapPlan, deps: SwapDeps): Promise<{ actions: CompensationAction[] }> {
-  const actions = decideCompensation(plan, await deps.aws.observe(plan));
+  const seen = await deps.aws.observe(plan);
+  // Still Detaching: once Detached it must be re-attached or terminated, so the rollback (and its
+  // lock) waits for it rather than leave it to run outside any group.
+  if (plan.oldInstanceId && seen.members.get(plan.oldInstanceId) === 'Detaching') throw new OldInstanceDetachingError(`${plan.oldInstanceId} is still detaching from ${plan.group}; the rollback waits for it`);
+  const actions = decideCompensation(plan, seen);
   for (const action of actions) await deps.aws.apply(plan, action);
   return { actions };
 }

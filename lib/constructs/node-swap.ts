@@ -56,6 +56,8 @@ export class NodeSwap extends Construct {
   readonly nodes?: FleetFunction;
   readonly accessEntries: eks.CfnAccessEntry[] = [];
   readonly stateMachine: sfn.StateMachine;
+  /** ReapSwap: rolls back a swap execution that was stopped or timed out (no Catch ran). */
+  reaper!: sfn.StateMachine;
 
   constructor(scope: Construct, id: string, props: NodeSwapProps) {
     super(scope, id);
@@ -178,6 +180,9 @@ export class NodeSwap extends Construct {
       resultPath: sfn.JsonPath.DISCARD,
     }).next(new sfn.Fail(this, 'The rollback failed and needs an operator', { error: 'Swap.RollbackFailed' }));
     const compensate = step('Roll back what the swap did', { step: 'compensate', plan: sfn.JsonPath.objectAt('$.plan'), error: sfn.JsonPath.objectAt('$.error') }, '$.compensation');
+    // An old instance still Detaching (a load balancer's deregistration delay) is waited for, then
+    // re-attached or terminated: released to Detached, it would run outside any group.
+    compensate.addRetry({ errors: ['Retryable.OldInstanceDetaching'], maxAttempts: 25, interval: Duration.seconds(15), backoffRate: 1 });
     compensate.addRetry({ errors: ['States.ALL'], maxAttempts: 6, interval: Duration.seconds(2), backoffRate: 2 });
     compensate.addCatch(alertRollbackFailed, { resultPath: '$.rollbackError' });
     const recordRollback = record('Record the rollback and announce it', 'rolled-back');
@@ -413,24 +418,62 @@ export class NodeSwap extends Construct {
 
     const stateMachine = fleetStateMachine(this, 'SwapStateMachine', { stateMachineName: 'fleetwarden-node-swap', definition, timeout: Duration.hours(2), store });
     // An execution stopped (by an operator, or with its parent batch) or timed out runs no Catch:
-    // Step Functions' own status-change event brings it to the reaper, which rolls back what the
-    // lock says is still held (src: functions/swap/reaper.ts).
+    // Step Functions' own status-change event starts ReapSwap, which rolls back what the lock says
+    // is still held, from the plan stored with it, the same way (src: functions/swap/reaper.ts).
+    const reapStart = new sfn.Pass(this, "Take the stopped swap's status change", { parameters: { 'event.$': '$' } });
+    // A stopped execution's running Lambda task still runs to its end (a launch may yet return).
+    const settle = new sfn.Wait(this, "Wait for the stopped swap's running tasks to end", { time: sfn.WaitTime.duration(Duration.minutes(5)) });
+    const reapFailed = new tasks.SnsPublish(this, 'Alert operators that the stopped swap could not be rolled back', {
+      topic: store.topic,
+      subject: 'Fleetwarden: a stopped swap could not be rolled back',
+      message: sfn.TaskInput.fromJsonPathAt('States.JsonToString($)'),
+      resultPath: sfn.JsonPath.DISCARD,
+    }).next(new sfn.Fail(this, 'The stopped swap needs an operator', { error: 'Swap.ReapFailed' }));
+    const find = step('Find what the stopped swap still holds', { step: 'find-held-work', event: sfn.JsonPath.objectAt('$.event') }, '$.held');
+    find.addCatch(reapFailed, { errors: ['States.ALL'], resultPath: '$.reapError' });
+    const adopt = new sfn.Pass(this, "Adopt the stopped swap's plan", {
+      parameters: { 'plan.$': '$.held.plan', 'error.$': '$.held.error', 'executionId.$': '$.held.executionId', 'event.$': '$.event' },
+    });
+    const reapCompensate = step('Roll back what the stopped swap did', { step: 'compensate', plan: sfn.JsonPath.objectAt('$.plan'), error: sfn.JsonPath.objectAt('$.error') }, '$.compensation');
+    reapCompensate.addRetry({ errors: ['Retryable.OldInstanceDetaching'], maxAttempts: 25, interval: Duration.seconds(15), backoffRate: 1 });
+    reapCompensate.addRetry({ errors: ['States.ALL'], maxAttempts: 6, interval: Duration.seconds(2), backoffRate: 2 });
+    reapCompensate.addCatch(reapFailed, { errors: ['States.ALL'], resultPath: '$.reapError' });
+    reapCompensate.next(record('Record the rollback of the stopped swap', 'rolled-back')).next(new sfn.Succeed(this, 'The stopped swap was rolled back'));
+    let reapRollback: sfn.IChainable = reapCompensate;
+    if (nodeStep) {
+      const reapNodes = nodeStep("Put the stopped swap's nodes back", { step: 'restore-nodes', plan: sfn.JsonPath.objectAt('$.plan') }, '$.nodeRollback');
+      reapNodes.addRetry({ errors: ['States.ALL'], maxAttempts: 6, interval: Duration.seconds(2), backoffRate: 2 });
+      // The group is rolled back whatever happens to the nodes (recorded as swap.nodes-restore-failed).
+      reapNodes.addCatch(reapCompensate, { errors: ['States.ALL'], resultPath: '$.nodeRollbackError' });
+      reapNodes.next(reapCompensate);
+      reapRollback = new sfn.Choice(this, 'Did the stopped swap touch Kubernetes nodes?').when(sfn.Condition.isPresent('$.plan.cluster'), reapNodes).otherwise(reapCompensate);
+    }
+    const reaper = fleetStateMachine(this, 'ReapSwapStateMachine', {
+      stateMachineName: 'fleetwarden-reap-swap',
+      definition: reapStart.next(settle).next(find).next(
+        new sfn.Choice(this, 'Did the stopped swap leave work half done?')
+          .when(sfn.Condition.stringEquals('$.held.action', 'roll-back'), adopt.next(reapRollback))
+          .otherwise(new sfn.Succeed(this, 'Nothing was left half done')),
+      ),
+      timeout: Duration.hours(2),
+      store,
+    });
+    this.reaper = reaper;
     new events.Rule(this, 'ReapStoppedSwaps', {
-      description: 'A NodeSwap execution that ended ABORTED, TIMED_OUT or FAILED -> roll back what its lock still holds',
+      description: 'A NodeSwap execution that ended ABORTED, TIMED_OUT or FAILED -> ReapSwap rolls back what its lock still holds',
       eventPattern: {
         source: ['aws.states'],
         detailType: ['Step Functions Execution Status Change'],
         detail: { status: ['ABORTED', 'TIMED_OUT', 'FAILED'], stateMachineArn: [stateMachine.stateMachineArn] },
       },
-      targets: [
-        new targets.LambdaFunction(this.steps.fn, {
-          event: events.RuleTargetInput.fromObject({ step: 'reap', event: events.EventField.fromPath('$') }),
-          deadLetterQueue: store.asyncDeadLetters.queue,
-          retryAttempts: 8,
-          maxEventAge: Duration.hours(6),
-        }),
-      ],
+      targets: [new targets.SfnStateMachine(reaper, { deadLetterQueue: store.asyncDeadLetters.queue, retryAttempts: 8, maxEventAge: Duration.hours(6) })],
     });
+    acknowledge(
+      reaper,
+      'AwsSolutions-IAM5',
+      'Log delivery and X-Ray support no resource-level permissions; invoke is scoped to the swap functions (":*" covers their versions).',
+      ['Resource::*', `Resource::<${logicalIdOf(this.steps.fn)}.Arn>:*`, ...(this.nodes ? [`Resource::<${logicalIdOf(this.nodes.fn)}.Arn>:*`] : [])],
+    );
     acknowledge(
       stateMachine,
       'AwsSolutions-IAM5',

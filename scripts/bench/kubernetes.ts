@@ -10,11 +10,14 @@ import { randomUUID } from 'node:crypto';
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
+import { AutoScalingClient, CreateAutoScalingGroupCommand, DescribeAutoScalingGroupsCommand } from '@aws-sdk/client-auto-scaling';
+import { CreateLaunchTemplateCommand, DescribeInstancesCommand, EC2Client } from '@aws-sdk/client-ec2';
 import { DynamoLedger } from '../../functions/ledger/store';
-import { documentClient } from '../../functions/shared/aws';
+import { awsClient, documentClient } from '../../functions/shared/aws';
 import { KUBERNETES_GROUP } from '../../lib/kubernetes/rbac';
 import { PROJECT_ROOT } from '../../lib/paths';
-import { provision } from '../../local/provision';
+import { type LocalStack, provision } from '../../local/provision';
+import { runStateMachine } from '../../local/stepfunctions';
 import { deliverToQueue, pumpQueue } from '../../local/sqs-source';
 import { synthTemplate } from '../../local/template';
 import { applyRbac, clusterDown, clusterUp, clusterUser } from '../k8s/control-plane';
@@ -22,6 +25,7 @@ import { testInstance } from '../k8s/instances';
 import { Workloads } from '../k8s/workloads';
 
 const PODS = 30;
+const CHECK_READY = "Check whether the replacement's node is Ready";
 const RUNS = 5;
 const CLUSTER = 'bench-eks';
 const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
@@ -72,6 +76,7 @@ export async function kubernetesBench(): Promise<Record<string, unknown>> {
       if (seen.cordoned === undefined || seen.drained === undefined) throw new Error(`run ${run}: node ${node} was not cordoned and drained (${JSON.stringify(seen)})`);
       runs.push({ cordonedMs: seen.cordoned, drainedMs: seen.drained, drainReportedMs, ingestMs });
     }
+    const nodeSwaps = await kubernetesSwaps(stack, k8s);
     const drains: { after: { durationMs: number } }[] = [];
     for await (const entry of new DynamoLedger(documentClient(), { tableName: stack.ref('StateStoreLedgerTable') }).entries()) {
       if (entry.action === 'node.drained') drains.push(entry as unknown as { after: { durationMs: number } });
@@ -85,6 +90,7 @@ export async function kubernetesBench(): Promise<Record<string, unknown>> {
       ingestFunctionMs: { median: round(median(runs.map((r) => r.ingestMs))) },
       drainFunctionReportedDrainMs: { median: round(median(drains.map((e) => Number(e.after.durationMs)))) },
       nodesDrained: drains.length,
+      nodeSwaps,
       note: 'one process: event on the interruption queue -> ingest (moto) -> InstanceInterrupted on the bus -> drain queue -> NodeDrain -> local kube-apiserver; times seen by an independent observer polling the API every ~20 ms; no PodDisruptionBudget, KWOK deletes evicted pods at once',
     };
   } finally {
@@ -93,4 +99,69 @@ export async function kubernetesBench(): Promise<Record<string, unknown>> {
     await k8s.cleanup().catch(() => undefined);
     await clusterDown(dir);
   }
+}
+
+/**
+ * A NodeSwap of a Kubernetes node (the Kubernetes states included): a group of 3 instances, each a
+ * node of the cluster, 4 pods on the old one. The replacement's kubelet is played as in the
+ * tests: its Node joins the first time the swap asks whether it is Ready. Once clean, once rolled
+ * back after the attach (the old node is put back in service).
+ */
+async function kubernetesSwaps(stack: LocalStack, k8s: Workloads): Promise<Record<string, unknown>> {
+  const results: Record<string, unknown> = {};
+  for (const [label, failAttach] of [
+    ['successfulNodeSwap', false],
+    ['nodeSwapRolledBackAfterAttach', true],
+  ] as const) {
+    const name = `bench-k8s-${label}`;
+    const lt = await awsClient(EC2Client).send(new CreateLaunchTemplateCommand({ LaunchTemplateName: `${name}-lt`, LaunchTemplateData: { ImageId: 'ami-12345678', InstanceType: 'm5.large' } }));
+    await awsClient(AutoScalingClient).send(
+      new CreateAutoScalingGroupCommand({
+        AutoScalingGroupName: name,
+        MinSize: 3,
+        MaxSize: 3,
+        DesiredCapacity: 3,
+        LaunchTemplate: { LaunchTemplateId: lt.LaunchTemplate!.LaunchTemplateId!, Version: '$Latest' },
+        AvailabilityZones: ['us-east-1a', 'us-east-1b'],
+        Tags: [{ Key: 'eks:cluster-name', Value: CLUSTER, PropagateAtLaunch: true }],
+      }),
+    );
+    const ids = (await awsClient(AutoScalingClient).send(new DescribeAutoScalingGroupsCommand({ AutoScalingGroupNames: [name] }))).AutoScalingGroups![0]!.Instances!.map((i) => i.InstanceId!).sort();
+    const zoneOf = async (id: string) => (await awsClient(EC2Client).send(new DescribeInstancesCommand({ InstanceIds: [id] }))).Reservations![0]!.Instances![0]!.Placement!.AvailabilityZone!;
+    const pool = Workloads.unique('bench-swap');
+    const ns = await k8s.namespace('bench-swap');
+    await k8s.node(ids[0]!, { pool, zone: await zoneOf(ids[0]!) });
+    await k8s.deployment(ns, 'web', { replicas: 4, pool });
+    await k8s.waitForReady(ns, 'web', 4);
+    for (const id of ids.slice(1)) await k8s.node(id, { pool, zone: await zoneOf(id) });
+    const joined = new Set<string>();
+    const around: Record<string, (input: unknown, real: (i: unknown) => Promise<unknown>) => Promise<unknown>> = {
+      [CHECK_READY]: async (input, real) => {
+        const instanceId = (input as { launch: { instanceId: string } }).launch.instanceId;
+        if (!joined.has(instanceId)) {
+          joined.add(instanceId);
+          await k8s.node(instanceId, { pool, zone: await zoneOf(instanceId) });
+        }
+        return real(input);
+      },
+      ...(failAttach
+        ? {
+            'Attach the replacement to the group': async (input: unknown, real: (i: unknown) => Promise<unknown>) => {
+              await real(input);
+              throw Object.assign(new Error('the response was lost'), { name: 'States.TaskFailed' });
+            },
+          }
+        : {}),
+    };
+    const started = performance.now();
+    const run = await runStateMachine(stack, 'SwapsSwapStateMachine', { group: name, instanceId: ids[0], dryRun: false }, { waitMs: 0, retryMs: 0, around, executionName: name });
+    results[label] = {
+      status: run.status === 'SUCCEEDED' ? 'SUCCEEDED' : run.error,
+      stateTransitions: run.transitions,
+      lambdaInvocations: run.lambdaInvocations,
+      sdkTaskCalls: run.sdkCalls,
+      wallMs: Math.round(performance.now() - started),
+    };
+  }
+  return results;
 }

@@ -206,6 +206,29 @@ describe('NodeSwap of a Kubernetes node (synthesized definition, moto, the local
     expect(events.SwapSucceeded).toMatchObject({ executionId: executionName, replacementInstanceId: replacement, batchId: 'batch-1', cluster: CLUSTER });
   });
 
+  it('a swap stopped right after the drain is rolled back by ReapSwap: old node back in service, replacement drained and gone', { timeout: 120_000 }, async () => {
+    const name = `k8s-${++groups}`;
+    const { old, oldNode, pool } = await clusterGroup(name, { replicas: 2 });
+    const executionName = `swap-${name}-stopped-in-a-batch-with-a-long-name-0123456789abcdef`;
+    const kubelet = kubeletJoins(pool);
+    const input = { group: name, instanceId: old, dryRun: false };
+    const stopped = await runStateMachine(stack, MACHINE, input, { around: { [CHECK_READY]: kubelet.hook }, waitMs: 0, retryMs: 0, executionName, abortAfter: DRAIN });
+    expect(stopped.status).toBe('ABORTED');
+    expect((await k8s.core.readNode({ name: oldNode })).spec?.unschedulable).toBe(true);
+
+    const swapArn = [...stack.stateMachines.values()].find((m) => m.logicalId.startsWith(MACHINE))!.arn;
+    const event = JSON.parse(readFileSync(path.join(PROJECT_ROOT, 'test', 'events', 'stepfunctions-execution-aborted.json'), 'utf8'));
+    Object.assign(event.detail, { stateMachineArn: swapArn, executionArn: `${swapArn.replace(':stateMachine:', ':execution:')}:${executionName}`, name: executionName, input: JSON.stringify(input) });
+    const reaped = await runStateMachine(stack, 'SwapsReapSwapStateMachine', event, { waitMs: 0, retryMs: 0 });
+    expect(reaped.status).toBe('SUCCEEDED');
+    expect(reaped.events.some((e) => e.state === "Put the stopped swap's nodes back" && e.type === 'StateEntered')).toBe(true);
+    await expectBackInService(oldNode);
+    const [replacement] = kubelet.joined;
+    expect((await group(name)).instances.map((i) => i.id)).not.toContain(replacement);
+    await expectGroupRestored(name, 3, executionName);
+    expect((await ledger(executionName)).map((e) => e.action)).toEqual(expect.arrayContaining(['swap.planned', 'swap.nodes-restored', 'swap.rolled-back']));
+  });
+
   it('rolls back when a PodDisruptionBudget keeps refusing evictions until the drain cap: replacement gone, old node back in service', { timeout: 120_000 }, async () => {
     const name = `k8s-${++groups}`;
     const { old, oldNode, pool } = await clusterGroup(name, { replicas: 2, budget: true });
@@ -285,14 +308,16 @@ describe('NodeSwap of a Kubernetes node (synthesized definition, moto, the local
     expect(entries[2]!.reason).toMatch(/swap skipped: .*do-not-disrupt/);
   });
 
-  it('leaves a group without a configured cluster to the plain swap (no Kubernetes state runs)', { timeout: 120_000 }, async () => {
+  it('refuses a group whose nodes belong to a cluster that is not configured (nothing launched, no node touched)', { timeout: 120_000 }, async () => {
     const name = `plain-${++groups}`;
     await createGroup(name, 3, { tags: { 'eks:cluster-name': 'someone-elses-eks' } });
     const executionName = `swap-${name}`;
     const run = await runStateMachine(stack, MACHINE, { group: name, dryRun: false }, { waitMs: 0, retryMs: 0, executionName });
     expect(run.status).toBe('SUCCEEDED');
+    expect(run.output).toMatchObject({ outcome: 'skipped', reason: `group ${name} runs nodes of cluster someone-elses-eks, which is not in kubernetes.clusters: its nodes cannot be drained` });
     expect(run.events.filter((e) => [CHECK_OLD, CHECK_READY, DRAIN].includes(e.state ?? ''))).toEqual([]);
-    expect((await ledger(executionName)).map((e) => e.action)).toEqual(EVERY_STEP.filter((a) => !['swap.old-node-checked', 'swap.replacement-node-ready', 'swap.old-node-drained'].includes(a)));
+    expect(await launchedBy(executionName)).toEqual([]);
+    expect((await ledger(executionName)).map((e) => e.action)).toEqual(['swap.planned', 'swap.skipped']);
   });
 });
 

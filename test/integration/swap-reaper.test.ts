@@ -2,7 +2,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { DynamoLedger } from '../../functions/ledger/store';
 import { documentClient } from '../../functions/shared/aws';
 import type { LocalStack } from '../../local/provision';
-import { invokeFunction, runStateMachine } from '../../local/stepfunctions';
+import { runStateMachine } from '../../local/stepfunctions';
 import { fixture, freshStack } from '../support';
 import { createGroup, group, lockHolder, orphans } from './swap-support';
 
@@ -14,7 +14,6 @@ beforeAll(async () => {
 });
 
 const swapArn = () => [...stack.stateMachines.values()].find((m) => m.logicalId.startsWith('SwapsSwapStateMachine'))!.arn;
-const stepsFunction = () => [...stack.functions.values()].find((f) => f.logicalId.startsWith('SwapsSwapSteps'))!;
 
 /** Step Functions' real "Execution Status Change" event for an execution of the swap machine. */
 function statusChange(executionName: string, status: 'ABORTED' | 'TIMED_OUT' | 'FAILED', input: unknown) {
@@ -25,8 +24,12 @@ function statusChange(executionName: string, status: 'ABORTED' | 'TIMED_OUT' | '
   return event;
 }
 
-/** What the reaper rule delivers (its input transformer wraps the event). */
-const reap = (event: unknown) => invokeFunction(stack, stepsFunction(), { step: 'reap', event }) as Promise<{ action: string; actions?: string[]; reason?: string }>;
+/** What the reaper rule starts: the synthesized ReapSwap workflow with the event as its input (its 5-minute settle wait skipped). */
+async function reap(event: unknown): Promise<{ action: string; status: string }> {
+  const run = await runStateMachine(stack, 'SwapsReapSwapStateMachine', event, { waitMs: 0, retryMs: 0, executionName: `reap-${Math.random().toString(36).slice(2)}` });
+  const ended = run.events.filter((e) => e.type === 'StateEntered').at(-1)?.state;
+  return { status: run.status, action: ended === 'The stopped swap was rolled back' ? 'rolled-back' : ended === 'Nothing was left half done' ? 'nothing' : `${ended}: ${run.error} ${run.cause}` };
+}
 
 async function ledgerActions(executionName: string) {
   const found: { action: string; reason: string }[] = [];
@@ -50,7 +53,7 @@ describe('swap reaper: an execution stopped or timed out mid-swap is rolled back
     expect(await lockHolder(stack, name)).toBe(executionName);
 
     const outcome = await reap(statusChange(executionName, status, input));
-    expect(outcome).toMatchObject({ action: 'rolled-back', executionId: executionName });
+    expect(outcome).toEqual({ status: 'SUCCEEDED', action: 'rolled-back' });
     const after = await group(name);
     expect(after).toMatchObject({ max: 3, desired: 3, inService: 3, suspended: [] });
     expect(await orphans({ instances, executionName })).toEqual([]);
@@ -76,11 +79,15 @@ describe('swap reaper: an execution stopped or timed out mid-swap is rolled back
       around: { 'Attach the replacement to the group': async () => Promise.reject(Object.assign(new Error('boom'), { name: 'States.TaskFailed' })) },
     });
     expect(run).toMatchObject({ status: 'FAILED', error: 'Swap.RolledBack' });
-    expect(await reap(statusChange(executionName, 'FAILED', input))).toMatchObject({ action: 'nothing' });
+    // It failed through its own Fail state (Swap.RolledBack): left alone, whatever the lock says.
+    expect(await reap({ ...statusChange(executionName, 'FAILED', input), detail: { ...statusChange(executionName, 'FAILED', input).detail, error: 'Swap.RolledBack' } })).toMatchObject({ action: 'nothing' });
     expect(await reap(statusChange('someone-else', 'ABORTED', input))).toMatchObject({ action: 'nothing' });
   });
 
-  it('refuses an event that is not a Step Functions status change, naming the field', async () => {
-    await expect(reap({ source: 'aws.ec2', 'detail-type': 'EC2 Instance State-change Notification', detail: {} })).rejects.toThrow(/event\.source/);
+  it('an event that is not a Step Functions status change is refused with the field named, and operators are alerted', async () => {
+    const run = await runStateMachine(stack, 'SwapsReapSwapStateMachine', { source: 'aws.ec2', 'detail-type': 'EC2 Instance State-change Notification', detail: {} }, { waitMs: 0, retryMs: 0 });
+    expect(run).toMatchObject({ status: 'FAILED', error: 'Swap.ReapFailed' });
+    expect(run.events.find((e) => e.state === 'Find what the stopped swap still holds' && e.error)?.cause).toMatch(/event\.source/);
+    expect(run.events.some((e) => e.state === 'Alert operators that the stopped swap could not be rolled back')).toBe(true);
   });
 });

@@ -1,9 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import { CORDONED_BY_ANNOTATION, type NodeInfo } from '../../functions/kubernetes/port';
-import { SWAP_TAINT_KEY, decideNodeRollback } from '../../functions/kubernetes/swap/nodes';
+import { SWAP_TAINT_KEY, decideNodeRollback, swapTaintValue } from '../../functions/kubernetes/swap/nodes';
 import { decideCompensation, type SwapObservation } from '../../functions/swap/compensate';
 import type { SwapPlan } from '../../functions/swap/model';
 import { planSwap } from '../../functions/swap/plan';
+import { type SwapDeps, compensateStep } from '../../functions/swap/steps';
 
 const plan: SwapPlan = {
   action: 'swap',
@@ -152,8 +153,11 @@ describe('swap planning: drift, batches and Kubernetes clusters', () => {
     expect(planSwap({ ...base, request: { ...request, cluster: 'prod-eks' }, kubernetes })).toMatchObject({ action: 'swap', cluster: 'prod-eks' });
     expect(planSwap({ ...base, request, kubernetes: { ...kubernetes, groupClusters: { web: 'other-eks' } }, group: { ...group, clusterTag: 'prod-eks' } })).toMatchObject({ cluster: 'other-eks' });
     expect(planSwap({ ...base, request, kubernetes, group: { ...group, clusterTag: 'prod-eks' } })).toMatchObject({ action: 'swap', cluster: 'prod-eks' });
-    // A tag naming a cluster Fleetwarden is not configured for: a plain swap, as the interruption path leaves such nodes alone.
-    expect(planSwap({ ...base, request, kubernetes, group: { ...group, clusterTag: 'someone-elses' } }).cluster).toBeUndefined();
+    // A tag naming a cluster Fleetwarden is not configured for: refused, its node could not be drained.
+    expect(planSwap({ ...base, request, kubernetes, group: { ...group, clusterTag: 'someone-elses' } })).toMatchObject({
+      action: 'skip',
+      skipReason: 'group web runs nodes of cluster someone-elses, which is not in kubernetes.clusters: its nodes cannot be drained',
+    });
     expect(planSwap({ ...base, request }).cluster).toBeUndefined();
   });
 
@@ -196,5 +200,26 @@ describe('swap rollback decisions for Kubernetes nodes', () => {
     expect(decide(seen({}), theirs)).toEqual([]);
     expect(decide(seen({}), node('old-node'))).toEqual([]);
     expect(decide(seen({}), undefined)).toEqual([]);
+  });
+});
+
+describe('the swap taint value', () => {
+  it('is the execution name when it is a label value, else a 63-character value unique to the name', () => {
+    expect(swapTaintValue('swap-web-1')).toBe('swap-web-1');
+    const long = (suffix: string) => `drift-eks-ng-general-20240101-a1b2c3d4-b08e77-20261122-d9acceb6-${suffix}-w12-i-0123456789abcdef0`;
+    const a = swapTaintValue(long('a'));
+    expect(a.length).toBeLessThanOrEqual(63);
+    expect(a).toMatch(/^[A-Za-z0-9]([A-Za-z0-9._-]{0,61}[A-Za-z0-9])?$/);
+    expect(a).not.toBe(swapTaintValue(long('b')));
+  });
+});
+
+describe('the rollback and an old instance still Detaching', () => {
+  it('waits (a retryable error, nothing applied, the lock kept) instead of leaving it to run outside any group', async () => {
+    const applied: unknown[] = [];
+    // moto never shows Detaching: the observation is given through the swap's own port.
+    const aws = { observe: async () => seen({ members: new Map([[OLD, 'Detaching'], ['i-a', 'InService'], ['i-b', 'InService'], [NEW, 'InService']]), replacements: [NEW] }), apply: async (_: unknown, action: unknown) => void applied.push(action) };
+    await expect(compensateStep(plan, { aws } as unknown as SwapDeps)).rejects.toMatchObject({ name: 'Retryable.OldInstanceDetaching' });
+    expect(applied).toEqual([]);
   });
 });

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { TerminalError } from '../../shared/errors';
 import { type CompensationAction, type SwapObservation, decideCompensation } from '../../swap/compensate';
 import type { LaunchResult, SwapPlan } from '../../swap/model';
@@ -17,6 +18,20 @@ import { CORDONED_BY_ANNOTATION, type DrainReport, KARPENTER_DO_NOT_DISRUPT, typ
 
 /** Taint key of a swap; its value is the swap's execution id. */
 export const SWAP_TAINT_KEY = 'fleetwarden.io/swap';
+
+const LABEL_VALUE = /^[A-Za-z0-9]([A-Za-z0-9._-]{0,61}[A-Za-z0-9])?$/;
+
+/**
+ * The swap taint's value for an execution: a Kubernetes label value (at most 63 characters), so
+ * the execution name when it fits, else its start and a hash of the whole name (a batch's child
+ * names run to 80 characters). The cordon annotation keeps the full name.
+ */
+export function swapTaintValue(executionId: string): string {
+  if (LABEL_VALUE.test(executionId)) return executionId;
+  const hash = createHash('sha256').update(executionId).digest('hex').slice(0, 16);
+  const head = executionId.replace(/^[^A-Za-z0-9]+/, '').slice(0, 46).replace(/[^A-Za-z0-9._-]/g, '-');
+  return head ? `${head}-${hash}` : hash;
+}
 
 /** The old node is protected: do-not-disrupt always wins. */
 export class DoNotDisruptError extends TerminalError {
@@ -106,7 +121,7 @@ export interface DrainSummary {
 }
 
 /**
- * Taints (`fleetwarden.io/swap=<execution id>:NoSchedule`), cordons and drains the old node.
+ * Taints (`fleetwarden.io/swap=<execution id, or its hash if longer than a label value>:NoSchedule`), cordons and drains the old node.
  * Anything short of every evictable pod gone fails the step, and the swap rolls back: a
  * PodDisruptionBudget that refuses until the cap, an eviction refused for good, or a
  * do-not-disrupt pod (or node annotation) that appeared since the check.
@@ -120,7 +135,7 @@ export async function drainOldNode(plan: SwapPlan, deps: SwapNodeDeps): Promise<
   const found = await protection(nodes, node, deps.policy);
   if (found.reason) throw new DoNotDisruptError(`${found.reason}: the old node of ${old} may not be disrupted`);
 
-  const taint = await nodes.taint(node.name, { key: SWAP_TAINT_KEY, value: plan.executionId, effect: 'NoSchedule' });
+  const taint = await nodes.taint(node.name, { key: SWAP_TAINT_KEY, value: swapTaintValue(plan.executionId), effect: 'NoSchedule' });
   const cordon = await nodes.cordon(node.name, plan.executionId);
   const budget = Math.min(deps.policy.drainTimeoutSeconds * 1000, (deps.remainingMs?.() ?? Infinity) - RECORDING_MARGIN_MS);
   const report = await nodes.drain(node.name, { timeoutMs: Math.max(1_000, budget), doNotDisruptAnnotations: doNotDisruptAnnotations(deps.policy) });
@@ -169,7 +184,7 @@ export function decideNodeRollback(
   const inGroup = state !== undefined && !['Detaching', 'Detached'].includes(state);
   const stays = inGroup || aws.actions.some((a) => a.kind === 'reattach-old');
   if (stays && oldNode) {
-    if (oldNode.taints.some((t) => t.key === SWAP_TAINT_KEY && t.value === plan.executionId)) actions.push({ kind: 'remove-taint', node: oldNode.name });
+    if (oldNode.taints.some((t) => t.key === SWAP_TAINT_KEY && t.value === swapTaintValue(plan.executionId))) actions.push({ kind: 'remove-taint', node: oldNode.name });
     if (oldNode.unschedulable && oldNode.annotations[CORDONED_BY_ANNOTATION] === plan.executionId) actions.push({ kind: 'uncordon', node: oldNode.name });
   }
   const removed = new Set(

@@ -10,7 +10,7 @@ import { fleetHandler } from '../../shared/middleware';
 import { SwapAws } from '../aws';
 import { LaunchResultSchema, StepErrorSchema, SwapPlanSchema, SwapRequestSchema } from '../model';
 import { type SwapDeps, compensateStep, launchStep, planStep, recordStep, terminateOldStep } from '../steps';
-import { ExecutionStatusChangeSchema, type HeldLock, reapStep } from '../reaper';
+import { ExecutionStatusChangeSchema, type HeldLock, findHeldWork } from '../reaper';
 import { type SwapStepsEnv, SwapStepsEnvSchema } from './env';
 
 /** The swap lock as the state machine wrote it (consistent read: the reaper acts on it). */
@@ -37,8 +37,8 @@ export const SwapStepInputSchema = z.discriminatedUnion('step', [
     executionId: z.string().min(1),
     state: z.record(z.string(), z.unknown()),
   }),
-  // Step Functions' "Execution Status Change" event of a swap execution, through the reaper rule.
-  z.strictObject({ step: z.literal('reap'), event: ExecutionStatusChangeSchema }),
+  // Step Functions' "Execution Status Change" event of a swap execution (the ReapSwap workflow).
+  z.strictObject({ step: z.literal('find-held-work'), event: ExecutionStatusChangeSchema }),
 ]);
 
 function deps(env: SwapStepsEnv): SwapDeps {
@@ -61,7 +61,7 @@ function deps(env: SwapStepsEnv): SwapDeps {
 }
 
 /** One CloudWatch metric per step (EMF, namespace Fleetwarden): swaps planned, launched, rolled back, by outcome. */
-const STEP_METRICS = { plan: 'SwapsPlanned', launch: 'SpotReplacementsLaunched', 'terminate-old': 'OldInstancesTerminated', compensate: 'SwapRollbacks', reap: 'SwapsReaped' } as const;
+const STEP_METRICS = { plan: 'SwapsPlanned', launch: 'SpotReplacementsLaunched', 'terminate-old': 'OldInstancesTerminated', compensate: 'SwapRollbacks', 'find-held-work': 'StoppedSwapsFound' } as const;
 const OUTCOME_METRICS = { succeeded: 'SwapsSucceeded', 'rolled-back': 'SwapsRolledBack', skipped: 'SwapsSkipped', 'dry-run': 'SwapsDryRun', 'lock-held': 'SwapsLockHeld', failed: 'SwapsFailed' } as const;
 
 export const handler = fleetHandler({ envSchema: SwapStepsEnvSchema, inputSchema: SwapStepInputSchema }, async (input, { env, metrics }) => {
@@ -72,10 +72,10 @@ export const handler = fleetHandler({ envSchema: SwapStepsEnvSchema, inputSchema
       metrics.addMetric(OUTCOME_METRICS[input.outcome], MetricUnit.Count, 1);
       return recorded;
     }
-    case 'reap': {
-      const reaped = await reapStep(input.event, { ...d, lock: (lockId) => lockOf(env.LOCKS_TABLE_NAME, lockId) });
-      metrics.addMetric(STEP_METRICS.reap, MetricUnit.Count, reaped.action === 'rolled-back' ? 1 : 0);
-      return reaped;
+    case 'find-held-work': {
+      const held = await findHeldWork(input.event, { region: d.region, lock: (lockId) => lockOf(env.LOCKS_TABLE_NAME, lockId) });
+      metrics.addMetric(STEP_METRICS['find-held-work'], MetricUnit.Count, held.action === 'roll-back' ? 1 : 0);
+      return held;
     }
   }
   const result = await (input.step === 'plan'
