@@ -10,12 +10,12 @@ import { randomUUID } from 'node:crypto';
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
-import { AutoScalingClient, CreateAutoScalingGroupCommand, DescribeAutoScalingGroupsCommand } from '@aws-sdk/client-auto-scaling';
-import { CreateLaunchTemplateCommand, DescribeInstancesCommand, EC2Client } from '@aws-sdk/client-ec2';
+import { DescribeInstancesCommand, EC2Client } from '@aws-sdk/client-ec2';
 import { DynamoLedger } from '../../functions/ledger/store';
 import { awsClient, documentClient } from '../../functions/shared/aws';
 import { KUBERNETES_GROUP } from '../../lib/kubernetes/rbac';
 import { PROJECT_ROOT } from '../../lib/paths';
+import { seedGroup } from '../../local/fleet';
 import { type LocalStack, provision } from '../../local/provision';
 import { runStateMachine } from '../../local/stepfunctions';
 import { deliverToQueue, pumpQueue } from '../../local/sqs-source';
@@ -114,19 +114,7 @@ async function kubernetesSwaps(stack: LocalStack, k8s: Workloads): Promise<Recor
     ['nodeSwapRolledBackAfterAttach', true],
   ] as const) {
     const name = `bench-k8s-${label}`;
-    const lt = await awsClient(EC2Client).send(new CreateLaunchTemplateCommand({ LaunchTemplateName: `${name}-lt`, LaunchTemplateData: { ImageId: 'ami-12345678', InstanceType: 'm5.large' } }));
-    await awsClient(AutoScalingClient).send(
-      new CreateAutoScalingGroupCommand({
-        AutoScalingGroupName: name,
-        MinSize: 3,
-        MaxSize: 3,
-        DesiredCapacity: 3,
-        LaunchTemplate: { LaunchTemplateId: lt.LaunchTemplate!.LaunchTemplateId!, Version: '$Latest' },
-        AvailabilityZones: ['us-east-1a', 'us-east-1b'],
-        Tags: [{ Key: 'eks:cluster-name', Value: CLUSTER, PropagateAtLaunch: true }],
-      }),
-    );
-    const ids = (await awsClient(AutoScalingClient).send(new DescribeAutoScalingGroupsCommand({ AutoScalingGroupNames: [name] }))).AutoScalingGroups![0]!.Instances!.map((i) => i.InstanceId!).sort();
+    const ids = (await seedGroup(name, 3, { tags: { 'eks:cluster-name': CLUSTER } })).sort();
     const zoneOf = async (id: string) => (await awsClient(EC2Client).send(new DescribeInstancesCommand({ InstanceIds: [id] }))).Reservations![0]!.Instances![0]!.Placement!.AvailabilityZone!;
     const pool = Workloads.unique('bench-swap');
     const ns = await k8s.namespace('bench-swap');

@@ -1,7 +1,5 @@
-import { AutoScalingClient, CreateAutoScalingGroupCommand } from '@aws-sdk/client-auto-scaling';
-import { CreateLaunchTemplateCommand, EC2Client } from '@aws-sdk/client-ec2';
-import { awsClient } from '../../functions/shared/aws';
 import type { CountingProxy } from '../../local/counting-proxy';
+import { seedGroup } from '../../local/fleet';
 import type { LocalStack } from '../../local/provision';
 import { type ExecutionResult, runStateMachine } from '../../local/stepfunctions';
 
@@ -17,12 +15,7 @@ const LAMBDA_MEMORY_GB = 0.5;
 /** Billed duration per invocation assumed for the cost (a logic step is a few AWS calls). */
 const ASSUMED_LAMBDA_MS = 300;
 
-async function group(name: string) {
-  const lt = await awsClient(EC2Client).send(new CreateLaunchTemplateCommand({ LaunchTemplateName: `${name}-lt`, LaunchTemplateData: { ImageId: 'ami-12345678', InstanceType: 'm5.large' } }));
-  await awsClient(AutoScalingClient).send(
-    new CreateAutoScalingGroupCommand({ AutoScalingGroupName: name, MinSize: 3, MaxSize: 3, DesiredCapacity: 3, LaunchTemplate: { LaunchTemplateId: lt.LaunchTemplate!.LaunchTemplateId!, Version: '$Latest' }, AvailabilityZones: ['us-east-1a', 'us-east-1b'] }),
-  );
-}
+const group = (name: string) => seedGroup(name, 3);
 
 function cost(run: { transitions: number; lambdaInvocations: number }, calls: Record<string, number>) {
   const writes = (calls.PutItem ?? 0) + (calls.DeleteItem ?? 0) + (calls.UpdateItem ?? 0) + 2 * 2 * (calls.TransactWriteItems ?? 0); // a ledger transaction writes 2 items at 2 WRU

@@ -1,5 +1,6 @@
-import { AutoScalingClient, CreateAutoScalingGroupCommand, DescribeAutoScalingGroupsCommand } from '@aws-sdk/client-auto-scaling';
-import { CreateLaunchTemplateCommand, DescribeInstancesCommand, EC2Client } from '@aws-sdk/client-ec2';
+import { AutoScalingClient, DescribeAutoScalingGroupsCommand } from '@aws-sdk/client-auto-scaling';
+import { DescribeInstancesCommand, EC2Client } from '@aws-sdk/client-ec2';
+import { seedGroup } from '../../local/fleet';
 import type { WavePlan } from '../../functions/batch/waves';
 import { awsClient } from '../../functions/shared/aws';
 import { type TaskHandler, runStateMachine, taskStates } from '../../local/stepfunctions';
@@ -25,17 +26,7 @@ async function describe() {
  */
 export async function swapSteps({ stack, timeline, ledger }: DemoContext): Promise<void> {
   timeline.section('Node swaps (the synthesized SwapBatch and NodeSwap state machines, run locally)');
-  const lt = await awsClient(EC2Client).send(new CreateLaunchTemplateCommand({ LaunchTemplateName: `${GROUP}-lt`, LaunchTemplateData: { ImageId: 'ami-12345678', InstanceType: 'm5.large' } }));
-  await awsClient(AutoScalingClient).send(
-    new CreateAutoScalingGroupCommand({
-      AutoScalingGroupName: GROUP,
-      MinSize: 3,
-      MaxSize: 3,
-      DesiredCapacity: 3,
-      LaunchTemplate: { LaunchTemplateId: lt.LaunchTemplate!.LaunchTemplateId!, Version: '$Latest' },
-      AvailabilityZones: ['us-east-1a', 'us-east-1b'],
-    }),
-  );
+  await seedGroup(GROUP, 3);
   timeline.step('fleet', `group ${GROUP}: ${await describe()}`);
 
   // 1. The deployment is audit-only: a batch plans and reports.

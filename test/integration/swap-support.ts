@@ -1,27 +1,13 @@
-import { AutoScalingClient, CreateAutoScalingGroupCommand, DescribeAutoScalingGroupsCommand } from '@aws-sdk/client-auto-scaling';
+import { AutoScalingClient, DescribeAutoScalingGroupsCommand } from '@aws-sdk/client-auto-scaling';
 import { GetItemCommand, DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { CreateLaunchTemplateCommand, DescribeInstancesCommand, EC2Client } from '@aws-sdk/client-ec2';
+import { DescribeInstancesCommand, EC2Client } from '@aws-sdk/client-ec2';
 import { awsClient } from '../../functions/shared/aws';
 import type { LocalStack } from '../../local/provision';
+import { seedGroup } from '../../local/fleet';
 import { type TaskHandler, taskStates } from '../../local/stepfunctions';
 
 /** An Auto Scaling group of N On-Demand instances from a launch template, full (MaxSize = N). */
-export async function createGroup(name: string, size = 3, options: { maxSize?: number; subnets?: string[]; tags?: Record<string, string> } = {}): Promise<string[]> {
-  const ec2 = awsClient(EC2Client);
-  const lt = await ec2.send(new CreateLaunchTemplateCommand({ LaunchTemplateName: `${name}-lt`, LaunchTemplateData: { ImageId: 'ami-12345678', InstanceType: 'm5.large' } }));
-  await awsClient(AutoScalingClient).send(
-    new CreateAutoScalingGroupCommand({
-      AutoScalingGroupName: name,
-      MinSize: size,
-      MaxSize: options.maxSize ?? size,
-      DesiredCapacity: size,
-      LaunchTemplate: { LaunchTemplateId: lt.LaunchTemplate!.LaunchTemplateId!, Version: '$Latest' },
-      ...(options.subnets ? { VPCZoneIdentifier: options.subnets.join(',') } : { AvailabilityZones: ['us-east-1a', 'us-east-1b'] }),
-      ...(options.tags ? { Tags: Object.entries(options.tags).map(([Key, Value]) => ({ Key, Value, PropagateAtLaunch: false })) } : {}),
-    }),
-  );
-  return (await group(name)).instances.map((i) => i.id);
-}
+export const createGroup = seedGroup;
 
 export async function group(name: string) {
   const g = (await awsClient(AutoScalingClient).send(new DescribeAutoScalingGroupsCommand({ AutoScalingGroupNames: [name] }))).AutoScalingGroups![0]!;
