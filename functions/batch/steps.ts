@@ -4,6 +4,7 @@ import { TerminalError, causeMessage } from '../shared/errors';
 import type { GroupFacts } from '../swap/model';
 import { BATCH_DEADLINE_MARGIN_HOURS, BATCH_TIMEOUT_DAYS, type BatchRequest, type Budget, type MaintenanceWindow, type SwapGroup } from './model';
 import { type BatchGroup, type BatchProgress, type WavePlan, type WaveResult, applyResults, planWave } from './waves';
+import { plainJson } from '../shared/validation';
 
 export class NoSuchGroupsError extends TerminalError {
   override name = 'Terminal.NoSuchGroups';
@@ -87,7 +88,7 @@ export async function planWaveStep(input: { request: BatchRequest; batchId: stri
       : plan.reason;
   // A wait is re-planned after it, possibly many times: each wait is its own entry.
   const dedupeKey = `${input.batchId}#batch.${step}${plan.action === 'wait' ? `#${plan.until}` : ''}`;
-  await deps.ledger.append({ actor: 'swap-batch', action: `batch.${plan.action === 'swap' ? 'wave-planned' : plan.action === 'wait' ? 'waiting-for-window' : 'planned'}`, subject, reason, eventId: input.batchId, after: json(withoutProgress(plan)) }, { dedupeKey });
+  await deps.ledger.append({ actor: 'swap-batch', action: `batch.${plan.action === 'swap' ? 'wave-planned' : plan.action === 'wait' ? 'waiting-for-window' : 'planned'}`, subject, reason, eventId: input.batchId, after: plainJson(withoutProgress(plan)) }, { dedupeKey });
   return plan;
 }
 
@@ -128,9 +129,9 @@ export async function recordBatchStep(outcome: BatchOutcome, state: { batchId: s
           : outcome;
   const summary = wave && 'summary' in wave ? wave.summary : wave && 'report' in wave ? wave.report : undefined;
   const subject = `${deps.region}/${state.request ? (state.request.groups?.join(',') ?? `cluster ${state.request.cluster}`) : 'unknown'}`;
-  await deps.ledger.append({ actor: 'swap-batch', action: `batch.${outcome}`, subject, reason, eventId: state.batchId, after: json({ summary, attempts: wave?.progress.attempts ?? [] }) }, { dedupeKey: `${state.batchId}#batch.${outcome}` });
+  await deps.ledger.append({ actor: 'swap-batch', action: `batch.${outcome}`, subject, reason, eventId: state.batchId, after: plainJson({ summary, attempts: wave?.progress.attempts ?? [] }) }, { dedupeKey: `${state.batchId}#batch.${outcome}` });
   const detailType = outcome === 'completed' ? 'SwapBatchCompleted' : outcome === 'dry-run' ? 'SwapBatchPlanned' : 'SwapBatchHalted';
-  await deps.publisher.publish([{ detailType, detail: json({ batchId: state.batchId, outcome, reason, groups: state.request?.groups, cluster: state.request?.cluster, summary }) as Record<string, unknown> }]);
+  await deps.publisher.publish([{ detailType, detail: plainJson<Record<string, unknown>>({ batchId: state.batchId, outcome, reason, groups: state.request?.groups, cluster: state.request?.cluster, summary }) }]);
   return { outcome };
 }
 
@@ -138,4 +139,3 @@ function withoutProgress(plan: WavePlan) {
   const { progress, ...rest } = plan;
   return { ...rest, attempts: progress.attempts.length };
 }
-const json = (v: unknown) => JSON.parse(JSON.stringify(v ?? null)) as never;

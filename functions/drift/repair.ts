@@ -5,6 +5,7 @@ import { RetryableError } from '../shared/errors';
 import type { StartedExecution } from '../shared/executions';
 import type { DriftFactsSource } from './aws';
 import { type NodeDriftFinding, detectNodeDrift, driftBatchReason, driftDedupeKey, driftExecutionName, driftExecutionPrefix } from './nodes';
+import { plainJson } from '../shared/validation';
 
 export const DRIFT_EVENT_SOURCE = 'fleetwarden.drift';
 export const NODE_DRIFTED = 'NodeDrifted';
@@ -85,7 +86,7 @@ async function repairGroup(name: string, deps: DriftDeps): Promise<GroupDriftRep
         subject: `${deps.region}/${name}/${finding.instanceId}`,
         reason: finding.reason,
         eventId: (finding.repairable && executionName) || driftDedupeKey(deps.region, finding),
-        after: json({ differences: finding.differences, repairable: finding.repairable, target: finding.target }),
+        after: plainJson({ differences: finding.differences, repairable: finding.repairable, target: finding.target }),
       },
       { dedupeKey: driftDedupeKey(deps.region, finding) },
     );
@@ -111,7 +112,7 @@ async function repairGroup(name: string, deps: DriftDeps): Promise<GroupDriftRep
 }
 
 function driftedDetail(finding: NodeDriftFinding, region: string, batch: string | undefined): Record<string, unknown> {
-  return json({
+  return plainJson<Record<string, unknown>>({
     group: finding.group,
     region,
     instanceId: finding.instanceId,
@@ -124,4 +125,3 @@ function driftedDetail(finding: NodeDriftFinding, region: string, batch: string 
 }
 
 /** Plain JSON (unset members dropped), as the ledger and EventBridge carry it. */
-const json = (value: Record<string, unknown>): Record<string, unknown> => JSON.parse(JSON.stringify(value)) as Record<string, unknown>;

@@ -2,6 +2,7 @@ import type { LedgerWriter } from '../ledger/store';
 import type { ClusterConnector } from './connector';
 import type { InstanceInterruptedDetail, NodeEvent, NodeEventPublisher } from './events';
 import { type DrainProgress, type DrainReport, INTERRUPTION_TAINT_KEY, KARPENTER_DO_NOT_DISRUPT } from './port';
+import { plainJson } from '../shared/validation';
 
 /**
  * The interruption use case for Kubernetes nodes (SPEC §1, like the Node Termination Handler in
@@ -78,7 +79,7 @@ export async function reactToInterruption(event: InstanceInterruptedDetail, deps
   /** Appends the fact (once per event and action), then publishes it; `extra` is added to the recorded facts in the event. */
   const record = async (action: string, subject: string, reason: string, after: Record<string, unknown>, publish?: { detailType: NodeEvent['detailType']; extra?: Record<string, unknown> }) => {
     const { duplicate, entry } = await deps.ledger.append(
-      { actor: deps.actor, action, subject, reason, eventId: event.eventId, after: JSON.parse(JSON.stringify(after)) },
+      { actor: deps.actor, action, subject, reason, eventId: event.eventId, after: plainJson(after) },
       { dedupeKey: `${event.eventId}#${action}` },
     );
     outcome.recorded.push({ action, duplicate });

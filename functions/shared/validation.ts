@@ -28,3 +28,12 @@ export const jsonString = <T extends z.ZodType>(schema: T) =>
       }
     })
     .pipe(schema);
+
+/**
+ * A value as plain JSON (undefined members dropped, dates as strings, `undefined` as null): what
+ * the ledger, EventBridge details and the idempotency store carry, whose marshallers refuse
+ * anything else. Typed by its use site.
+ */
+export function plainJson<T>(value: unknown): T {
+  return JSON.parse(JSON.stringify(value ?? null)) as T;
+}

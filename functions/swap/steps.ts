@@ -7,6 +7,7 @@ import { CAPACITY_ERRORS, type SwapAws } from './aws';
 import { type CompensationAction, decideCompensation } from './compensate';
 import type { Candidate, LaunchResult, SwapPlan, SwapRequest } from './model';
 import { planSwap } from './plan';
+import { plainJson } from '../shared/validation';
 
 export class NoSpotCapacityError extends TerminalError {
   override name = 'Terminal.NoSpotCapacity';
@@ -192,7 +193,7 @@ export async function recordStep(outcome: SwapOutcome, state: Record<string, unk
           : key === 'nodeRollbackError'
             ? `the nodes could not be put back: ${(raw as { Error?: string }).Error}: ${truncate((raw as { Cause?: string }).Cause)}`
             : `step ${action} of swap ${executionId}`;
-    await deps.ledger.append({ actor: 'node-swap', action, subject, reason, eventId: executionId, after: json(detail) }, { dedupeKey: `${executionId}#${action}` });
+    await deps.ledger.append({ actor: 'node-swap', action, subject, reason, eventId: executionId, after: plainJson(detail) }, { dedupeKey: `${executionId}#${action}` });
     entries += 1;
   }
   await deps.ledger.append(
@@ -202,7 +203,7 @@ export async function recordStep(outcome: SwapOutcome, state: Record<string, unk
       subject,
       reason: outcome === 'rolled-back' || outcome === 'failed' ? `${error?.Error}: ${truncate(causeMessage(error?.Cause))}` : outcome === 'skipped' && skipReason ? `swap skipped: ${skipReason}` : `swap ${outcome}`,
       eventId: executionId,
-      after: json({ replacement: launch?.instanceId ?? null, old: plan?.oldInstanceId ?? null, ...batch }),
+      after: plainJson({ replacement: launch?.instanceId ?? null, old: plan?.oldInstanceId ?? null, ...batch }),
     },
     { dedupeKey: `${executionId}#swap.${outcome}` },
   );
@@ -211,7 +212,7 @@ export async function recordStep(outcome: SwapOutcome, state: Record<string, unk
   await deps.publisher.publish([
     {
       detailType,
-      detail: json({
+      detail: plainJson<Record<string, unknown>>({
         executionId,
         outcome,
         group: plan?.group,
@@ -222,7 +223,7 @@ export async function recordStep(outcome: SwapOutcome, state: Record<string, unk
         batchId: plan?.batchId ?? undefined,
         cluster: plan?.cluster,
         reason,
-      }) as Record<string, unknown>,
+      }),
     },
   ]);
   // The execution's output (its Succeed states output this): what a batch, the CLI or the console reads.
@@ -233,4 +234,3 @@ function summarizePlan(plan: SwapPlan) {
   return { action: plan.action, skipReason: plan.skipReason, old: plan.oldInstanceId, trigger: plan.trigger, cluster: plan.cluster, original: plan.original, raisedMax: plan.raisedMax, candidates: plan.candidates.map((c) => c.key), dryRun: plan.dryRun };
 }
 const truncate = (s: string | undefined) => (s ?? '').slice(0, 500);
-const json = (v: unknown) => JSON.parse(JSON.stringify(v ?? null)) as never;

@@ -15,6 +15,7 @@ import { type InterruptionEvent, MalformedEventError, UnknownEventError, parseIn
 import { type IngestDeps, ingestInterruption } from '../ingest';
 import { DynamoPoolRiskStore } from '../pool-store';
 import { type InterruptionIngestEnv, InterruptionIngestEnvSchema } from './env';
+import { plainJson } from '../../shared/validation';
 
 /** Source of the domain events this function publishes on the Fleetwarden bus. */
 export const EVENT_SOURCE = 'fleetwarden.interruption';
@@ -37,7 +38,7 @@ function wire(env: InterruptionIngestEnv) {
   const config = new IdempotencyConfig({ eventKeyJmesPath: 'eventId', expiresAfterSeconds: 24 * 3600 });
   // Completed events short-circuit; one that crashed mid-way is retried (its effects are idempotent).
   // The stored result must be plain JSON: the idempotency store's marshaller refuses undefined members.
-  const ingest = makeIdempotent(async (event: InterruptionEvent) => JSON.parse(JSON.stringify(await ingestInterruption(event, deps))) as unknown, {
+  const ingest = makeIdempotent(async (event: InterruptionEvent) => plainJson<unknown>(await ingestInterruption(event, deps)), {
     persistenceStore: new DynamoDBPersistenceLayer({ tableName: env.IDEMPOTENCY_TABLE_NAME, awsSdkV3Client: awsClient(DynamoDBClient) }),
     config,
   });
