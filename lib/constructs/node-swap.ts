@@ -179,23 +179,34 @@ export class NodeSwap extends Construct {
       message: sfn.TaskInput.fromJsonPathAt('States.JsonToString($)'),
       resultPath: sfn.JsonPath.DISCARD,
     }).next(new sfn.Fail(this, 'The rollback failed and needs an operator', { error: 'Swap.RollbackFailed' }));
-    const compensate = step('Roll back what the swap did', { step: 'compensate', plan: sfn.JsonPath.objectAt('$.plan'), error: sfn.JsonPath.objectAt('$.error') }, '$.compensation');
-    // An old instance still Detaching (a load balancer's deregistration delay) is waited for, then
-    // re-attached or terminated: released to Detached, it would run outside any group.
-    compensate.addRetry({ errors: ['Retryable.OldInstanceDetaching'], maxAttempts: 25, interval: Duration.seconds(15), backoffRate: 1 });
-    compensate.addRetry({ errors: ['States.ALL'], maxAttempts: 6, interval: Duration.seconds(2), backoffRate: 2 });
-    compensate.addCatch(alertRollbackFailed, { resultPath: '$.rollbackError' });
+    // The group's rollback, shared by the swap and ReapSwap: the observing compensation from $.plan, retried.
+    const compensation = (name: string, onFailure: sfn.IChainable, errorPath: string) => {
+      const task = step(name, { step: 'compensate', plan: sfn.JsonPath.objectAt('$.plan'), error: sfn.JsonPath.objectAt('$.error') }, '$.compensation');
+      // An old instance still Detaching (a load balancer's deregistration delay) is waited for, then
+      // re-attached or terminated: released to Detached, it would run outside any group.
+      task.addRetry({ errors: ['Retryable.OldInstanceDetaching'], maxAttempts: 25, interval: Duration.seconds(15), backoffRate: 1 });
+      task.addRetry({ errors: ['States.ALL'], maxAttempts: 6, interval: Duration.seconds(2), backoffRate: 2 });
+      task.addCatch(onFailure, { resultPath: errorPath });
+      return task;
+    };
+    // The nodes' rollback (Kubernetes), before the group's: retried, and whatever happens to the
+    // nodes the group's rollback runs next (no orphan, no capacity loss); a failure is kept in
+    // $.nodeRollbackError, recorded (swap.nodes-restore-failed) and alerted.
+    const nodeRestore = (name: string, then: sfn.TaskStateBase) => {
+      const task = nodeStep!(name, { step: 'restore-nodes', plan: sfn.JsonPath.objectAt('$.plan') }, '$.nodeRollback');
+      task.addRetry({ errors: ['States.ALL'], maxAttempts: 6, interval: Duration.seconds(2), backoffRate: 2 });
+      task.addCatch(then, { errors: ['States.ALL'], resultPath: '$.nodeRollbackError' });
+      task.next(then);
+      return task;
+    };
+    const compensate = compensation('Roll back what the swap did', alertRollbackFailed, '$.rollbackError');
     const recordRollback = record('Record the rollback and announce it', 'rolled-back');
     compensate.next(recordRollback);
     let rollback: sfn.IChainable = compensate;
     if (nodeStep) {
       // Nodes first: the old node back in service (if its instance stays), the replacement's
-      // node drained before the AWS half terminates its instance. A failure here must not keep
-      // the AWS half from running (no orphan, no capacity loss): it is recorded, then alerted.
-      const restoreNodes = nodeStep("Put the old node back in service and drain the replacement's", { step: 'restore-nodes', plan: sfn.JsonPath.objectAt('$.plan') }, '$.nodeRollback');
-      restoreNodes.addRetry({ errors: ['States.ALL'], maxAttempts: 6, interval: Duration.seconds(2), backoffRate: 2 });
-      restoreNodes.addCatch(compensate, { errors: ['States.ALL'], resultPath: '$.nodeRollbackError' });
-      restoreNodes.next(compensate);
+      // node drained before the AWS half terminates its instance.
+      const restoreNodes = nodeRestore("Put the old node back in service and drain the replacement's", compensate);
       // Nodes are only ever touched after the lock was taken (the check before it only reads): a
       // failure before that has no node to put back, even while the cluster cannot be reached.
       rollback = new sfn.Choice(this, 'Did the swap touch Kubernetes nodes?')
@@ -434,18 +445,11 @@ export class NodeSwap extends Construct {
     const adopt = new sfn.Pass(this, "Adopt the stopped swap's plan", {
       parameters: { 'plan.$': '$.held.plan', 'error.$': '$.held.error', 'executionId.$': '$.held.executionId', 'event.$': '$.event' },
     });
-    const reapCompensate = step('Roll back what the stopped swap did', { step: 'compensate', plan: sfn.JsonPath.objectAt('$.plan'), error: sfn.JsonPath.objectAt('$.error') }, '$.compensation');
-    reapCompensate.addRetry({ errors: ['Retryable.OldInstanceDetaching'], maxAttempts: 25, interval: Duration.seconds(15), backoffRate: 1 });
-    reapCompensate.addRetry({ errors: ['States.ALL'], maxAttempts: 6, interval: Duration.seconds(2), backoffRate: 2 });
-    reapCompensate.addCatch(reapFailed, { errors: ['States.ALL'], resultPath: '$.reapError' });
+    const reapCompensate = compensation('Roll back what the stopped swap did', reapFailed, '$.reapError');
     reapCompensate.next(record('Record the rollback of the stopped swap', 'rolled-back')).next(new sfn.Succeed(this, 'The stopped swap was rolled back'));
     let reapRollback: sfn.IChainable = reapCompensate;
     if (nodeStep) {
-      const reapNodes = nodeStep("Put the stopped swap's nodes back", { step: 'restore-nodes', plan: sfn.JsonPath.objectAt('$.plan') }, '$.nodeRollback');
-      reapNodes.addRetry({ errors: ['States.ALL'], maxAttempts: 6, interval: Duration.seconds(2), backoffRate: 2 });
-      // The group is rolled back whatever happens to the nodes (recorded as swap.nodes-restore-failed).
-      reapNodes.addCatch(reapCompensate, { errors: ['States.ALL'], resultPath: '$.nodeRollbackError' });
-      reapNodes.next(reapCompensate);
+      const reapNodes = nodeRestore("Put the stopped swap's nodes back", reapCompensate);
       reapRollback = new sfn.Choice(this, 'Did the stopped swap touch Kubernetes nodes?').when(sfn.Condition.isPresent('$.plan.cluster'), reapNodes).otherwise(reapCompensate);
     }
     const reaper = fleetStateMachine(this, 'ReapSwapStateMachine', {
