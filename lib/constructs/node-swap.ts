@@ -446,12 +446,15 @@ export class NodeSwap extends Construct {
       parameters: { 'plan.$': '$.held.plan', 'error.$': '$.held.error', 'executionId.$': '$.held.executionId', 'event.$': '$.event' },
     });
     const reapCompensate = compensation('Roll back what the stopped swap did', reapFailed, '$.reapError');
-    reapCompensate.next(record('Record the rollback of the stopped swap', 'rolled-back')).next(new sfn.Succeed(this, 'The stopped swap was rolled back'));
+    const reapRecorded = reapCompensate.next(record('Record the rollback of the stopped swap', 'rolled-back'));
+    const reapDone = new sfn.Succeed(this, 'The stopped swap was rolled back');
     let reapRollback: sfn.IChainable = reapCompensate;
     if (nodeStep) {
       const reapNodes = nodeRestore("Put the stopped swap's nodes back", reapCompensate);
+      // As in the swap's own rollback: the group is back, but nodes left cordoned need an operator.
+      reapRecorded.next(new sfn.Choice(this, "Were the stopped swap's nodes put back?").when(sfn.Condition.isPresent('$.nodeRollbackError'), reapFailed).otherwise(reapDone));
       reapRollback = new sfn.Choice(this, 'Did the stopped swap touch Kubernetes nodes?').when(sfn.Condition.isPresent('$.plan.cluster'), reapNodes).otherwise(reapCompensate);
-    }
+    } else reapRecorded.next(reapDone);
     const reaper = fleetStateMachine(this, 'ReapSwapStateMachine', {
       stateMachineName: 'fleetwarden-reap-swap',
       definition: reapStart.next(settle).next(find).next(

@@ -349,6 +349,31 @@ describe('NodeSwap rollback when the cluster cannot be reached', () => {
     const actions = (await ledger(executionName)).map((e) => e.action);
     expect(actions.slice(-2)).toEqual(['swap.nodes-restore-failed', 'swap.rolled-back']);
   });
+
+  it('ReapSwap of a stopped swap also rolls the group back when the nodes cannot be put back, and alerts operators', { timeout: 120_000 }, async () => {
+    const name = `k8s-${++groups}`;
+    const { old, oldNode, pool } = await clusterGroup(name, { replicas: 1 });
+    const executionName = `swap-${name}-stopped`;
+    const input = { group: name, instanceId: old, dryRun: false };
+    const stopped = await runStateMachine(stack, MACHINE, input, { around: { [CHECK_READY]: kubeletJoins(pool).hook }, waitMs: 0, retryMs: 0, executionName, abortAfter: DRAIN });
+    expect(stopped.status).toBe('ABORTED');
+
+    const swapArn = [...stack.stateMachines.values()].find((m) => m.logicalId.startsWith(MACHINE))!.arn;
+    const event = JSON.parse(readFileSync(path.join(PROJECT_ROOT, 'test', 'events', 'stepfunctions-execution-aborted.json'), 'utf8'));
+    Object.assign(event.detail, { stateMachineArn: swapArn, name: executionName, input: JSON.stringify(input) });
+    const reaped = await runStateMachine(stack, 'SwapsReapSwapStateMachine', event, {
+      waitMs: 0,
+      retryMs: 0,
+      around: { "Put the stopped swap's nodes back": async () => Promise.reject(fail('Retryable.KubernetesUnavailable', 'connect ECONNREFUSED')) },
+    });
+
+    expect(reaped).toMatchObject({ status: 'FAILED', error: 'Swap.ReapFailed' });
+    expect(reaped.events.some((e) => e.state === 'Alert operators that the stopped swap could not be rolled back')).toBe(true);
+    await expectGroupRestored(name, 3, executionName);
+    // The node could not be reached: it is still cordoned, which is why operators are told.
+    expect((await k8s.core.readNode({ name: oldNode })).spec?.unschedulable).toBe(true);
+    expect((await ledger(executionName)).map((e) => e.action).slice(-2)).toEqual(['swap.nodes-restore-failed', 'swap.rolled-back']);
+  });
 });
 
 /** Step Functions error names for each fault of a Lambda task (all the new states are Lambda tasks). */
