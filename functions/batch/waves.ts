@@ -147,27 +147,19 @@ export function planWave({ batchId, request, groups, progress, defaults, dryRun,
     return { action: 'wait', until: opensAt!.toISOString(), reason: `every remaining group is outside its maintenance window until ${opensAt!.toISOString()}`, progress };
   }
 
-  const size = canaryPending ? 1 : budget;
   const wave = progress.wave + 1;
-  const items: WaveItem[] = [];
-  const used = new Set<string>();
-  for (const target of open) {
-    if (items.length >= size) break;
-    if (used.has(target.group.name)) continue;
-    used.add(target.group.name);
-    items.push({
-      executionName: childExecutionName(batchId, wave, target.instanceId),
-      request: {
-        group: target.group.name,
-        instanceId: target.instanceId,
-        reason: request.reason,
-        trigger: request.trigger,
-        dryRun: false,
-        batchId,
-        ...(target.group.cluster ? { cluster: target.group.cluster } : {}),
-      },
-    });
-  }
+  const items: WaveItem[] = pickWave(open, canaryPending ? 1 : budget).map((target) => ({
+    executionName: childExecutionName(batchId, wave, target.instanceId),
+    request: {
+      group: target.group.name,
+      instanceId: target.instanceId,
+      reason: request.reason,
+      trigger: request.trigger,
+      dryRun: false,
+      batchId,
+      ...(target.group.cluster ? { cluster: target.group.cluster } : {}),
+    },
+  }));
   return { action: 'swap', wave, canary: canaryPending, budget, items, deferred, excluded, progress: { ...progress, wave } };
 }
 
@@ -180,6 +172,19 @@ export function childExecutionName(batchId: string, wave: number, instanceId: st
   const hash = createHash('sha256').update(batchId).digest('hex').slice(0, 8);
   const suffix = `-${hash}-w${wave}-${instanceId}`;
   return `${batchId.slice(0, 80 - suffix.length)}${suffix}`;
+}
+
+/** One wave: the first targets in order, up to `size`, at most one per group (its lock serialises its swaps). */
+function pickWave(targets: Target[], size: number): Target[] {
+  const wave: Target[] = [];
+  const used = new Set<string>();
+  for (const target of targets) {
+    if (wave.length >= size) break;
+    if (used.has(target.group.name)) continue;
+    used.add(target.group.name);
+    wave.push(target);
+  }
+  return wave;
 }
 
 interface Target {
@@ -232,22 +237,11 @@ function selectTargets(request: BatchRequest, groups: BatchGroup[], progress: Ba
 
 function dryRunReport(targets: Target[], excluded: Excluded[], groups: BatchGroup[], budget: number, canary: boolean, now: Date): DryRunReport {
   const waves: DryRunReport['waves'] = [];
-  const queue = [...targets];
-  while (queue.length) {
-    const size = canary && waves.length === 0 ? 1 : budget;
-    const wave: { instanceId: string; group: string }[] = [];
-    const used = new Set<string>();
-    for (let i = 0; i < queue.length && wave.length < size; ) {
-      const target = queue[i]!;
-      if (used.has(target.group.name)) {
-        i += 1;
-        continue;
-      }
-      used.add(target.group.name);
-      wave.push({ instanceId: target.instanceId, group: target.group.name });
-      queue.splice(i, 1);
-    }
-    waves.push(wave);
+  // The waves the batch would run, picked as the batch picks them.
+  for (let queue = targets; queue.length; ) {
+    const wave = pickWave(queue, canary && waves.length === 0 ? 1 : budget);
+    waves.push(wave.map((t) => ({ instanceId: t.instanceId, group: t.group.name })));
+    queue = queue.filter((t) => !wave.includes(t));
   }
   const windows = groups
     .filter((g) => g.window)
