@@ -2,6 +2,7 @@ import * as path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { StateMachine } from 'aws-local-stepfunctions';
 import { awsClient } from '../functions/shared/aws';
+import { executionArnOf } from '../functions/shared/executions';
 import { PROJECT_ROOT } from '../lib/paths';
 import type { LocalFunction, LocalStack, LocalStateMachine } from './provision';
 
@@ -125,7 +126,7 @@ async function runMachine(stack: LocalStack, machine: LocalStateMachine, input: 
     overrides: { taskResourceLocalHandlers: handlers as never, waitTimeOverrides, retryIntervalOverrides },
     context: {
       Execution: {
-        Id: `${arn.replace(':stateMachine:', ':execution:')}:${executionName}`,
+        Id: executionArnOf(arn, executionName),
         Name: executionName,
         Input: input,
         StartTime: new Date().toISOString(),
@@ -173,13 +174,15 @@ async function runMachine(stack: LocalStack, machine: LocalStateMachine, input: 
   }
 }
 
+/** Child execution names used so far, per stack and state machine. */
+const childNames = new WeakMap<LocalStack, Set<string>>();
+
 /**
  * `states:startExecution.sync:2`: runs the child machine of the same stack locally (with the
  * parent's overrides, so a fault can be injected into a child's state) and answers as Step
  * Functions does: DescribeExecution's shape with Input/Output as JSON on success, and
  * `States.TaskFailed` whose cause carries the child's Error and Cause on failure.
  */
-const childNames = new WeakMap<LocalStack, Set<string>>();
 
 function childExecution(stack: LocalStack, resource: string, options: RunOptions, children: ExecutionResult[]): TaskHandler {
   if (resource !== 'arn:aws:states:::states:startExecution.sync:2') throw new Error(`Task resource ${resource} is not supported locally (only startExecution.sync:2)`);
@@ -198,7 +201,7 @@ function childExecution(stack: LocalStack, resource: string, options: RunOptions
     const startDate = new Date().toISOString();
     const result = await runMachine(stack, child, input, { ...options, executionName: name });
     children.push(result);
-    const executionArn = `${StateMachineArn.replace(':stateMachine:', ':execution:')}:${name}`;
+    const executionArn = executionArnOf(StateMachineArn, name);
     const described = { ExecutionArn: executionArn, StateMachineArn, Name: name, StartDate: startDate, StopDate: new Date().toISOString(), Input: input, InputDetails: { Included: true } };
     if (result.status === 'SUCCEEDED') return { ...described, Status: 'SUCCEEDED', Output: result.output, OutputDetails: { Included: true } };
     const failure = new Error(JSON.stringify({ ...described, Status: 'FAILED', Error: result.error, Cause: result.cause }));

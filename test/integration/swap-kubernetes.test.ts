@@ -7,6 +7,7 @@ import { SWAP_TAINT_KEY } from '../../functions/kubernetes/swap/nodes';
 import { CORDONED_BY_ANNOTATION, KARPENTER_DO_NOT_DISRUPT } from '../../functions/kubernetes/port';
 import { DynamoLedger } from '../../functions/ledger/store';
 import { awsClient, documentClient } from '../../functions/shared/aws';
+import { executionArnOf } from '../../functions/shared/executions';
 import { SWAP_TAG } from '../../functions/swap/aws';
 import { PROJECT_ROOT } from '../../lib/paths';
 import { listenToBus } from '../../local/listen';
@@ -218,7 +219,7 @@ describe('NodeSwap of a Kubernetes node (synthesized definition, moto, the local
 
     const swapArn = [...stack.stateMachines.values()].find((m) => m.logicalId.startsWith(MACHINE))!.arn;
     const event = JSON.parse(readFileSync(path.join(PROJECT_ROOT, 'test', 'events', 'stepfunctions-execution-aborted.json'), 'utf8'));
-    Object.assign(event.detail, { stateMachineArn: swapArn, executionArn: `${swapArn.replace(':stateMachine:', ':execution:')}:${executionName}`, name: executionName, input: JSON.stringify(input) });
+    Object.assign(event.detail, { stateMachineArn: swapArn, executionArn: executionArnOf(swapArn, executionName), name: executionName, input: JSON.stringify(input) });
     const reaped = await runStateMachine(stack, 'SwapsReapSwapStateMachine', event, { waitMs: 0, retryMs: 0 });
     expect(reaped.status).toBe('SUCCEEDED');
     expect(reaped.events.some((e) => e.state === "Put the stopped swap's nodes back" && e.type === 'StateEntered')).toBe(true);

@@ -1,6 +1,7 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { DynamoLedger } from '../../functions/ledger/store';
 import { documentClient } from '../../functions/shared/aws';
+import { executionArnOf } from '../../functions/shared/executions';
 import type { LocalStack } from '../../local/provision';
 import { runStateMachine } from '../../local/stepfunctions';
 import { fixture, freshStack } from '../support';
@@ -18,7 +19,7 @@ const swapArn = () => [...stack.stateMachines.values()].find((m) => m.logicalId.
 /** Step Functions' real "Execution Status Change" event for an execution of the swap machine. */
 function statusChange(executionName: string, status: 'ABORTED' | 'TIMED_OUT' | 'FAILED', input: unknown) {
   const event = fixture('stepfunctions-execution-aborted');
-  const executionArn = `${swapArn().replace(':stateMachine:', ':execution:')}:${executionName}`;
+  const executionArn = executionArnOf(swapArn(), executionName);
   Object.assign(event.detail, { executionArn, stateMachineArn: swapArn(), name: executionName, status, input: JSON.stringify(input) });
   event.resources = [executionArn];
   return event;
