@@ -60,31 +60,29 @@ function deps(env: SwapStepsEnv): SwapDeps {
   };
 }
 
-/** One CloudWatch metric per step (EMF, namespace Fleetwarden): swaps planned, launched, rolled back, by outcome. */
-const STEP_METRICS = { plan: 'SwapsPlanned', launch: 'SpotReplacementsLaunched', 'terminate-old': 'OldInstancesTerminated', compensate: 'SwapRollbacks', 'find-held-work': 'StoppedSwapsFound' } as const;
+/** Swap outcomes as CloudWatch metrics (EMF, namespace Fleetwarden). */
 const OUTCOME_METRICS = { succeeded: 'SwapsSucceeded', 'rolled-back': 'SwapsRolledBack', skipped: 'SwapsSkipped', 'dry-run': 'SwapsDryRun', 'lock-held': 'SwapsLockHeld', failed: 'SwapsFailed' } as const;
 
 export const handler = fleetHandler({ envSchema: SwapStepsEnvSchema, inputSchema: SwapStepInputSchema }, async (input, { env, metrics }) => {
   const d = deps(env);
+  /** One metric per step: swaps planned, launched, rolled back, by outcome. */
+  const counted = async <R>(metric: string, work: Promise<R>, value: (result: R) => number = () => 1): Promise<R> => {
+    const result = await work;
+    metrics.addMetric(metric, MetricUnit.Count, value(result));
+    return result;
+  };
   switch (input.step) {
-    case 'record': {
-      const recorded = await recordStep(input.outcome, input.state, input.executionId, d);
-      metrics.addMetric(OUTCOME_METRICS[input.outcome], MetricUnit.Count, 1);
-      return recorded;
-    }
-    case 'find-held-work': {
-      const held = await findHeldWork(input.event, { region: d.region, lock: (lockId) => lockOf(env.LOCKS_TABLE_NAME, lockId) });
-      metrics.addMetric(STEP_METRICS['find-held-work'], MetricUnit.Count, held.action === 'roll-back' ? 1 : 0);
-      return held;
-    }
+    case 'plan':
+      return counted('SwapsPlanned', planStep(input.request, input.executionId, d));
+    case 'launch':
+      return counted('SpotReplacementsLaunched', launchStep(input.plan, d));
+    case 'terminate-old':
+      return counted('OldInstancesTerminated', terminateOldStep(input.plan, input.launch, d));
+    case 'compensate':
+      return counted('SwapRollbacks', compensateStep(input.plan, d));
+    case 'record':
+      return counted(OUTCOME_METRICS[input.outcome], recordStep(input.outcome, input.state, input.executionId, d));
+    case 'find-held-work':
+      return counted('StoppedSwapsFound', findHeldWork(input.event, { region: d.region, lock: (lockId) => lockOf(env.LOCKS_TABLE_NAME, lockId) }), (held) => (held.action === 'roll-back' ? 1 : 0));
   }
-  const result = await (input.step === 'plan'
-    ? planStep(input.request, input.executionId, d)
-    : input.step === 'launch'
-      ? launchStep(input.plan, d)
-      : input.step === 'terminate-old'
-        ? terminateOldStep(input.plan, input.launch, d)
-        : compensateStep(input.plan, d));
-  metrics.addMetric(STEP_METRICS[input.step], MetricUnit.Count, 1);
-  return result;
 });
