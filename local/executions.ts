@@ -1,5 +1,6 @@
-import { DescribeExecutionCommand, ListExecutionsCommand, SFNClient, StopExecutionCommand } from '@aws-sdk/client-sfn';
+import { SFNClient, StopExecutionCommand } from '@aws-sdk/client-sfn';
 import { awsClient } from '../functions/shared/aws';
+import { describeExecution, runningExecutions } from '../functions/shared/executions';
 import type { LocalStack } from './provision';
 import { type ExecutionResult, type RunOptions, runStateMachine } from './stepfunctions';
 
@@ -13,15 +14,13 @@ import { type ExecutionResult, type RunOptions, runStateMachine } from './stepfu
 export async function runStartedExecutions(stack: LocalStack, logicalIdPrefix: string, options: Omit<RunOptions, 'executionName'> = {}): Promise<{ name: string; input: unknown; result: ExecutionResult }[]> {
   const machine = [...stack.stateMachines.values()].find((m) => m.logicalId.startsWith(logicalIdPrefix));
   if (!machine) throw new Error(`no state machine ${logicalIdPrefix}*`);
-  const sfn = awsClient(SFNClient);
   const runs: { name: string; input: unknown; result: ExecutionResult }[] = [];
-  const listed = await sfn.send(new ListExecutionsCommand({ stateMachineArn: machine.arn, statusFilter: 'RUNNING' }));
-  for (const execution of (listed.executions ?? []).reverse()) {
-    const described = await sfn.send(new DescribeExecutionCommand({ executionArn: execution.executionArn }));
-    const input = JSON.parse(described.input ?? '{}') as unknown;
+  // Oldest first, as they were started.
+  for (const execution of (await runningExecutions(machine.arn, '')).reverse()) {
+    const { input } = await describeExecution(execution.executionArn);
     const result = await runStateMachine(stack, logicalIdPrefix, input, { ...options, executionName: execution.name });
-    await sfn.send(new StopExecutionCommand({ executionArn: execution.executionArn, error: result.status, cause: `ran locally: ${result.status}${result.error ? ` (${result.error})` : ''}` }));
-    runs.push({ name: execution.name!, input, result });
+    await awsClient(SFNClient).send(new StopExecutionCommand({ executionArn: execution.executionArn, error: result.status, cause: `ran locally: ${result.status}${result.error ? ` (${result.error})` : ''}` }));
+    runs.push({ name: execution.name, input, result });
   }
   return runs;
 }
