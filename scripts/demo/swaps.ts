@@ -1,11 +1,10 @@
 import { AutoScalingClient, DescribeAutoScalingGroupsCommand } from '@aws-sdk/client-auto-scaling';
 import { DescribeInstancesCommand, EC2Client } from '@aws-sdk/client-ec2';
-import { seedGroup } from '../../local/fleet';
+import { type TaskWrapper, seedGroup, watchInService } from '../../local/fleet';
 import type { WavePlan } from '../../functions/batch/waves';
 import { awsClient } from '../../functions/shared/aws';
-import { type TaskHandler, runStateMachine, taskStates } from '../../local/stepfunctions';
+import { runStateMachine } from '../../local/stepfunctions';
 
-type TaskWrapper = (input: unknown, real: TaskHandler) => Promise<unknown>;
 import type { DemoContext } from '../demo';
 
 /** The group cdk.json configures under swaps.groups (weekend maintenance window, budget 50 %). */
@@ -38,11 +37,6 @@ export async function swapSteps({ stack, timeline, ledger }: DemoContext): Promi
   // 2. Run now (urgent: the team approved running outside the window), with one swap's attach response lost.
   timeline.step('operator', 'starts the batch for real: urgent (outside the weekend window), dry-run off for this request');
   let attaches = 0;
-  const inService: number[] = [];
-  const sample = async () => {
-    const g = (await awsClient(AutoScalingClient).send(new DescribeAutoScalingGroupsCommand({ AutoScalingGroupNames: [GROUP] }))).AutoScalingGroups![0]!;
-    inService.push((g.Instances ?? []).filter((i) => i.LifecycleState === 'InService').length);
-  };
   // What the workflows do, printed as it happens (the wrappers see each state's input and result).
   let swaps = 0;
   const faults: Record<string, TaskWrapper> = {
@@ -84,25 +78,13 @@ export async function swapSteps({ stack, timeline, ledger }: DemoContext): Promi
     },
   };
   // Every Task of both workflows, sampled before and after: the lowest InService count is what the demo reports.
-  const around: Record<string, TaskWrapper> = {};
-  for (const machine of stack.stateMachines.values()) {
-    for (const state of taskStates(machine.definition).keys()) {
-      around[state] = async (input, real) => {
-        await sample();
-        try {
-          return await (faults[state] ? faults[state](input, real) : real(input));
-        } finally {
-          await sample();
-        }
-      };
-    }
-  }
-  const run = await runStateMachine(stack, 'SwapBatchBatchStateMachine', { groups: [GROUP], trigger: 'manual', reason: 'move demo-web to Spot', urgent: true, dryRun: false }, { waitMs: 0, retryMs: 0, executionName: 'demo-batch', around });
+  const watch = watchInService([...stack.stateMachines.values()].map((m) => m.definition), [GROUP], faults);
+  const run = await runStateMachine(stack, 'SwapBatchBatchStateMachine', { groups: [GROUP], trigger: 'manual', reason: 'move demo-web to Spot', urgent: true, dryRun: false }, { waitMs: 0, retryMs: 0, executionName: 'demo-batch', around: watch.around });
   let entries = 0;
   for await (const e of ledger.entries()) if (String(e.eventId).startsWith('demo-batch') && String(e.eventId) !== 'demo-batch-dry-run') entries += 1;
   (run.status === 'SUCCEEDED' ? timeline.ok.bind(timeline) : timeline.fail.bind(timeline))(
     `batch ${run.status} in ${run.transitions} state transitions, plus ${run.children.reduce((n, c) => n + c.transitions, 0)} in its ${run.children.length} swap executions`,
   );
   timeline.step('fleet', `group ${GROUP}: ${await describe()}`);
-  timeline.detail(`lowest InService count seen around any step: ${Math.min(...inService)} (of 3), over ${inService.length} samples; ${entries} ledger entries for this batch and its swaps`);
+  timeline.detail(`lowest InService count seen around any step: ${watch.minInService()} (of 3), over ${watch.samples()} samples; ${entries} ledger entries for this batch and its swaps`);
 }

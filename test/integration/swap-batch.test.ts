@@ -8,8 +8,9 @@ import { awsClient, documentClient } from '../../functions/shared/aws';
 import { windowState } from '../../functions/batch/window';
 import { PROJECT_ROOT } from '../../lib/paths';
 import { type LocalStack, provision } from '../../local/provision';
-import { type ExecutionResult, type TaskHandler, runStateMachine, taskStates } from '../../local/stepfunctions';
+import { type ExecutionResult, type TaskHandler, runStateMachine } from '../../local/stepfunctions';
 import { type CfnTemplate, synthTemplate } from '../../local/template';
+import { type TaskWrapper, watchInService } from '../../local/fleet';
 import { createGroup, group, orphans } from './swap-support';
 
 const WINDOW = { cron: '0 2 * * SAT', durationMinutes: 240, timeZone: 'Europe/Paris' };
@@ -54,26 +55,7 @@ const machines = () => [...stack.stateMachines.values()];
 const definitionOf = (prefix: string) => machines().find((m) => m.logicalId.startsWith(prefix))!.definition;
 
 /** Every Task of the batch and of the swap it runs, wrapped: InService of the watched groups sampled around each. */
-function watch(names: string[], inject?: Record<string, (input: unknown, real: TaskHandler) => Promise<unknown>>) {
-  const samples: Record<string, number[]> = Object.fromEntries(names.map((n) => [n, []]));
-  const sample = async () => {
-    for (const n of names) samples[n]!.push((await group(n)).inService);
-  };
-  const around: Record<string, (input: unknown, real: TaskHandler) => Promise<unknown>> = {};
-  for (const prefix of ['SwapsSwapStateMachine', 'SwapBatchBatchStateMachine']) {
-    for (const state of taskStates(definitionOf(prefix)).keys()) {
-      around[state] = async (input, real) => {
-        await sample();
-        try {
-          return await (inject?.[state] ? inject[state](input, real) : real(input));
-        } finally {
-          await sample();
-        }
-      };
-    }
-  }
-  return { around, minInService: (n: string) => Math.min(...samples[n]!) };
-}
+const watch = (names: string[], inject?: Record<string, TaskWrapper>) => watchInService([definitionOf('SwapsSwapStateMachine'), definitionOf('SwapBatchBatchStateMachine')], names, inject);
 
 async function batch(input: Record<string, unknown>, options: { around?: Record<string, (input: unknown, real: TaskHandler) => Promise<unknown>>; name?: string } = {}): Promise<ExecutionResult> {
   return runStateMachine(stack, 'SwapBatchBatchStateMachine', input, { around: options.around, waitMs: 0, retryMs: 0, executionName: options.name ?? `batch-${++groups}` });

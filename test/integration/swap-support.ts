@@ -3,8 +3,7 @@ import { GetItemCommand, DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DescribeInstancesCommand, EC2Client } from '@aws-sdk/client-ec2';
 import { awsClient } from '../../functions/shared/aws';
 import type { LocalStack } from '../../local/provision';
-import { seedGroup } from '../../local/fleet';
-import { type TaskHandler, taskStates } from '../../local/stepfunctions';
+import { type TaskWrapper, seedGroup, watchInService } from '../../local/fleet';
 
 /** An Auto Scaling group of N On-Demand instances from a launch template, full (MaxSize = N). */
 export const createGroup = seedGroup;
@@ -52,7 +51,7 @@ export async function lockHolder(stack: LocalStack, groupName: string): Promise<
   return out.Item?.owner?.S;
 }
 
-type Around = (input: unknown, real: TaskHandler) => Promise<unknown>;
+type Around = TaskWrapper;
 
 /**
  * Wraps every Task of the swap so the test sees the group before and after each step (the
@@ -60,18 +59,12 @@ type Around = (input: unknown, real: TaskHandler) => Promise<unknown>;
  * wrap a state outside the fault (what the world does around it, e.g. a kubelet joining).
  */
 export function observed(definition: Record<string, unknown>, groupName: string, fault?: { state: string; inject: Around }, hooks: Record<string, Around> = {}) {
-  const samples: number[] = [];
-  const around: Record<string, Around> = {};
-  for (const name of taskStates(definition).keys()) {
-    around[name] = async (input, real) => {
-      samples.push((await group(groupName)).inService);
-      const inner: TaskHandler = (i) => (fault?.state === name ? fault.inject(i, real) : real(i));
-      try {
-        return await (hooks[name] ? hooks[name](input, inner) : inner(input));
-      } finally {
-        samples.push((await group(groupName)).inService);
-      }
-    };
+  const inject: Record<string, Around> = { ...hooks };
+  if (fault) {
+    // The fault stands in for the real task, under the state's hook if it has one.
+    const hook = hooks[fault.state];
+    inject[fault.state] = hook ? (input, real) => hook(input, (i) => fault.inject(i, real)) : fault.inject;
   }
-  return { around, minInService: () => Math.min(...samples) };
+  const watch = watchInService([definition], [groupName], inject);
+  return { around: watch.around, minInService: () => watch.minInService() };
 }
