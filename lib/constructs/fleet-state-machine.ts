@@ -2,8 +2,11 @@ import { Duration } from 'aws-cdk-lib';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as cwActions from 'aws-cdk-lib/aws-cloudwatch-actions';
 import * as logs from 'aws-cdk-lib/aws-logs';
+import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
+import * as tasks from 'aws-cdk-lib/aws-stepfunctions-tasks';
 import type { Construct } from 'constructs';
+import { RETRYABLE_ERROR_NAMES } from '../../functions/shared/errors';
 import type { StateStore } from './state-store';
 
 export interface FleetStateMachineProps {
@@ -43,4 +46,18 @@ export function fleetStateMachine(scope: Construct, id: string, props: FleetStat
     treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
   }).addAlarmAction(new cwActions.SnsAction(store.topic));
   return stateMachine;
+}
+
+/** Lambda's own transient failures, as Step Functions names them. */
+const LAMBDA_SERVICE_ERRORS = ['Lambda.ServiceException', 'Lambda.AWSLambdaException', 'Lambda.SdkClientException', 'Lambda.TooManyRequestsException'];
+
+/**
+ * A workflow's logic step: a Lambda task whose payload is the step's input and whose result is the
+ * function's own answer, retried (with jitter) on Lambda's transient failures and on Fleetwarden's
+ * `Retryable.*` errors; anything else is left to the caller's Catch.
+ */
+export function logicStep(scope: Construct, name: string, fn: lambda.IFunction, payload: Record<string, unknown>, resultPath: string | typeof sfn.JsonPath.DISCARD, timeout: Duration): tasks.LambdaInvoke {
+  const task = new tasks.LambdaInvoke(scope, name, { lambdaFunction: fn, payload: sfn.TaskInput.fromObject(payload), payloadResponseOnly: true, resultPath, taskTimeout: sfn.Timeout.duration(timeout) });
+  task.addRetry({ errors: [...LAMBDA_SERVICE_ERRORS, ...RETRYABLE_ERROR_NAMES], maxAttempts: 4, interval: Duration.seconds(2), backoffRate: 2, jitterStrategy: sfn.JitterType.FULL });
+  return task;
 }

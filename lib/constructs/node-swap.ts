@@ -8,13 +8,12 @@ import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import * as tasks from 'aws-cdk-lib/aws-stepfunctions-tasks';
 import { Construct } from 'constructs';
 import { SwapNodesEnvSchema } from '../../functions/kubernetes/swap/env';
-import { RETRYABLE_ERROR_NAMES } from '../../functions/shared/errors';
 import { SwapStepsEnvSchema } from '../../functions/swap/handler/env';
 import type { FleetwardenConfig } from '../config';
 import { acknowledge, logicalIdOf } from '../nag';
 import { grantClusterAccess } from './eks-access';
 import { FleetFunction } from './fleet-function';
-import { fleetStateMachine } from './fleet-state-machine';
+import { fleetStateMachine, logicStep } from './fleet-state-machine';
 import { accountEnvironmentsJson, riskPolicyJson } from './runtime-config';
 import type { StateStore } from './state-store';
 
@@ -39,7 +38,6 @@ export const THROTTLING_ERRORS = [
   'EventBridge.ThrottlingException',
 ];
 const EC2_READ_ERRORS = ['Ec2.Ec2Exception'];
-const LAMBDA_SERVICE_ERRORS = ['Lambda.ServiceException', 'Lambda.AWSLambdaException', 'Lambda.SdkClientException', 'Lambda.TooManyRequestsException'];
 /** The lock is held by another execution (optimized and SDK integrations name it differently). */
 export const LOCK_HELD_ERRORS = ['DynamoDB.ConditionalCheckFailedException', 'DynamoDb.ConditionalCheckFailedException'];
 
@@ -134,17 +132,8 @@ export class NodeSwap extends Construct {
   }
 
   private build(store: StateStore, groupArn: string, drainTimeoutSeconds: number): sfn.StateMachine {
-    const lambdaTask = (fn: lambda.IFunction, timeout: Duration) => (name: string, payload: Record<string, unknown>, resultPath: string | typeof sfn.JsonPath.DISCARD) => {
-      const task = new tasks.LambdaInvoke(this, name, {
-        lambdaFunction: fn,
-        payload: sfn.TaskInput.fromObject(payload),
-        payloadResponseOnly: true,
-        resultPath,
-        taskTimeout: sfn.Timeout.duration(timeout),
-      });
-      task.addRetry({ errors: [...LAMBDA_SERVICE_ERRORS, ...RETRYABLE_ERROR_NAMES], maxAttempts: 4, interval: Duration.seconds(2), backoffRate: 2, jitterStrategy: sfn.JitterType.FULL });
-      return task;
-    };
+    const lambdaTask = (fn: lambda.IFunction, timeout: Duration) => (name: string, payload: Record<string, unknown>, resultPath: string | typeof sfn.JsonPath.DISCARD) =>
+      logicStep(this, name, fn, payload, resultPath, timeout);
     const step = lambdaTask(this.steps.fn, Duration.minutes(2));
     // The Kubernetes steps: the same Retry, a timeout that fits a whole drain.
     const nodeStep = this.nodes ? lambdaTask(this.nodes.fn, Duration.seconds(drainTimeoutSeconds + 90)) : undefined;

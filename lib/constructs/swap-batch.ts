@@ -6,11 +6,10 @@ import * as tasks from 'aws-cdk-lib/aws-stepfunctions-tasks';
 import { Construct } from 'constructs';
 import { SwapBatchEnvSchema } from '../../functions/batch/handler/env';
 import { BATCH_TIMEOUT_DAYS } from '../../functions/batch/model';
-import { RETRYABLE_ERROR_NAMES } from '../../functions/shared/errors';
 import type { FleetwardenConfig } from '../config';
 import { acknowledge, logicalIdOf } from '../nag';
 import { FleetFunction } from './fleet-function';
-import { fleetStateMachine } from './fleet-state-machine';
+import { fleetStateMachine, logicStep } from './fleet-state-machine';
 import type { StateStore } from './state-store';
 
 export interface SwapBatchProps {
@@ -20,7 +19,6 @@ export interface SwapBatchProps {
   swap: sfn.IStateMachine;
 }
 
-const LAMBDA_SERVICE_ERRORS = ['Lambda.ServiceException', 'Lambda.AWSLambdaException', 'Lambda.SdkClientException', 'Lambda.TooManyRequestsException'];
 
 /**
  * SPEC §2, batches: a group's or a cluster's instances swapped in waves. The batch re-plans
@@ -83,11 +81,7 @@ export class SwapBatch extends Construct {
 
   private build(config: FleetwardenConfig, store: StateStore, swap: sfn.IStateMachine): sfn.StateMachine {
     const gate = config.swaps.healthGate;
-    const step = (name: string, payload: Record<string, unknown>, resultPath: string | typeof sfn.JsonPath.DISCARD) => {
-      const task = new tasks.LambdaInvoke(this, name, { lambdaFunction: this.steps.fn, payload: sfn.TaskInput.fromObject(payload), payloadResponseOnly: true, resultPath, taskTimeout: sfn.Timeout.duration(Duration.minutes(1)) });
-      task.addRetry({ errors: [...LAMBDA_SERVICE_ERRORS, ...RETRYABLE_ERROR_NAMES], maxAttempts: 4, interval: Duration.seconds(2), backoffRate: 2, jitterStrategy: sfn.JitterType.FULL });
-      return task;
-    };
+    const step = (name: string, payload: Record<string, unknown>, resultPath: string | typeof sfn.JsonPath.DISCARD) => logicStep(this, name, this.steps.fn, payload, resultPath, Duration.minutes(1));
     const record = (name: string, outcome: string) => {
       const task = step(
         name,
