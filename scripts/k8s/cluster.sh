@@ -226,7 +226,27 @@ EOF
 start() { # start NAME ARGS... : detached (own session), so it outlives this script
   local name=$1; shift
   setsid "$BIN/$name" "$@" >"$DIR/logs/$name.log" 2>&1 </dev/null &
-  echo $! >"$DIR/pids/$name"
+  local pid=$! i
+  echo "$pid" >"$DIR/pids/$name"
+  # $! names the forked shell until it execs setsid, and setsid until it execs the binary; on a
+  # loaded machine that can take a while. Judge liveness only once the binary itself runs there,
+  # or a check in between sees the launcher and reports a healthy component as dead.
+  for ((i = 0; i < 300; i++)); do
+    is_binary "$pid" "$name" && return 0
+    [[ -e /proc/$pid ]] && ! is_zombie "$pid" || fail "$name" "$name exited before it started (pid $pid)"
+    sleep 0.05
+  done
+  fail "$name" "$name was not running its binary 15s after being started (pid $pid)"
+}
+
+is_zombie() { [[ $(sed 's/^.*) //' "/proc/$1/stat" 2>/dev/null | cut -c1) == Z ]]; }
+
+# is_binary PID NAME: PID runs the cached NAME binary (not the shell or setsid that launch it,
+# not a zombie: its exe link is gone) with this DIR in its arguments (not a reused pid of
+# another cluster's component).
+is_binary() {
+  [[ $(readlink "/proc/$1/exe" 2>/dev/null) == "$BIN_REAL/$2" ]] || return 1
+  tr '\0' ' ' 2>/dev/null <"/proc/$1/cmdline" | grep -qF -- "$DIR/"
 }
 
 fail() { # fail COMPONENT MESSAGE: show why, stop everything, keep DIR/logs for a look
@@ -250,7 +270,7 @@ wait_for() {
 
 alive() { # the recorded pid still runs our binary with our DIR (guards against pid reuse)
   local pid; pid=$(cat "$DIR/pids/$1" 2>/dev/null) || return 1
-  tr '\0' ' ' 2>/dev/null <"/proc/$pid/cmdline" | grep -qF -- "$DIR/"
+  is_binary "$pid" "$1"
 }
 
 https_ok() { # https_ok PORT PATH: as admin
@@ -377,6 +397,7 @@ cmd_user() {
 
 # ---------------------------------------------------------------------------- main
 DIR=$(realpath -m "${2:-${TMPDIR:-/tmp}/fleetwarden-k8s}")  # absolute: alive() matches it
+BIN_REAL=$(realpath -m "$BIN")  # /proc/PID/exe names the resolved path
 case ${1:-} in
   build) cmd_build ;;
   up) cmd_up ;;
