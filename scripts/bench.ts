@@ -17,7 +17,7 @@ import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { EC2Client, RunInstancesCommand } from '@aws-sdk/client-ec2';
 import { KMSClient } from '@aws-sdk/client-kms';
 import { S3Client } from '@aws-sdk/client-s3';
-import { AccountSessions } from '../functions/interruption/adapters';
+import { AccountSessions } from '../functions/shared/accounts';
 import { DigestArchive, KmsDigestSigner } from '../functions/ledger/adapters';
 import { verifyLedger } from '../functions/ledger/audit';
 import { type LedgerEntry, seal, verifyChain } from '../functions/ledger/chain';

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { EC2Client, RunInstancesCommand } from '@aws-sdk/client-ec2';
-import { AccountSessions } from '../functions/interruption/adapters';
+import { AccountSessions } from '../functions/shared/accounts';
 import { awsClient } from '../functions/shared/aws';
 import { PROJECT_ROOT } from '../lib/paths';
 import { type LocalStack, provision } from '../local/provision';

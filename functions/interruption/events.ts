@@ -1,4 +1,6 @@
 import { z } from 'zod';
+import { MalformedEventError, UnknownEventError } from '../shared/errors';
+import { AccountIdSchema, InstanceIdSchema, isInstanceId } from '../shared/ids';
 import { describeIssues } from '../shared/validation';
 
 /**
@@ -7,15 +9,13 @@ import { describeIssues } from '../shared/validation';
  * does). The EventBridge patterns of the CDK rules are derived from this registry, so the rules
  * and the handler cannot disagree about which events arrive.
  */
-const InstanceIdSchema = z.string().regex(/^i-[0-9a-f]{8,17}$/, 'an instance id looks like i-0123456789abcdef0');
-
 const envelope = <S extends string, D extends string, T extends z.ZodType>(source: S, detailType: D, detail: T) =>
   z.object({
     version: z.string().optional(),
     id: z.string().min(1),
     'detail-type': z.literal(detailType),
     source: z.literal(source),
-    account: z.string().regex(/^\d{12}$/),
+    account: AccountIdSchema,
     time: z.iso.datetime({ offset: true }),
     region: z.string().min(1),
     resources: z.array(z.string()).default([]),
@@ -136,7 +136,7 @@ export const PARSERS: readonly Parser[] = [
     state: e.detail.state,
   })),
   parser(HealthScheduledChangeSchema, { detail: { service: ['EC2'], eventTypeCategory: ['scheduledChange'] } }, (e) => {
-    const instanceIds = e.detail.affectedEntities.map((a) => a.entityValue).filter((v) => /^i-[0-9a-f]+$/.test(v));
+    const instanceIds = e.detail.affectedEntities.map((a) => a.entityValue).filter(isInstanceId);
     // Not silently dropped: a scheduled change that names no instance goes to the DLQ with this reason.
     if (!instanceIds.length) throw new MalformedEventError(`"AWS Health Event" ${e.detail.eventTypeCode} names no EC2 instance among its affected entities`);
     return { kind: 'scheduled-change', instanceIds, deadline: new Date(e.detail.startTime) };
@@ -151,16 +151,9 @@ export const PARSERS: readonly Parser[] = [
 /** The (source, detail-type) pairs the handler understands; the CDK rules import this. */
 export const HANDLED_EVENTS = PARSERS.map(({ source, detailType, pattern }) => ({ source, detailType, pattern }));
 
-/** Not an event this handler understands: goes to the DLQ with this reason, never retried. */
-export class UnknownEventError extends Error {
-  override name = 'Terminal.UnknownEvent';
-}
-export class MalformedEventError extends Error {
-  override name = 'Terminal.MalformedEvent';
-}
-
 const EnvelopeHeadSchema = z.object({ source: z.string(), 'detail-type': z.string() });
 
+/** The parse step of the ingest's SQS records: an InterruptionEvent, or UnknownEventError / MalformedEventError with the reason. */
 export function parseInterruptionEvent(raw: unknown): InterruptionEvent {
   const head = EnvelopeHeadSchema.safeParse(raw);
   if (!head.success) throw new MalformedEventError(`not an EventBridge event: ${describeIssues(head.error)}`);

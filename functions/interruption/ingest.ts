@@ -1,4 +1,7 @@
+import { type Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
+import type { Logger } from '@aws-lambda-powertools/logger';
 import type { LedgerWriter } from '../ledger/store';
+import type { DomainEvent, EventPublisher } from '../shared/bus';
 import type { AccountDirectory } from './accounts';
 import type { EnvironmentClass } from '../shared/environments';
 import { TerminalError } from '../shared/errors';
@@ -23,15 +26,7 @@ export interface InstanceResolver {
   resolve(account: string, region: string, instanceIds: string[]): Promise<Map<string, InstanceFacts>>;
 }
 
-/** Fleetwarden's own domain events, published on its bus (schemas in the README). */
-export interface DomainEvent {
-  detailType: string;
-  detail: Record<string, unknown>;
-}
-
-export interface EventPublisher {
-  publish(events: DomainEvent[]): Promise<void>;
-}
+export type { DomainEvent, EventPublisher } from '../shared/bus';
 
 export interface IngestDeps {
   accounts: AccountDirectory;
@@ -185,4 +180,15 @@ function domainEvents(
       detail: { eventId: event.eventId, pool, ...instance.pool, until: until.toISOString(), reason: record?.quarantineReason, riskScore: Number(riskScore(record, now, policy.riskHalfLifeHours).toFixed(4)) },
     },
   ];
+}
+
+/** Metrics and the log line of one ingested event: by detail-type, pools quarantined, age of the event at ingest. */
+export function reportIngest(event: InterruptionEvent, outcome: IngestOutcome, tools: { metrics: Metrics; logger: Logger }): void {
+  const byType = tools.metrics.singleMetric();
+  byType.addDimension('DetailType', event.detailType);
+  byType.addMetric('InterruptionEvents', MetricUnit.Count, 1);
+  const quarantined = outcome.instances.filter((i) => i.action === 'pool.quarantined').length;
+  if (quarantined) tools.metrics.addMetric('PoolsQuarantined', MetricUnit.Count, quarantined);
+  tools.metrics.addMetric('EventAgeAtIngest', MetricUnit.Milliseconds, Date.now() - event.time.getTime());
+  tools.logger.info('interruption ingested', { eventId: event.eventId, kind: event.kind, outcome });
 }

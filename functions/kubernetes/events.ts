@@ -1,15 +1,16 @@
 import { z } from 'zod';
 import { InterruptionEventKindSchema, WATCHED_STATES } from '../interruption/events';
+import { type DomainEvent, EVENT_SOURCES, type EventPublisher } from '../shared/bus';
 import { EnvironmentClassSchema } from '../shared/environments';
+import { MalformedEventError } from '../shared/errors';
+import { AccountIdSchema, InstanceIdSchema } from '../shared/ids';
+import { describeIssues } from '../shared/validation';
 
 /**
  * What the node-drain function consumes and publishes on Fleetwarden's bus. The rule that feeds
  * its queue is built from `nodeDrainPattern`, so the rule and the parser cannot disagree.
  */
-export const INTERRUPTION_SOURCE = 'fleetwarden.interruption';
 export const INSTANCE_INTERRUPTED = 'InstanceInterrupted';
-/** Source of the events this capability publishes. */
-export const KUBERNETES_EVENT_SOURCE = 'fleetwarden.kubernetes';
 
 /**
  * `InstanceInterrupted` as the ingest function publishes it (README, events table).
@@ -23,8 +24,8 @@ export const KUBERNETES_EVENT_SOURCE = 'fleetwarden.kubernetes';
 export const InstanceInterruptedDetailSchema = z.object({
   eventId: z.string().min(1),
   kind: InterruptionEventKindSchema,
-  instanceId: z.string().regex(/^i-[0-9a-f]{8,17}$/),
-  account: z.string().regex(/^\d{12}$/),
+  instanceId: InstanceIdSchema,
+  account: AccountIdSchema,
   region: z.string().min(1),
   environment: EnvironmentClassSchema,
   pool: z.string().optional(),
@@ -40,25 +41,26 @@ export type InstanceInterruptedDetail = z.infer<typeof InstanceInterruptedDetail
 export const InstanceInterruptedEventSchema = z.object({
   id: z.string().min(1),
   'detail-type': z.literal(INSTANCE_INTERRUPTED),
-  source: z.literal(INTERRUPTION_SOURCE),
+  source: z.literal(EVENT_SOURCES.interruption),
   time: z.string().optional(),
   detail: InstanceInterruptedDetailSchema,
 });
 
+/** The parse step of the node-drain's SQS records: the event's detail, or MalformedEventError naming every bad field. */
+export function parseInstanceInterrupted(raw: unknown): InstanceInterruptedDetail {
+  const parsed = InstanceInterruptedEventSchema.safeParse(raw);
+  if (!parsed.success) throw new MalformedEventError(`malformed InstanceInterrupted event: ${describeIssues(parsed.error)}`);
+  return parsed.data.detail;
+}
+
 /** The pattern of the rule on Fleetwarden's bus: interruptions of instances in the configured clusters. */
 export function nodeDrainPattern(clusterNames: string[]) {
-  return { source: [INTERRUPTION_SOURCE], 'detail-type': [INSTANCE_INTERRUPTED], detail: { clusterName: [...clusterNames] } };
+  return { source: [EVENT_SOURCES.interruption], 'detail-type': [INSTANCE_INTERRUPTED], detail: { clusterName: [...clusterNames] } };
 }
 
 /** Detail-types this capability publishes (source `fleetwarden.kubernetes`). */
 export const NODE_EVENT_TYPES = ['NodeTainted', 'NodeCordoned', 'NodeDrained', 'NodeDrainFailed'] as const;
 export type NodeEventType = (typeof NODE_EVENT_TYPES)[number];
 
-export interface NodeEvent {
-  detailType: NodeEventType;
-  detail: Record<string, unknown>;
-}
-
-export interface NodeEventPublisher {
-  publish(events: NodeEvent[]): Promise<void>;
-}
+export type NodeEvent = DomainEvent<NodeEventType>;
+export type NodeEventPublisher = EventPublisher<NodeEvent>;

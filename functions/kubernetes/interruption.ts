@@ -1,3 +1,5 @@
+import type { Logger } from '@aws-lambda-powertools/logger';
+import { type Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
 import type { LedgerWriter } from '../ledger/store';
 import type { ClusterConnector } from './connector';
 import type { InstanceInterruptedDetail, NodeEvent, NodeEventPublisher } from './events';
@@ -156,4 +158,17 @@ export async function reactToInterruption(event: InstanceInterruptedDetail, deps
     await record(action, subject, `${decision.reason}: ${why}${kept}`, summary, { detailType: 'NodeDrainFailed', extra: { reason: why } });
   }
   return outcome;
+}
+
+/** Metrics and the log line of one handled interruption: drains completed or failed, pods evicted, drain duration. */
+export function reportNodeOutcome(outcome: NodeOutcome, tools: { metrics: Metrics; logger: Logger }): void {
+  tools.metrics.addMetric('NodeInterruptions', MetricUnit.Count, 1);
+  const drain = outcome.drain;
+  if (drain) {
+    tools.metrics.addMetric(drain.complete ? 'NodesDrained' : 'NodeDrainsFailed', MetricUnit.Count, 1);
+    tools.metrics.addMetric('PodsEvicted', MetricUnit.Count, drain.evicted.length);
+    tools.metrics.addMetric('DrainDuration', MetricUnit.Milliseconds, drain.durationMs);
+  }
+  const summary = drain && { complete: drain.complete, evicted: drain.evicted.length, refusals: drain.refusals, remaining: drain.remaining };
+  tools.logger.info('interruption handled for Kubernetes', { eventId: outcome.eventId, decision: outcome.decision, node: outcome.node, recorded: outcome.recorded, drain: summary });
 }

@@ -34,6 +34,16 @@ export class InvalidEnvironmentError extends TerminalError {
   override name = 'Terminal.InvalidEnvironment';
 }
 
+/** A message that is not an event this consumer understands (another source or detail-type): parked, never retried. */
+export class UnknownEventError extends TerminalError {
+  override name = 'Terminal.UnknownEvent';
+}
+
+/** A message that claims to be an event this consumer understands but does not fit its schema (or is not JSON). */
+export class MalformedEventError extends TerminalError {
+  override name = 'Terminal.MalformedEvent';
+}
+
 /** Another writer won the race for the next ledger sequence number too many times in a row. */
 export class LedgerContentionError extends RetryableError {
   override name = 'Retryable.LedgerContention';

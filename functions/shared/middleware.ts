@@ -69,3 +69,15 @@ export function fleetHandler<E extends z.ZodType, I extends z.ZodType, R>(
       return useCase(input, { env: env.current(), logger, metrics, tracer, lambda });
     });
 }
+
+/**
+ * Adapters built once per cold start: `build` runs again only when the validated environment
+ * object changes (the local harness gives each function's warm container its own).
+ */
+export function perEnvironment<E, T>(build: (env: E) => T): (env: E) => T {
+  let built: { env: E; value: T } | undefined;
+  return (env) => {
+    if (built?.env !== env) built = { env, value: build(env) };
+    return built.value;
+  };
+}

@@ -4,7 +4,7 @@ import * as path from 'node:path';
 import { EC2Client, RunInstancesCommand } from '@aws-sdk/client-ec2';
 import { ReceiveMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { Ec2SpotPriceSource, Gatekeeper, NoPlacementScores } from '../../functions/gatekeeper/adapters';
-import { AccountSessions } from '../../functions/interruption/adapters';
+import { AccountSessions } from '../../functions/shared/accounts';
 import { DynamoPoolRiskStore } from '../../functions/interruption/pool-store';
 import { awsClient, documentClient } from '../../functions/shared/aws';
 import { PROJECT_ROOT } from '../../lib/paths';

@@ -1,5 +1,5 @@
 import { EC2Client, RunInstancesCommand } from '@aws-sdk/client-ec2';
-import { AccountSessions } from '../../functions/interruption/adapters';
+import { AccountSessions } from '../../functions/shared/accounts';
 import { awsClient } from '../../functions/shared/aws';
 
 /** An EC2 instance in a member account of the local (moto) organisation, launched with that account's own credentials. */

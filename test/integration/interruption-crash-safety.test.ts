@@ -1,7 +1,9 @@
 import { randomUUID } from 'node:crypto';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { ConfiguredAccounts } from '../../functions/interruption/accounts';
-import { AccountSessions, Ec2InstanceResolver, EventBridgePublisher } from '../../functions/interruption/adapters';
+import { Ec2InstanceResolver } from '../../functions/interruption/instances';
+import { AccountSessions } from '../../functions/shared/accounts';
+import { EventBridgePublisher } from '../../functions/shared/bus';
 import { parseInterruptionEvent } from '../../functions/interruption/events';
 import { type DomainEvent, type EventPublisher, type IngestDeps, ingestInterruption } from '../../functions/interruption/ingest';
 import { DynamoPoolRiskStore } from '../../functions/interruption/pool-store';

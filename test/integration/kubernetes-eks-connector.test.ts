@@ -4,7 +4,7 @@ import { describe, expect, it, vi } from 'vitest';
 import { EksClusterConnector } from '../../functions/kubernetes/connector';
 import { EKS_TOKEN_PREFIX } from '../../functions/kubernetes/eks-token';
 import { awsClient } from '../../functions/shared/aws';
-import { AccountSessions } from '../../functions/interruption/adapters';
+import { AccountSessions } from '../../functions/shared/accounts';
 
 /**
  * The production connector against moto's EKS and STS: DescribeCluster (in the cluster's own

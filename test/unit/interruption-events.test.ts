@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { HANDLED_EVENTS, MalformedEventError, UnknownEventError, parseInterruptionEvent } from '../../functions/interruption/events';
+import { HANDLED_EVENTS, parseInterruptionEvent } from '../../functions/interruption/events';
+import { MalformedEventError, UnknownEventError } from '../../functions/shared/errors';
 import { fixture } from '../support';
 
 describe('interruption event parsers', () => {

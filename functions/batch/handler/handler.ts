@@ -1,7 +1,7 @@
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import { CloudWatchClient, DescribeAlarmsCommand } from '@aws-sdk/client-cloudwatch';
 import { z } from 'zod';
-import { EventBridgePublisher } from '../../interruption/adapters';
+import { EventBridgePublisher } from '../../shared/bus';
 import { DynamoLedger } from '../../ledger/store';
 import { awsClient, documentClient } from '../../shared/aws';
 import { fleetHandler } from '../../shared/middleware';

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { EventBridgePublisher } from '../../interruption/adapters';
+import { EventBridgePublisher } from '../../shared/bus';
 import { DynamoLedger } from '../../ledger/store';
 import { documentClient } from '../../shared/aws';
 import { runningExecutions, startExecution } from '../../shared/executions';

@@ -3,7 +3,7 @@ import { z } from 'zod';
 import { DynamoLedger } from '../../ledger/store';
 import { documentClient } from '../../shared/aws';
 import { fleetHandler } from '../../shared/middleware';
-import { EventBridgePublisher } from '../adapters';
+import { EventBridgePublisher } from '../../shared/bus';
 import { releaseEndedQuarantines } from '../cleanup';
 import { DynamoPoolRiskStore } from '../pool-store';
 import { QuarantineCleanupEnvSchema } from './env';

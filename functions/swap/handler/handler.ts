@@ -1,7 +1,7 @@
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import { z } from 'zod';
 import { Ec2SpotPriceSource, Gatekeeper, NoPlacementScores } from '../../gatekeeper/adapters';
-import { EventBridgePublisher } from '../../interruption/adapters';
+import { EventBridgePublisher } from '../../shared/bus';
 import { DynamoPoolRiskStore } from '../../interruption/pool-store';
 import { DynamoLedger } from '../../ledger/store';
 import { DynamoDBClient, GetItemCommand } from '@aws-sdk/client-dynamodb';

@@ -1,0 +1,111 @@
+import { Logger } from '@aws-lambda-powertools/logger';
+import { Metrics } from '@aws-lambda-powertools/metrics';
+import { describe, expect, it } from 'vitest';
+import { MalformedEventError, RetryableError, TerminalError, UnknownEventError } from '../../functions/shared/errors';
+import type { DeadLetters } from '../../functions/shared/dead-letters';
+import { backoffVisibilitySeconds, parseRecordBody, processSqsRecords } from '../../functions/shared/sqs-records';
+
+const tools = { logger: new Logger({ logLevel: 'SILENT' }), metrics: new Metrics({ namespace: 'Test' }), lambda: { getRemainingTimeInMillis: () => 30_000 } as never };
+
+function record(messageId: string, body: string) {
+  return {
+    messageId,
+    receiptHandle: `rh-${messageId}`,
+    body,
+    attributes: { ApproximateReceiveCount: '1', ApproximateFirstReceiveTimestamp: '1', SenderId: 's', SentTimestamp: '1' },
+    messageAttributes: {},
+    md5OfBody: 'x',
+    eventSource: 'aws:sqs',
+    eventSourceARN: 'arn:aws:sqs:us-east-1:111111111111:q',
+    awsRegion: 'us-east-1',
+  };
+}
+
+class RecordingDeadLetters implements DeadLetters {
+  readonly parked: { body: string; reason: string; errorName: string }[] = [];
+  async park(body: string, reason: string, errorName: string) {
+    this.parked.push({ body, reason, errorName });
+  }
+}
+
+/** Accepts `{ "n": <number> }`; anything else is unknown or malformed. */
+function parse(raw: unknown): number {
+  if (typeof raw !== 'object' || raw === null || !('n' in raw)) throw new UnknownEventError('not an n event');
+  const n = (raw as { n: unknown }).n;
+  if (typeof n !== 'number') throw new MalformedEventError('n: expected number');
+  return n;
+}
+
+describe('parseRecordBody (the parse step every SQS consumer runs)', () => {
+  it('should give the typed event for a body its parser accepts', () => {
+    expect(parseRecordBody('{"n":3}', parse)).toEqual({ ok: true, event: 3 });
+  });
+
+  it('should name a body that is not JSON as a malformed event', () => {
+    const parsed = parseRecordBody('{"n":', parse);
+    expect(parsed.ok).toBe(false);
+    expect(!parsed.ok && parsed.error).toMatchObject({ name: 'Terminal.MalformedEvent', message: expect.stringContaining('body is not JSON') });
+  });
+
+  it("should pass a parser's Terminal.* refusal on with its name and reason", () => {
+    expect(parseRecordBody('{"m":1}', parse)).toMatchObject({ ok: false, error: { name: 'Terminal.UnknownEvent', message: 'not an n event' } });
+    expect(parseRecordBody('{"n":"x"}', parse)).toMatchObject({ ok: false, error: { name: 'Terminal.MalformedEvent' } });
+  });
+
+  it('should let a parser bug (an error that is not Terminal.*) propagate instead of parking it as bad input', () => {
+    expect(() =>
+      parseRecordBody('{}', () => {
+        throw new TypeError('bug');
+      }),
+    ).toThrow(TypeError);
+  });
+});
+
+describe('processSqsRecords (parse, act, park or retry, partial batch response)', () => {
+  it('should park bad records with their reason, fail only the transient one, and act on the rest', async () => {
+    // Prepare
+    const deadLetters = new RecordingDeadLetters();
+    const acted: number[] = [];
+    const act = async (n: number) => {
+      if (n === 13) throw new TerminalError('13 is refused for good');
+      if (n === 7) throw new RetryableError('try 7 again later');
+      acted.push(n);
+      return n * 2;
+    };
+    const done: [number, number][] = [];
+    const event = { Records: [record('a', '{"n":1}'), record('b', 'not json'), record('c', '{"x":1}'), record('d', '{"n":13}'), record('e', '{"n":7}'), record('f', '{"n":2}')] };
+
+    // Act
+    const response = await processSqsRecords(event, { parse, act, deadLetters, parallel: false, onDone: (e, r) => done.push([e, r]) }, tools);
+
+    // Assess
+    expect(response.batchItemFailures).toEqual([{ itemIdentifier: 'e' }]);
+    expect(acted).toEqual([1, 2]);
+    expect(done).toEqual([
+      [1, 2],
+      [2, 4],
+    ]);
+    expect(deadLetters.parked.map((p) => [p.body, p.errorName])).toEqual([
+      ['not json', 'Terminal.MalformedEvent'],
+      ['{"x":1}', 'Terminal.UnknownEvent'],
+      ['{"n":13}', 'Terminal.Error'],
+    ]);
+    expect(deadLetters.parked[2]!.reason).toBe('13 is refused for good');
+  });
+
+  it('should fail a record whose parking failed (the dead-letter queue unreachable), so nothing is lost, and go on with the rest', async () => {
+    const deadLetters: DeadLetters = {
+      park: async () => {
+        throw new Error('SQS unavailable');
+      },
+    };
+    const response = await processSqsRecords({ Records: [record('a', 'not json'), record('b', '{"n":1}')] }, { parse, act: async (n) => n, deadLetters, parallel: true }, tools);
+    expect(response.batchItemFailures).toEqual([{ itemIdentifier: 'a' }]);
+  });
+});
+
+describe('backoffVisibilitySeconds', () => {
+  it('should grow by 5 s per receive and stop at 30 s', () => {
+    expect([0, 1, 2, 3, 6, 7, 100].map(backoffVisibilitySeconds)).toEqual([5, 5, 10, 15, 30, 30, 30]);
+  });
+});
