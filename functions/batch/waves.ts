@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import type { SwapRequest } from '../swap/model';
+import type { SwapOutcome, SwapRequest } from '../swap/model';
 import type { BatchRequest, Budget, MaintenanceWindow } from './model';
 import { windowState } from './window';
 
@@ -14,14 +14,18 @@ export interface BatchGroup {
   budget?: Budget;
 }
 
-/** `deferred`: the swap was refused because another swap held the group; it is tried again and does not count as a failure. */
-export type SwapOutcome = 'swapped' | 'skipped' | 'rolled-back' | 'dry-run' | 'deferred';
+/**
+ * What the batch makes of one swap attempt (read from the swap's own SwapOutcome, or from the
+ * error its execution failed with). `deferred`: the swap was refused because another swap held
+ * the group; it is tried again and does not count as a failure.
+ */
+export type AttemptOutcome = 'swapped' | 'skipped' | 'rolled-back' | 'dry-run' | 'deferred';
 
 export interface SwapAttempt {
   instanceId: string;
   group: string;
   wave: number;
-  outcome: SwapOutcome;
+  outcome: AttemptOutcome;
   reason?: string;
   replacement?: string;
 }
@@ -264,7 +268,7 @@ export function applyResults(progress: BatchProgress, results: WaveResult[]): Ba
       return { ...base, outcome: reason.startsWith('Swap.LockHeld') ? 'deferred' : 'rolled-back', reason };
     }
     // The swap ends with its outcome (see NodeSwap's recorders): only a completed swap counts as one.
-    const output = (r.execution.output ?? {}) as { outcome?: string; reason?: string; replacementInstanceId?: string };
+    const output = (r.execution.output ?? {}) as { outcome?: SwapOutcome; reason?: string; replacementInstanceId?: string };
     if (output.outcome === 'succeeded') return { ...base, outcome: 'swapped', ...(output.replacementInstanceId ? { replacement: output.replacementInstanceId } : {}) };
     if (output.outcome === 'dry-run') return { ...base, outcome: 'dry-run' };
     return { ...base, outcome: 'skipped', reason: output.reason ?? `the swap ended ${output.outcome ?? 'without an outcome'}` };

@@ -20,6 +20,20 @@ export const SwapRequestSchema = z.strictObject({
 });
 export type SwapRequest = z.infer<typeof SwapRequestSchema>;
 
+/**
+ * How a swap execution ended: the one list of swap outcomes (the recorder's input, the ledger's
+ * `swap.<outcome>`, the execution's output, the Swap* event's `outcome`).
+ * - `succeeded`: the old instance was replaced.
+ * - `rolled-back`: the swap took the group and changed it, then the rollback undid what it did.
+ * - `skipped`: nothing to swap, or the old node may not be disrupted.
+ * - `dry-run`: planned, nothing changed.
+ * - `lock-held`: another swap holds the group; nothing was changed.
+ * - `failed`: the swap could not be planned; nothing was changed.
+ * @example "rolled-back"
+ */
+export const SwapOutcomeSchema = z.enum(['succeeded', 'rolled-back', 'skipped', 'dry-run', 'lock-held', 'failed']);
+export type SwapOutcome = z.infer<typeof SwapOutcomeSchema>;
+
 export const SCALING_PROCESSES_TO_SUSPEND = ['AZRebalance', 'Terminate'] as const;
 
 export const CandidateSchema = z.strictObject({ azName: z.string(), azId: z.string(), instanceType: z.string(), key: z.string(), score: z.number(), subnetId: z.string().optional() });

@@ -5,7 +5,7 @@ import type { EnvironmentClass } from '../shared/environments';
 import { RetryableError, TerminalError, causeMessage } from '../shared/errors';
 import { CAPACITY_ERRORS, type SwapAws } from './aws';
 import { type CompensationAction, decideCompensation } from './compensate';
-import type { Candidate, LaunchResult, SwapPlan, SwapRequest } from './model';
+import type { Candidate, LaunchResult, SwapOutcome, SwapPlan, SwapRequest } from './model';
 import { planSwap } from './plan';
 import { plainJson } from '../shared/validation';
 
@@ -126,7 +126,19 @@ export interface SwapRecord {
   entries: number;
 }
 
-export type SwapOutcome = 'succeeded' | 'rolled-back' | 'skipped' | 'dry-run' | 'lock-held' | 'failed';
+/**
+ * The event each outcome publishes (source fleetwarden.swap): it says what happened, so only a
+ * swap whose changes were undone is announced as rolled back; a refused or unplannable swap
+ * changed nothing and says so.
+ */
+export const SWAP_OUTCOME_EVENTS: Readonly<Record<SwapOutcome, string>> = {
+  succeeded: 'SwapSucceeded',
+  'rolled-back': 'SwapRolledBack',
+  skipped: 'SwapSkipped',
+  'dry-run': 'SwapPlanned',
+  'lock-held': 'SwapLockHeld',
+  failed: 'SwapFailed',
+};
 
 /** The steps in the order they run, with the execution-state key each writes its result to. */
 export const SWAP_STEPS = [
@@ -208,10 +220,9 @@ export async function recordStep(outcome: SwapOutcome, state: Record<string, unk
     { dedupeKey: `${executionId}#swap.${outcome}` },
   );
   const reason = outcome === 'succeeded' ? undefined : error ? `${error.Error}: ${truncate(causeMessage(error.Cause))}` : skipReason;
-  const detailType = outcome === 'succeeded' ? 'SwapSucceeded' : outcome === 'rolled-back' || outcome === 'failed' || outcome === 'lock-held' ? 'SwapRolledBack' : 'SwapSkipped';
   await deps.publisher.publish([
     {
-      detailType,
+      detailType: SWAP_OUTCOME_EVENTS[outcome],
       detail: plainJson<Record<string, unknown>>({
         executionId,
         outcome,

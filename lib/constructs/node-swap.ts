@@ -9,6 +9,7 @@ import * as tasks from 'aws-cdk-lib/aws-stepfunctions-tasks';
 import { Construct } from 'constructs';
 import { SwapNodesEnvSchema } from '../../functions/kubernetes/swap/env';
 import { SwapStepsEnvSchema } from '../../functions/swap/handler/env';
+import type { SwapOutcome } from '../../functions/swap/model';
 import type { FleetwardenConfig } from '../config';
 import { acknowledge, logicalIdOf } from '../nag';
 import { grantClusterAccess } from './eks-access';
@@ -153,7 +154,7 @@ export class NodeSwap extends Construct {
     const replacementIds = sfn.JsonPath.array(sfn.JsonPath.stringAt('$.launch.instanceId'));
 
     // Outcome recording (the ledger and the Swap* events).
-    const record = (name: string, outcome: string) => {
+    const record = (name: string, outcome: SwapOutcome) => {
       // Its result ($.outcome: outcome, reason, instances) is what the execution outputs or fails with.
       const task = step(name, { step: 'record', outcome, executionId: sfn.JsonPath.stringAt('$.executionId'), state: sfn.JsonPath.objectAt('$') }, '$.outcome');
       task.addRetry({ errors: ['States.ALL'], maxAttempts: 6, interval: Duration.seconds(2), backoffRate: 2 });

@@ -1,9 +1,11 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AutoScalingClient, UpdateAutoScalingGroupCommand } from '@aws-sdk/client-auto-scaling';
+import { DynamoDBClient, PutItemCommand } from '@aws-sdk/client-dynamodb';
 import { DescribeInstancesCommand, DescribeSubnetsCommand, EC2Client } from '@aws-sdk/client-ec2';
 import { DynamoLedger } from '../../functions/ledger/store';
 import type { Candidate, SwapPlan } from '../../functions/swap/model';
 import { awsClient, documentClient } from '../../functions/shared/aws';
+import { type BusEvent, listenToBus } from '../../local/listen';
 import type { LocalStack } from '../../local/provision';
 import { runStateMachine } from '../../local/stepfunctions';
 import { freshStack } from '../support';
@@ -88,6 +90,73 @@ const FORWARD = [
   'Resume the processes the swap suspended',
   'Release the group lock',
 ];
+
+describe('what a swap announces (detail-type and outcome say what happened)', () => {
+  const ofExecution = (events: BusEvent[], executionName: string) => events.filter((e) => e.detail.executionId === executionName).map((e) => [e['detail-type'], e.detail.outcome]);
+
+  it("should publish SwapLockHeld, not SwapRolledBack, when another swap holds the group's lock", async () => {
+    // Prepare: another execution holds the group, its lease running.
+    const name = `held-${++groups}`;
+    const instances = await createGroup(name);
+    const published = await listenToBus(stack, ['fleetwarden.swap'], name);
+    const leaseUntil = new Date(Date.now() + 3_600_000).toISOString();
+    await awsClient(DynamoDBClient).send(
+      new PutItemCommand({
+        TableName: stack.ref('StateStoreLocksTable'),
+        Item: { lockId: { S: `swap-lock#us-east-1#${name}` }, owner: { S: 'another-swap' }, leaseUntil: { S: leaseUntil }, expiresAt: { N: '0' } },
+      }),
+    );
+    const executionName = `swap-${name}`;
+    // Act
+    const run = await runStateMachine(stack, 'SwapsSwapStateMachine', { group: name, dryRun: false }, { waitMs: 0, retryMs: 0, executionName });
+    // Assess: refused, nothing launched or undone, the other swap's lock untouched.
+    expect(run.error).toBe('Swap.LockHeld');
+    expect(ofExecution(await published(), executionName)).toEqual([['SwapLockHeld', 'lock-held']]);
+    expect(await ledgerActions(executionName)).toEqual(['swap.planned', 'swap.lock-held']);
+    expect(await group(name)).toMatchObject({ max: 3, desired: 3, suspended: [], inService: 3 });
+    expect(await orphans({ instances, executionName })).toEqual([]);
+    expect(await lockHolder(stack, name)).toBe('another-swap');
+  });
+
+  it('should publish SwapFailed, not SwapRolledBack, when the swap could not be planned (nothing launched, nothing to roll back)', async () => {
+    // Prepare
+    const name = `absent-${++groups}`;
+    const published = await listenToBus(stack, ['fleetwarden.swap'], name);
+    const executionName = `swap-${name}`;
+    // Act: the group does not exist.
+    const run = await runStateMachine(stack, 'SwapsSwapStateMachine', { group: name, dryRun: false }, { waitMs: 0, retryMs: 0, executionName });
+    // Assess
+    expect(run.error).toBe('Swap.PlanFailed');
+    const events = (await published()).filter((e) => e.detail.executionId === executionName);
+    expect(events.map((e) => [e['detail-type'], e.detail.outcome])).toEqual([['SwapFailed', 'failed']]);
+    expect(events[0]!.detail.reason).toContain('Terminal.GroupNotFound');
+    expect(await ledgerActions(executionName)).toEqual(['swap.failed']);
+  });
+
+  it('should publish SwapRolledBack when the rollback undid what the swap did', async () => {
+    // Prepare: the attach happens, then its response is lost.
+    const name = `undone-${++groups}`;
+    const instances = await createGroup(name);
+    const published = await listenToBus(stack, ['fleetwarden.swap'], name);
+    const executionName = `swap-${name}`;
+    const around = {
+      'Attach the replacement to the group': async (input: unknown, real: (i: unknown) => Promise<unknown>) => {
+        await real(input);
+        throw fail('States.TaskFailed', 'the response was lost');
+      },
+    };
+    // Act
+    const run = await runStateMachine(stack, 'SwapsSwapStateMachine', { group: name, dryRun: false }, { around, waitMs: 0, retryMs: 0, executionName });
+    // Assess
+    expect(run.error).toBe('Swap.RolledBack');
+    expect(ofExecution(await published(), executionName)).toEqual([
+      ['SwapStarted', undefined],
+      ['SwapRolledBack', 'rolled-back'],
+    ]);
+    expect(await group(name)).toMatchObject({ max: 3, desired: 3, suspended: [], inService: 3 });
+    expect(await orphans({ instances, executionName })).toEqual([]);
+  });
+});
 
 describe('NodeSwap fault matrix: every forward step x every fault', () => {
   const cases = FORWARD.flatMap((state) => FAULTS.map((fault) => [state, fault] as const));

@@ -8,7 +8,7 @@ import { DynamoDBClient, GetItemCommand } from '@aws-sdk/client-dynamodb';
 import { awsClient, documentClient } from '../../shared/aws';
 import { fleetHandler } from '../../shared/middleware';
 import { SwapAws } from '../aws';
-import { LaunchResultSchema, StepErrorSchema, SwapPlanSchema, SwapRequestSchema } from '../model';
+import { LaunchResultSchema, StepErrorSchema, type SwapOutcome, SwapOutcomeSchema, SwapPlanSchema, SwapRequestSchema } from '../model';
 import { type SwapDeps, compensateStep, launchStep, planStep, recordStep, terminateOldStep } from '../steps';
 import { ExecutionStatusChangeSchema, type HeldLock, findHeldWork } from '../reaper';
 import { type SwapStepsEnv, SwapStepsEnvSchema } from './env';
@@ -33,7 +33,7 @@ export const SwapStepInputSchema = z.discriminatedUnion('step', [
   z.strictObject({ step: z.literal('compensate'), plan: SwapPlanSchema, error: StepErrorSchema.optional() }),
   z.strictObject({
     step: z.literal('record'),
-    outcome: z.enum(['succeeded', 'rolled-back', 'skipped', 'dry-run', 'lock-held', 'failed']),
+    outcome: SwapOutcomeSchema,
     executionId: z.string().min(1),
     state: z.record(z.string(), z.unknown()),
   }),
@@ -61,7 +61,7 @@ function deps(env: SwapStepsEnv): SwapDeps {
 }
 
 /** Swap outcomes as CloudWatch metrics (EMF, namespace Fleetwarden). */
-const OUTCOME_METRICS = { succeeded: 'SwapsSucceeded', 'rolled-back': 'SwapsRolledBack', skipped: 'SwapsSkipped', 'dry-run': 'SwapsDryRun', 'lock-held': 'SwapsLockHeld', failed: 'SwapsFailed' } as const;
+const OUTCOME_METRICS: Readonly<Record<SwapOutcome, string>> = { succeeded: 'SwapsSucceeded', 'rolled-back': 'SwapsRolledBack', skipped: 'SwapsSkipped', 'dry-run': 'SwapsDryRun', 'lock-held': 'SwapsLockHeld', failed: 'SwapsFailed' };
 
 export const handler = fleetHandler({ envSchema: SwapStepsEnvSchema, inputSchema: SwapStepInputSchema }, async (input, { env, metrics }) => {
   const d = deps(env);
