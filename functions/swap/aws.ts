@@ -185,6 +185,8 @@ export class SwapAws {
       case 'resume-processes':
         await this.asg.send(new ResumeProcessesCommand({ AutoScalingGroupName, ScalingProcesses: action.processes }));
         return;
+      case 'wait-for-old-detached':
+        throw new Error(`${action.instanceId} is still detaching: a rollback waits for it, it does not apply the wait`);
       case 'release-lock':
         await awsClient(DynamoDBClient)
           .send(

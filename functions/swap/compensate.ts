@@ -23,7 +23,9 @@ export type CompensationAction =
   | { kind: 'restore-max'; maxSize: number }
   | { kind: 'restore-desired'; desired: number }
   | { kind: 'resume-processes'; processes: string[] }
-  | { kind: 'release-lock' };
+  | { kind: 'release-lock' }
+  /** Not an effect: the old instance is still Detaching, so the rollback is tried again later (see decideCompensation). */
+  | { kind: 'wait-for-old-detached'; instanceId: string };
 
 /**
  * Decides, from what is actually there, how to put the group back: pure and re-entrant, so a
@@ -35,10 +37,14 @@ export type CompensationAction =
  *   the replacement is kept and the old, detached instance is terminated: forward recovery,
  *   never an instance running outside its group, never below N.
  * - MaxSize, desired capacity, the processes this swap suspended and the lock are restored.
+ * - While the old instance is still Detaching (e.g. a load balancer's deregistration delay) the
+ *   only decision is to wait: once Detached it must be re-attached or terminated, and the lock
+ *   is what stops another swap from building on the group before that.
  */
 export function decideCompensation(plan: SwapPlan, seen: SwapObservation): CompensationAction[] {
   const actions: CompensationAction[] = [];
   const old = plan.oldInstanceId;
+  if (old && seen.members.get(old) === 'Detaching') return [{ kind: 'wait-for-old-detached', instanceId: old }];
   // An instance that is Detaching has left, as far as capacity and ownership go.
   const member = (id: string) => seen.members.has(id) && !['Detaching', 'Detached'].includes(seen.members.get(id)!);
   const inService = (id: string) => seen.members.get(id) === 'InService';
@@ -46,7 +52,7 @@ export function decideCompensation(plan: SwapPlan, seen: SwapObservation): Compe
   const oldRunning = seen.oldState === 'running' || seen.oldState === 'pending';
   let desiredAfter = seen.desired;
 
-  if (old && !oldInGroup && oldRunning && !(seen.members.get(old) === 'Detaching')) {
+  if (old && !oldInGroup && oldRunning) {
     const kept = seen.replacements.some((r) => member(r) && inService(r));
     // The old instance left the group: if a replacement serves in its place, finish the swap;
     // if not, it goes back in first (an instance running outside its group is an orphan, and in

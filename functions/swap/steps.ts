@@ -107,10 +107,10 @@ export async function terminateOldStep(plan: SwapPlan, launch: LaunchResult, dep
 
 export async function compensateStep(plan: SwapPlan, deps: SwapDeps): Promise<{ actions: CompensationAction[] }> {
   const seen = await deps.aws.observe(plan);
-  // Still Detaching: once Detached it must be re-attached or terminated, so the rollback (and its
-  // lock) waits for it rather than leave it to run outside any group.
-  if (plan.oldInstanceId && seen.members.get(plan.oldInstanceId) === 'Detaching') throw new OldInstanceDetachingError(`${plan.oldInstanceId} is still detaching from ${plan.group}; the rollback waits for it`);
   const actions = decideCompensation(plan, seen);
+  // Still Detaching: nothing is applied and the lock is kept; the state machine retries this step.
+  const wait = actions.find((a) => a.kind === 'wait-for-old-detached');
+  if (wait) throw new OldInstanceDetachingError(`${wait.instanceId} is still detaching from ${plan.group}; the rollback waits for it`);
   for (const action of actions) await deps.aws.apply(plan, action);
   return { actions };
 }

@@ -64,9 +64,19 @@ describe('swap compensation decisions', () => {
     expect(actions.map((a) => a.kind)).not.toContain('terminate-replacement');
   });
 
-  it('counts a Detaching old instance as gone, and neither re-attaches nor terminates it while it detaches', () => {
-    const actions = decideCompensation(plan, seen({ members: new Map([[OLD, 'Detaching'], ['i-a', 'InService'], ['i-b', 'InService'], [NEW, 'InService']]), replacements: [NEW] }));
-    expect(actions.map((a) => a.kind)).toEqual(['restore-max', 'resume-processes', 'release-lock']);
+  it('should keep the lock and undo nothing while the old instance is still Detaching: the rollback waits for it', () => {
+    // Prepare: the old instance is leaving (a load balancer's deregistration delay), the replacement serves.
+    const detaching = seen({ members: new Map([[OLD, 'Detaching'], ['i-a', 'InService'], ['i-b', 'InService'], [NEW, 'InService']]), replacements: [NEW] });
+    // Act
+    const actions = decideCompensation(plan, detaching);
+    // Assess: once Detached it must be re-attached or terminated, so nothing is released before.
+    expect(actions).toEqual([{ kind: 'wait-for-old-detached', instanceId: OLD }]);
+    expect(actions.map((a) => a.kind)).not.toContain('release-lock');
+  });
+
+  it('should finish the rollback once the old instance has detached (forward recovery when the replacement serves)', () => {
+    const detached = seen({ members: new Map([['i-a', 'InService'], ['i-b', 'InService'], [NEW, 'InService']]), replacements: [NEW] });
+    expect(decideCompensation(plan, detached).map((a) => a.kind)).toEqual(['terminate-detached-old', 'restore-max', 'resume-processes', 'release-lock']);
   });
 
   it('leaves a MaxSize someone else set, and a lock someone else holds', () => {
