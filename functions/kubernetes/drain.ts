@@ -1,22 +1,11 @@
-import type { PodRef, SkipReason, Taint } from './port';
+import { KARPENTER_DO_NOT_DISRUPT, type PodFacts, type PodRef, type SkipReason, type Taint } from './port';
+
+export type { PodFacts } from './port';
 
 /**
  * Pure drain planning: which pods on a node to evict, which to leave, which are already going.
  * The adapter lists the pods and carries the plan out; nothing here does I/O.
  */
-
-/** The fields of a pod (a V1Pod) that planning reads. */
-export interface PodFacts {
-  metadata?: {
-    name?: string;
-    namespace?: string;
-    uid?: string;
-    annotations?: Record<string, string>;
-    deletionTimestamp?: Date | string;
-    ownerReferences?: { kind: string; name: string; controller?: boolean }[];
-  };
-  status?: { phase?: string };
-}
 
 export interface DrainPlan {
   /** To evict through the Eviction API (which honours PodDisruptionBudgets). */
@@ -91,4 +80,20 @@ export function refusalMessage(body: unknown): string {
   const status = parsed as { message?: string; details?: { causes?: { message?: string }[] } } | undefined;
   const cause = status?.details?.causes?.find((c) => c.message)?.message;
   return (cause ?? status?.message ?? 'eviction refused').slice(0, 300);
+}
+
+/** Time kept back from the invocation after a drain stops, to record and return its result. */
+export const RECORDING_MARGIN_MS = 10_000;
+
+/**
+ * How long a drain may run: the policy's timeout, but never past what the invocation has left
+ * minus the recording margin; at least one second, so that a drain always gets one round.
+ */
+export function drainBudgetMs(drainTimeoutSeconds: number, remainingMs?: () => number): number {
+  return Math.max(1_000, Math.min(drainTimeoutSeconds * 1000, (remainingMs?.() ?? Infinity) - RECORDING_MARGIN_MS));
+}
+
+/** The annotations that protect a pod from eviction: the configured one, and Karpenter's always. */
+export function doNotDisruptAnnotations(configured: string): string[] {
+  return [...new Set([configured, KARPENTER_DO_NOT_DISRUPT])];
 }

@@ -3,7 +3,8 @@ import { type Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
 import type { LedgerWriter } from '../ledger/store';
 import type { ClusterConnector } from './connector';
 import type { InstanceInterruptedDetail, NodeEvent, NodeEventPublisher } from './events';
-import { type DrainProgress, type DrainReport, INTERRUPTION_TAINT_KEY, KARPENTER_DO_NOT_DISRUPT } from './port';
+import { doNotDisruptAnnotations, drainBudgetMs } from './drain';
+import { type DrainProgress, type DrainReport, INTERRUPTION_TAINT_KEY } from './port';
 import { plainJson } from '../shared/validation';
 
 /**
@@ -67,9 +68,6 @@ export interface NodeOutcome {
   drain?: DrainReport;
 }
 
-/** Time kept back from the invocation for recording the result after a drain stops. */
-const RECORDING_MARGIN_MS = 10_000;
-
 export async function reactToInterruption(event: InstanceInterruptedDetail, deps: NodeInterruptionDeps): Promise<NodeOutcome> {
   const decision = decide(event, deps.clusters, deps.policy);
   const outcome: NodeOutcome = { eventId: event.eventId, decision: decision.act, reason: decision.reason, recorded: [] };
@@ -120,10 +118,10 @@ export async function reactToInterruption(event: InstanceInterruptedDetail, deps
   }
   if (cordon.result === 'node-not-found') return outcome;
 
-  const budget = Math.min(deps.policy.drainTimeoutSeconds * 1000, (deps.remainingMs?.() ?? Infinity) - RECORDING_MARGIN_MS);
+  const budget = drainBudgetMs(deps.policy.drainTimeoutSeconds, deps.remainingMs);
   const report = await nodes.drain(node.name, {
-    timeoutMs: Math.max(1_000, budget),
-    doNotDisruptAnnotations: [deps.policy.doNotDisruptAnnotation, KARPENTER_DO_NOT_DISRUPT],
+    timeoutMs: budget,
+    doNotDisruptAnnotations: doNotDisruptAnnotations(deps.policy.doNotDisruptAnnotation),
     onProgress: deps.onProgress,
   });
   outcome.drain = report;

@@ -5,7 +5,18 @@
  * a pod already gone or a node that does not exist are outcomes, not errors.
  */
 
-import type { PodFacts } from './drain';
+/** The fields of a pod (a V1Pod) that planning reads. */
+export interface PodFacts {
+  metadata?: {
+    name?: string;
+    namespace?: string;
+    uid?: string;
+    annotations?: Record<string, string>;
+    deletionTimestamp?: Date | string;
+    ownerReferences?: { kind: string; name: string; controller?: boolean }[];
+  };
+  status?: { phase?: string };
+}
 
 export interface Taint {
   key: string;

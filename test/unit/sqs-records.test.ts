@@ -15,7 +15,7 @@ function record(messageId: string, body: string) {
     attributes: { ApproximateReceiveCount: '1', ApproximateFirstReceiveTimestamp: '1', SenderId: 's', SentTimestamp: '1' },
     messageAttributes: {},
     md5OfBody: 'x',
-    eventSource: 'aws:sqs',
+    eventSource: 'aws:sqs' as const,
     eventSourceARN: 'arn:aws:sqs:us-east-1:111111111111:q',
     awsRegion: 'us-east-1',
   };

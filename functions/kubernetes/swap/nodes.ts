@@ -3,9 +3,9 @@ import { TerminalError } from '../../shared/errors';
 import { type CompensationAction, type SwapObservation, decideCompensation } from '../../swap/compensate';
 import type { LaunchResult, SwapPlan } from '../../swap/model';
 import type { ClusterConnector } from '../connector';
-import { planDrain, podKey } from '../drain';
+import { doNotDisruptAnnotations as protectingAnnotations, drainBudgetMs, planDrain, podKey } from '../drain';
 import type { KubernetesPolicy } from '../interruption';
-import { CORDONED_BY_ANNOTATION, type DrainReport, KARPENTER_DO_NOT_DISRUPT, type KubernetesNodes, type NodeInfo } from '../port';
+import { CORDONED_BY_ANNOTATION, type DrainReport, type KubernetesNodes, type NodeInfo } from '../port';
 
 /**
  * The Kubernetes steps of a node swap (SPEC §2), on the same port and drain as the interruption
@@ -55,10 +55,7 @@ export interface SwapNodeDeps {
   remainingMs?: () => number;
 }
 
-/** Time kept back from the invocation after a drain stops (as on the interruption path). */
-const RECORDING_MARGIN_MS = 10_000;
-
-const doNotDisruptAnnotations = (policy: KubernetesPolicy) => [...new Set([policy.doNotDisruptAnnotation, KARPENTER_DO_NOT_DISRUPT])];
+const doNotDisruptAnnotations = (policy: KubernetesPolicy) => protectingAnnotations(policy.doNotDisruptAnnotation);
 
 async function connect(plan: SwapPlan, deps: SwapNodeDeps): Promise<{ cluster: string; nodes: KubernetesNodes }> {
   if (!plan.cluster) throw new NotAKubernetesSwapError(`swap ${plan.executionId} of group ${plan.group} has no Kubernetes cluster`);
@@ -137,8 +134,8 @@ export async function drainOldNode(plan: SwapPlan, deps: SwapNodeDeps): Promise<
 
   const taint = await nodes.taint(node.name, { key: SWAP_TAINT_KEY, value: swapTaintValue(plan.executionId), effect: 'NoSchedule' });
   const cordon = await nodes.cordon(node.name, plan.executionId);
-  const budget = Math.min(deps.policy.drainTimeoutSeconds * 1000, (deps.remainingMs?.() ?? Infinity) - RECORDING_MARGIN_MS);
-  const report = await nodes.drain(node.name, { timeoutMs: Math.max(1_000, budget), doNotDisruptAnnotations: doNotDisruptAnnotations(deps.policy) });
+  const budget = drainBudgetMs(deps.policy.drainTimeoutSeconds, deps.remainingMs);
+  const report = await nodes.drain(node.name, { timeoutMs: budget, doNotDisruptAnnotations: doNotDisruptAnnotations(deps.policy) });
   const protectedPods = report.skipped.filter((s) => s.reason === 'do-not-disrupt').map((s) => s.pod);
   if (protectedPods.length) throw new DoNotDisruptError(`pod(s) ${protectedPods.join(', ')} on node ${node.name} of ${cluster} are annotated do-not-disrupt`);
   if (!report.complete) {
@@ -220,8 +217,7 @@ export async function restoreNodes(plan: SwapPlan, deps: SwapNodeDeps): Promise<
     else if (action.kind === 'uncordon') await nodes.uncordon(action.node);
     else {
       await nodes.cordon(action.node, plan.executionId);
-      const budget = Math.min(deps.policy.drainTimeoutSeconds * 1000, (deps.remainingMs?.() ?? Infinity) - RECORDING_MARGIN_MS);
-      const report = await nodes.drain(action.node, { timeoutMs: Math.max(1_000, budget), doNotDisruptAnnotations: doNotDisruptAnnotations(deps.policy) });
+      const report = await nodes.drain(action.node, { timeoutMs: drainBudgetMs(deps.policy.drainTimeoutSeconds, deps.remainingMs), doNotDisruptAnnotations: doNotDisruptAnnotations(deps.policy) });
       result.drains.push({ node: action.node, complete: report.complete, evicted: report.evicted.length, remaining: report.remaining.length });
     }
   }
