@@ -1,8 +1,8 @@
 import { DescribeAvailabilityZonesCommand, DescribeSpotPriceHistoryCommand, EC2Client, GetSpotPlacementScoresCommand, type SpotPrice, type _InstanceType } from '@aws-sdk/client-ec2';
 import { type Pool, poolKey } from '../interruption/pool';
-import { PoolRiskConflictError, type PoolRiskStore } from '../interruption/pool-store';
+import { PoolRiskConflictError, type TransactionalPoolRiskStore } from '../interruption/pool-store';
 import { type Decision, type PoolRiskRecord, type RiskPolicy, type Signal, applySignal, riskScore } from '../interruption/risk';
-import type { AppendResult, LedgerWriter } from '../ledger/store';
+import type { AppendResult, CoWrite, LedgerWriter } from '../ledger/store';
 import { awsClient } from '../shared/aws';
 import type { EnvironmentClass } from '../shared/environments';
 import { type Admission, DEFAULT_RANK_WEIGHTS, type PoolFacts, type RankWeights, type RankedPool, isAllowed, rank } from './gatekeeper';
@@ -192,7 +192,8 @@ export interface CapacityBlockResult {
 }
 
 export interface GatekeeperOptions {
-  store: PoolRiskStore;
+  /** Its writes join the ledger's transaction: a pool is blocked if and only if the block is in the ledger. */
+  store: TransactionalPoolRiskStore;
   prices: SpotPriceSource;
   /** Defaults to NoPlacementScores. */
   placementScores?: PlacementScoreSource;
@@ -250,9 +251,11 @@ export class Gatekeeper {
   /**
    * A launch into the pool failed with InsufficientInstanceCapacity: block the pool for
    * `policy.insufficientCapacityMinutes` (from the failure time) and record it in the ledger.
-   * Idempotent per event id; a failure older than the risk history is ignored. The pool write is conditional on the version read; on a conflict it
-   * re-reads and re-decides. The ledger entry is appended after the pool write, deduplicated, and
-   * also for a repeated event id, so a retry after a failed append still records the block once.
+   * Idempotent per event id; a failure older than the risk history is ignored. The pool record
+   * and its `pool.capacity-blocked` entry are one transaction (the ledger append with the record's
+   * conditional put), so a crash never leaves a block the ledger does not explain; on a conflict
+   * (the pool changed since it was read) nothing is written and it re-reads and re-decides. A
+   * repeated event id changes nothing and answers the entry already written.
    */
   async recordInsufficientCapacity(pool: Pool, failure: CapacityFailure): Promise<CapacityBlockResult> {
     const { store, policy } = this.options;
@@ -266,27 +269,28 @@ export class Gatekeeper {
       const decision = applySignal(current, key, signal, policy, now);
       if (!decision.changed) {
         if (decision.reason === 'stale') return { decision, conflicts };
+        // Applied before, with its entry: the append is deduplicated and answers that entry.
         return { decision, ledger: await this.recordBlock(pool, failure, current, now), conflicts };
       }
       try {
-        await store.put(decision.next);
+        const ledger = await this.recordBlock(pool, failure, decision.next, now, { record: current }, [store.conditionalPut(decision.next)]);
+        return { decision, ledger, conflicts };
       } catch (error) {
         if (!(error instanceof PoolRiskConflictError) || attempt >= maxAttempts) throw error;
         conflicts += 1;
         await sleep(Math.random() * Math.min(200, 10 * 2 ** attempt));
-        continue;
       }
-      return { decision, ledger: await this.recordBlock(pool, failure, decision.next, now, { record: current }), conflicts };
     }
   }
 
-  /** `before` is known only to the call that decided; a retry recovering a lost append records what is stored. */
+  /** `before` is known only to the call that decided; `alsoWrite` is the pool record written in the same transaction. */
   private recordBlock(
     pool: Pool,
     failure: CapacityFailure,
     after: PoolRiskRecord | undefined,
     now: Date,
     before?: { record: PoolRiskRecord | undefined },
+    alsoWrite: CoWrite[] = [],
   ): Promise<AppendResult> {
     const halfLife = this.options.policy.riskHalfLifeHours;
     const state = (record: PoolRiskRecord | undefined) => ({
@@ -304,7 +308,7 @@ export class Gatekeeper {
         ...(before ? { before: state(before.record) } : {}),
         after: state(after),
       },
-      { dedupeKey: `${failure.eventId}#${CAPACITY_BLOCKED_ACTION}` },
+      { dedupeKey: `${failure.eventId}#${CAPACITY_BLOCKED_ACTION}`, alsoWrite },
     );
   }
 }

@@ -2,9 +2,10 @@ import { DescribeAvailabilityZonesCommand, EC2Client } from '@aws-sdk/client-ec2
 import { beforeAll, describe, expect, it } from 'vitest';
 import { Ec2PlacementScoreSource, Ec2SpotPriceSource, Gatekeeper, type PlacementScoreSource, type SpotPriceSource } from '../../functions/gatekeeper/adapters';
 import { type Pool, poolKey } from '../../functions/interruption/pool';
-import { DynamoPoolRiskStore } from '../../functions/interruption/pool-store';
-import { type RiskPolicy, type Signal, applySignal } from '../../functions/interruption/risk';
-import { DynamoLedger } from '../../functions/ledger/store';
+import { DynamoPoolRiskStore, type TransactionalPoolRiskStore } from '../../functions/interruption/pool-store';
+import { type PoolRiskRecord, type RiskPolicy, type Signal, applySignal } from '../../functions/interruption/risk';
+import type { LedgerDraft } from '../../functions/ledger/chain';
+import { type AppendOptions, DynamoLedger, type LedgerWriter } from '../../functions/ledger/store';
 import { awsClient, documentClient } from '../../functions/shared/aws';
 import type { LocalStack } from '../../local/provision';
 import { freshStack } from '../support';
@@ -214,5 +215,123 @@ describe('Gatekeeper (moto)', () => {
     expect(record!.version).toBe(4);
     expect(results.reduce((sum, r) => sum + r.conflicts, 0)).toBeGreaterThan(0);
     expect((await ledgerEntries(ledger)).map((e) => e.eventId).sort()).toEqual(ids);
+  });
+});
+
+/** The real pool table, with a concurrent writer that changes the pool right after each of the first `races` reads. */
+class RacedPoolStore implements TransactionalPoolRiskStore {
+  reads = 0;
+  constructor(
+    private readonly inner: DynamoPoolRiskStore,
+    private readonly races: number,
+    private readonly concurrent: (key: string, current: PoolRiskRecord | undefined, race: number) => PoolRiskRecord,
+  ) {}
+  async get(key: string) {
+    const current = await this.inner.get(key);
+    this.reads += 1;
+    if (this.reads <= this.races) await this.inner.put(this.concurrent(key, current, this.reads));
+    return current;
+  }
+  getMany(keys: string[]) {
+    return this.inner.getMany(keys);
+  }
+  put(next: PoolRiskRecord) {
+    return this.inner.put(next);
+  }
+  conditionalPut(next: PoolRiskRecord) {
+    return this.inner.conditionalPut(next);
+  }
+  all() {
+    return this.inner.all();
+  }
+}
+
+/** The real ledger, dying once on the way to DynamoDB (before) or once its write is done and the response lost (after). */
+function crashingLedger(inner: DynamoLedger, when: 'before' | 'after'): LedgerWriter {
+  let crashed = false;
+  return {
+    append: async (draft: LedgerDraft, options?: AppendOptions) => {
+      if (crashed) return inner.append(draft, options);
+      crashed = true;
+      if (when === 'after') await inner.append(draft, options);
+      throw Object.assign(new Error('the process died'), { name: 'Crash' });
+    },
+  };
+}
+
+describe('Gatekeeper.recordInsufficientCapacity: the block and its ledger entry are one write (moto)', () => {
+  const failure = { eventId: 'launch-ice-crash', account: '111111111111', environment: 'PROD' as const };
+
+  it.each([
+    ['before the write', 'before' as const],
+    ['after the write, its response lost', 'after' as const],
+  ])('should leave nothing half done when the process dies %s, and record the block once when retried', async (_, when) => {
+    // Prepare
+    const clock = manualClock();
+    const ledger = newLedger();
+    const pool = m5('use1-az6', when === 'before' ? 'ap-south-1' : 'ap-northeast-1');
+    const crashing = new Gatekeeper({ store, prices: new Ec2SpotPriceSource(), ledger: crashingLedger(ledger, when), policy, clock: clock.now });
+
+    // Act
+    await expect(crashing.recordInsufficientCapacity(pool, failure)).rejects.toThrow('the process died');
+    const record = await store.get(poolKey(pool));
+    const entries = await ledgerEntries(ledger);
+
+    // Assess: either both the block and its entry are there, or neither is.
+    expect({ blocked: record?.capacityBlockedUntil !== undefined, recorded: entries.length }).toEqual(when === 'before' ? { blocked: false, recorded: 0 } : { blocked: true, recorded: 1 });
+
+    // Act: the launch step is retried and reports the same failure.
+    const retried = await crashing.recordInsufficientCapacity(pool, failure);
+
+    // Assess
+    expect(retried.ledger?.entry).toMatchObject({ action: 'pool.capacity-blocked', eventId: failure.eventId });
+    expect(await store.get(poolKey(pool))).toMatchObject({ version: 1, capacityBlockedUntil: new Date(T0.getTime() + 7 * MINUTE).toISOString() });
+    expect(await ledgerEntries(ledger)).toMatchObject([{ seq: 1, action: 'pool.capacity-blocked', after: { capacityBlockedUntil: new Date(T0.getTime() + 7 * MINUTE).toISOString() } }]);
+  });
+
+  it('should re-read and re-decide when a concurrent writer changed the pool first, keeping both events', async () => {
+    // Prepare: between the first read and the write, another handler records a rebalance.
+    const clock = manualClock();
+    const ledger = newLedger();
+    const pool = m5('use1-az4', 'ap-south-1');
+    const raced = new RacedPoolStore(store, 1, (key, current) => {
+      const other = applySignal(current, key, { eventId: 'other', at: T0, kind: 'rebalance', account: '1', environment: 'LAB' }, policy, T0);
+      if (!other.changed) throw new Error('the concurrent rebalance changed nothing');
+      return other.next;
+    });
+    const gatekeeper = new Gatekeeper({ store: raced, prices: new Ec2SpotPriceSource(), ledger, policy, clock: clock.now });
+    // Act
+    const result = await gatekeeper.recordInsufficientCapacity(pool, { ...failure, eventId: 'launch-ice-raced' });
+    // Assess
+    expect(result.conflicts).toBe(1);
+    const record = await store.get(poolKey(pool));
+    expect(record).toMatchObject({ version: 2, capacityBlockedUntil: new Date(T0.getTime() + 7 * MINUTE).toISOString() });
+    expect(record!.history.map((h) => h.eventId).sort()).toEqual(['launch-ice-raced', 'other']);
+    expect(await ledgerEntries(ledger)).toMatchObject([{ action: 'pool.capacity-blocked', eventId: 'launch-ice-raced' }]);
+  });
+
+  it('should give up with the retryable conflict error after its attempts, having recorded nothing', async () => {
+    // Prepare: every read is overtaken by another writer.
+    const ledger = newLedger();
+    const pool = m5('use1-az5', 'ap-south-1');
+    const raced = new RacedPoolStore(store, Infinity, (key, current) => ({ pool: key, history: [], version: (current?.version ?? 0) + 1 }));
+    const gatekeeper = new Gatekeeper({ store: raced, prices: new Ec2SpotPriceSource(), ledger, policy, clock: manualClock().now });
+    // Act
+    const attempt = gatekeeper.recordInsufficientCapacity(pool, { ...failure, eventId: 'launch-ice-overtaken' });
+    // Assess
+    await expect(attempt).rejects.toMatchObject({ name: 'Retryable.PoolRiskConflict' });
+    expect(raced.reads).toBe(5);
+    expect((await store.get(poolKey(pool)))?.capacityBlockedUntil).toBeUndefined();
+    expect(await ledgerEntries(ledger)).toEqual([]);
+  });
+
+  it('should ignore a failure too old to count, recording nothing', async () => {
+    const ledger = newLedger();
+    const pool = m5('use1-az1', 'ap-south-1');
+    const gatekeeper = new Gatekeeper({ store, prices: new Ec2SpotPriceSource(), ledger, policy, clock: manualClock().now });
+    const result = await gatekeeper.recordInsufficientCapacity(pool, { ...failure, eventId: 'launch-ice-old', at: new Date(T0.getTime() - 31 * 24 * 3_600_000) });
+    expect(result).toEqual({ decision: { changed: false, reason: 'stale' }, conflicts: 0 });
+    expect(await store.get(poolKey(pool))).toBeUndefined();
+    expect(await ledgerEntries(ledger)).toEqual([]);
   });
 });

@@ -1,13 +1,10 @@
 import type { EC2Client } from '@aws-sdk/client-ec2';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { Ec2PlacementScoreSource, Gatekeeper, NoPlacementScores, type SpotPriceSource, placementScoresUnavailable } from '../../functions/gatekeeper/adapters';
+import { Ec2PlacementScoreSource, NoPlacementScores, placementScoresUnavailable } from '../../functions/gatekeeper/adapters';
 import { type PoolFacts, isAllowed, rank } from '../../functions/gatekeeper/gatekeeper';
 import { type Pool, poolKey } from '../../functions/interruption/pool';
-import { PoolRiskConflictError, type PoolRiskStore } from '../../functions/interruption/pool-store';
-import { type HistoryEntry, type PoolRiskRecord, type RiskPolicy, applySignal } from '../../functions/interruption/risk';
-import type { LedgerDraft, LedgerEntry } from '../../functions/ledger/chain';
-import type { AppendOptions, AppendResult, LedgerWriter } from '../../functions/ledger/store';
+import { type HistoryEntry, type PoolRiskRecord, type RiskPolicy } from '../../functions/interruption/risk';
 
 const NOW = new Date('2026-11-22T10:00:00.000Z');
 const HOUR = 3_600_000;
@@ -263,131 +260,6 @@ describe('rank', () => {
         }),
       );
     });
-  });
-});
-
-/** A pool table in memory, with the same conditional-write contract as DynamoPoolRiskStore. */
-class MemoryPoolRiskStore implements PoolRiskStore {
-  readonly records = new Map<string, PoolRiskRecord>();
-  /** Runs between a writer's read and its write: lets a test play a concurrent writer. */
-  beforePut?: (key: string) => void;
-
-  async get(key: string) {
-    return structuredClone(this.records.get(key));
-  }
-  async getMany(keys: string[]) {
-    return new Map(keys.flatMap((k) => (this.records.has(k) ? [[k, structuredClone(this.records.get(k)!)] as const] : [])));
-  }
-  async put(next: PoolRiskRecord) {
-    this.beforePut?.(next.pool);
-    if ((this.records.get(next.pool)?.version ?? 0) !== next.version - 1) throw new PoolRiskConflictError(`pool ${next.pool} changed while it was being updated`);
-    this.records.set(next.pool, structuredClone(next));
-  }
-  async *all() {
-    yield* this.records.values();
-  }
-}
-
-/** Ledger in memory, deduplicating like DynamoLedger; can fail its next appends. */
-class MemoryLedger implements LedgerWriter {
-  readonly entries: (LedgerDraft & { dedupeKey?: string })[] = [];
-  failNext = 0;
-  async append(draft: LedgerDraft, options: AppendOptions = {}): Promise<AppendResult> {
-    if (this.failNext > 0) {
-      this.failNext -= 1;
-      throw new Error('ledger unavailable');
-    }
-    const existing = this.entries.findIndex((e) => options.dedupeKey && e.dedupeKey === options.dedupeKey);
-    const entry = (i: number) => ({ ...this.entries[i]!, seq: i + 1 }) as unknown as LedgerEntry;
-    if (existing >= 0) return { entry: entry(existing), duplicate: true, conflicts: 0 };
-    this.entries.push({ ...draft, dedupeKey: options.dedupeKey });
-    return { entry: entry(this.entries.length - 1), duplicate: false, conflicts: 0 };
-  }
-}
-
-const noPrices: SpotPriceSource = { prices: async () => new Map() };
-
-describe('Gatekeeper.recordInsufficientCapacity', () => {
-  const p = pool('use1-az1');
-  const failure = { eventId: 'launch-1', account: '111111111111', environment: 'PROD' as const, at: NOW };
-  const setup = (clock = () => NOW) => {
-    const store = new MemoryPoolRiskStore();
-    const ledger = new MemoryLedger();
-    return { store, ledger, gatekeeper: new Gatekeeper({ store, ledger, prices: noPrices, policy, clock }) };
-  };
-
-  it('should block the pool for the configured minutes and record the block in the ledger', async () => {
-    // Prepare
-    const { store, ledger, gatekeeper } = setup();
-    // Act
-    const result = await gatekeeper.recordInsufficientCapacity(p, failure);
-    // Assess
-    expect(result.decision).toMatchObject({ changed: true, quarantined: true });
-    expect(store.records.get(poolKey(p))?.capacityBlockedUntil).toBe(at(10 * 60_000));
-    expect(ledger.entries).toEqual([
-      {
-        actor: 'gatekeeper',
-        action: 'pool.capacity-blocked',
-        subject: 'us-east-1/use1-az1/m5.large',
-        eventId: 'launch-1',
-        reason: `InsufficientInstanceCapacity launching m5.large in use1-az1 (account 111111111111, PROD): pool blocked until ${at(10 * 60_000)}`,
-        before: { capacityBlockedUntil: null, riskScore: 0 },
-        after: { capacityBlockedUntil: at(10 * 60_000), riskScore: 0.5 },
-        dedupeKey: 'launch-1#pool.capacity-blocked',
-      },
-    ]);
-  });
-
-  it('should re-read and re-decide when a concurrent writer changed the pool first, keeping both events', async () => {
-    // Prepare: between our first read and write, another handler records a rebalance.
-    const { store, gatekeeper } = setup();
-    let raced = false;
-    store.beforePut = (key) => {
-      if (raced) return;
-      raced = true;
-      const other = applySignal(undefined, key, { eventId: 'other', at: NOW, kind: 'rebalance', account: '1', environment: 'LAB' }, policy, NOW);
-      if (other.changed) store.records.set(key, other.next);
-    };
-    // Act
-    const result = await gatekeeper.recordInsufficientCapacity(p, failure);
-    // Assess
-    expect(result.conflicts).toBe(1);
-    expect(store.records.get(poolKey(p))).toMatchObject({ version: 2, capacityBlockedUntil: at(10 * 60_000) });
-    expect(store.records.get(poolKey(p))!.history.map((h) => h.eventId).sort()).toEqual(['launch-1', 'other']);
-  });
-
-  it('should give up with the retryable conflict error after its attempts', async () => {
-    const { store, gatekeeper } = setup();
-    let version = 0;
-    store.beforePut = (key) => store.records.set(key, record(p, { pool: key, version: ++version }));
-    await expect(gatekeeper.recordInsufficientCapacity(p, failure)).rejects.toMatchObject({ name: 'Retryable.PoolRiskConflict' });
-    expect(version).toBe(5);
-  });
-
-  it('should change nothing for a repeated event, yet record the block when the first ledger append was lost', async () => {
-    // Prepare: the first call writes the pool, then the ledger fails.
-    const { store, ledger, gatekeeper } = setup();
-    ledger.failNext = 1;
-    await expect(gatekeeper.recordInsufficientCapacity(p, failure)).rejects.toThrow('ledger unavailable');
-    const stored = structuredClone(store.records.get(poolKey(p)));
-    // Act: the retried step reports the same failure twice.
-    const retry = await gatekeeper.recordInsufficientCapacity(p, failure);
-    const again = await gatekeeper.recordInsufficientCapacity(p, failure);
-    // Assess
-    expect(retry.decision).toEqual({ changed: false, reason: 'duplicate' });
-    expect(again.ledger?.duplicate).toBe(true);
-    expect(store.records.get(poolKey(p))).toEqual(stored);
-    expect(ledger.entries).toHaveLength(1);
-    expect(ledger.entries[0]).toMatchObject({ eventId: 'launch-1', after: { capacityBlockedUntil: at(10 * 60_000) } });
-    expect(ledger.entries[0]).not.toHaveProperty('before');
-  });
-
-  it('should ignore a failure too old to count, recording nothing', async () => {
-    const { store, ledger, gatekeeper } = setup();
-    const result = await gatekeeper.recordInsufficientCapacity(p, { ...failure, at: new Date(NOW.getTime() - 31 * 24 * HOUR) });
-    expect(result).toEqual({ decision: { changed: false, reason: 'stale' }, conflicts: 0 });
-    expect(store.records.size).toBe(0);
-    expect(ledger.entries).toEqual([]);
   });
 });
 
