@@ -8,7 +8,7 @@ import { releaseEndedQuarantines } from '../../functions/interruption/cleanup';
 import { parseInterruptionEvent } from '../../functions/interruption/events';
 import { type DomainEvent, ingestInterruption } from '../../functions/interruption/ingest';
 import { DynamoPoolRiskStore } from '../../functions/interruption/pool-store';
-import type { RiskPolicy } from '../../functions/interruption/risk';
+import { type PoolRiskRecord, type RiskPolicy, applySignal } from '../../functions/interruption/risk';
 import { DynamoLedger } from '../../functions/ledger/store';
 import { documentClient } from '../../functions/shared/aws';
 import type { LocalStack } from '../../local/provision';
@@ -64,6 +64,74 @@ describe('quarantine cleanup', () => {
     const actions: string[] = [];
     for await (const e of d.ledger.entries()) actions.push(String(e.action));
     expect(actions).toEqual(['pool.quarantined', 'pool.released']);
+  });
+
+  it('should record nothing and publish nothing when the pool changed before the release was written, and release it on the next run', async () => {
+    // Prepare: a PROD quarantine that ended; a new signal for the pool lands between the cleanup's read and its write.
+    const key = 'us-east-1/use1-az5/z1d.large';
+    const at = new Date('2026-10-01T10:00:00Z');
+    const quarantined = applySignal(undefined, key, { eventId: 'q-conflict', at, kind: 'spot-interruption', account: PROD, environment: 'PROD' }, policy, at);
+    if (!quarantined.changed) throw new Error('the interruption did not quarantine');
+    const d = deps('cleanup-conflict', () => new Date('2026-10-20T10:00:00Z'));
+    await d.pools.put(quarantined.next);
+    const raced = {
+      ...d,
+      pools: Object.assign(Object.create(d.pools) as DynamoPoolRiskStore, {
+        async *all(): AsyncIterable<PoolRiskRecord> {
+          for await (const record of d.pools.all()) {
+            if (record.pool === key) {
+              const rebalance = applySignal(record, key, { eventId: 'r-conflict', at: new Date('2026-10-20T09:59:00Z'), kind: 'rebalance', account: PROD, environment: 'PROD' }, policy, new Date('2026-10-20T09:59:00Z'));
+              if (rebalance.changed) await d.pools.put(rebalance.next);
+            }
+            yield record;
+          }
+        },
+      }),
+      actor: 'cleanup',
+    };
+    const releasedOf = () => d.published.filter((e) => e.detailType === 'PoolReleased' && e.detail.pool === key);
+
+    // Act
+    const conflicted = await releaseEndedQuarantines('sched-conflict-1', raced);
+
+    // Assess: the conflict wrote nothing and announced nothing.
+    expect(conflicted.skippedOnConflict).toBe(1);
+    expect(conflicted.released.find((r) => r.pool === key)).toBeUndefined();
+    expect(releasedOf()).toEqual([]);
+    expect(await chainLength(d.ledger)).toBe(0);
+    const untouched = await d.pools.get(key);
+    expect(untouched?.version).toBe(2);
+    expect(untouched?.releasedAt).toBeUndefined();
+
+    // Act: the next run, undisturbed.
+    const next = await releaseEndedQuarantines('sched-conflict-2', { ...d, actor: 'cleanup' });
+
+    // Assess: released once, with its entry and its event.
+    expect(next.released).toContainEqual({ pool: key, quarantinedUntil: quarantined.next.quarantinedUntil });
+    expect(releasedOf()).toHaveLength(1);
+    expect(await chainLength(d.ledger)).toBe(1);
+    expect(await d.pools.get(key)).toMatchObject({ version: 3, releasedAt: '2026-10-20T10:00:00.000Z' });
+  });
+
+  it('should only mark the record when its release was recorded without it (before the two were one transaction), publishing nothing again', async () => {
+    // Prepare: an ended quarantine whose pool.released entry is there, its record unmarked.
+    const key = 'us-east-1/use1-az5/z1d.xlarge';
+    const at = new Date('2026-10-01T10:00:00Z');
+    const quarantined = applySignal(undefined, key, { eventId: 'q-legacy', at, kind: 'spot-interruption', account: PROD, environment: 'PROD' }, policy, at);
+    if (!quarantined.changed) throw new Error('the interruption did not quarantine');
+    const d = deps('cleanup-legacy', () => new Date('2026-10-20T10:00:00Z'));
+    await d.pools.put(quarantined.next);
+    const until = quarantined.next.quarantinedUntil!;
+    await d.ledger.append({ actor: 'cleanup', action: 'pool.released', subject: key, reason: `quarantine ended at ${until}`, eventId: 'sched-legacy-0' }, { dedupeKey: `${key}#released#${until}` });
+
+    // Act
+    const run = await releaseEndedQuarantines('sched-legacy-1', { ...d, actor: 'cleanup' });
+
+    // Assess
+    expect(run.released.find((r) => r.pool === key)).toBeUndefined();
+    expect(d.published.filter((e) => e.detail.pool === key)).toEqual([]);
+    expect(await chainLength(d.ledger)).toBe(1);
+    expect(await d.pools.get(key)).toMatchObject({ version: 2, releasedAt: '2026-10-20T10:00:00.000Z' });
   });
 
   it('runs as the deployed handler from a scheduled event', async () => {
