@@ -1,6 +1,7 @@
 import type { Logger } from '@aws-lambda-powertools/logger';
 import { type Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
 import type { LedgerWriter } from '../ledger/store';
+import type { GroupLifecycle, LifecycleAction } from '../shared/groups';
 import type { ClusterConnector } from './connector';
 import type { InstanceInterruptedDetail, NodeEvent, NodeEventPublisher } from './events';
 import { doNotDisruptAnnotations, drainBudgetMs } from './drain';
@@ -55,6 +56,8 @@ export interface NodeInterruptionDeps {
   actor: string;
   /** Time left in this invocation; the drain stops early enough to record its result. */
   remainingMs?: () => number;
+  /** Completes a group's terminate lifecycle action once the node is drained; absent: the hook's timeout applies. */
+  lifecycle?: GroupLifecycle;
   onProgress?: (event: DrainProgress) => void;
 }
 
@@ -68,16 +71,11 @@ export interface NodeOutcome {
   drain?: DrainReport;
 }
 
-export async function reactToInterruption(event: InstanceInterruptedDetail, deps: NodeInterruptionDeps): Promise<NodeOutcome> {
-  const decision = decide(event, deps.clusters, deps.policy);
-  const outcome: NodeOutcome = { eventId: event.eventId, decision: decision.act, reason: decision.reason, recorded: [] };
-  if (decision.act === 'ignore') return outcome;
-  const cluster = event.clusterName!;
-  const nodes = await deps.connector.connect(cluster);
-  const facts = { eventId: event.eventId, kind: event.kind, clusterName: cluster, instanceId: event.instanceId, account: event.account, region: event.region, environment: event.environment };
+type RecordFact = (action: string, subject: string, reason: string, after: Record<string, unknown>, publish?: { detailType: NodeEvent['detailType']; extra?: Record<string, unknown> }) => Promise<void>;
 
-  /** Appends the fact (once per event and action), then publishes it; `extra` is added to the recorded facts in the event. */
-  const record = async (action: string, subject: string, reason: string, after: Record<string, unknown>, publish?: { detailType: NodeEvent['detailType']; extra?: Record<string, unknown> }) => {
+/** Appends a fact (once per event and action), then publishes it; `extra` is added to the recorded facts in the event. */
+function recorder(event: InstanceInterruptedDetail, deps: NodeInterruptionDeps, outcome: NodeOutcome): RecordFact {
+  return async (action, subject, reason, after, publish) => {
     const { duplicate, entry } = await deps.ledger.append(
       { actor: deps.actor, action, subject, reason, eventId: event.eventId, after: plainJson(after) },
       { dedupeKey: `${event.eventId}#${action}` },
@@ -88,6 +86,41 @@ export async function reactToInterruption(event: InstanceInterruptedDetail, deps
     const recorded = entry.after && typeof entry.after === 'object' && !Array.isArray(entry.after) ? (entry.after as Record<string, unknown>) : after;
     await deps.publisher.publish([{ detailType: publish.detailType, detail: { ...recorded, ...publish.extra } }]);
   };
+}
+
+/**
+ * Whether the group's terminate lifecycle action may go on now. Only for a termination that came
+ * as a lifecycle action, only once Fleetwarden acted (not in dry run), and only when nothing is
+ * left to move: the node is drained, or no node of the cluster is the instance. Otherwise the
+ * hook's heartbeat timeout stands, which gives pods still evicting their time.
+ */
+export function lifecycleToContinue(event: InstanceInterruptedDetail, outcome: NodeOutcome, dryRun: boolean): LifecycleAction | undefined {
+  if (event.kind !== 'asg-termination' || !event.asg || dryRun || outcome.decision === 'ignore') return undefined;
+  const nothingLeft = outcome.drain?.complete === true || (outcome.node === undefined && outcome.recorded.some((r) => r.action === 'node.not-found'));
+  if (!nothingLeft) return undefined;
+  return { group: event.asg.name, hook: event.asg.hook, token: event.asg.token, instanceId: event.instanceId, account: event.account, region: event.region };
+}
+
+export async function reactToInterruption(event: InstanceInterruptedDetail, deps: NodeInterruptionDeps): Promise<NodeOutcome> {
+  const outcome = await moveOffTheNode(event, deps);
+  const action = deps.lifecycle && lifecycleToContinue(event, outcome, deps.dryRun);
+  if (action) {
+    const result = await deps.lifecycle!.continueTermination(action);
+    const why = result === 'continued' ? 'the group may terminate it now instead of waiting for the heartbeat timeout' : 'the action had already ended (completed or timed out)';
+    await recorder(event, deps, outcome)('asg.lifecycle-continued', `${action.group}/${action.instanceId}`, `${action.instanceId} has no pods left to move: ${why}`, { ...action, token: undefined, result });
+  }
+  return outcome;
+}
+
+/** Taint, cordon and drain the instance's node, each step recorded once. */
+async function moveOffTheNode(event: InstanceInterruptedDetail, deps: NodeInterruptionDeps): Promise<NodeOutcome> {
+  const decision = decide(event, deps.clusters, deps.policy);
+  const outcome: NodeOutcome = { eventId: event.eventId, decision: decision.act, reason: decision.reason, recorded: [] };
+  if (decision.act === 'ignore') return outcome;
+  const cluster = event.clusterName!;
+  const nodes = await deps.connector.connect(cluster);
+  const facts = { eventId: event.eventId, kind: event.kind, clusterName: cluster, instanceId: event.instanceId, account: event.account, region: event.region, environment: event.environment };
+  const record = recorder(event, deps, outcome);
 
   const node = await nodes.findNodeByInstance(event.instanceId);
   if (!node) {

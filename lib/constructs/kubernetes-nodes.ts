@@ -1,4 +1,4 @@
-import { Duration } from 'aws-cdk-lib';
+import { Duration, Stack } from 'aws-cdk-lib';
 import type * as eks from 'aws-cdk-lib/aws-eks';
 import * as events from 'aws-cdk-lib/aws-events';
 import * as targets from 'aws-cdk-lib/aws-events-targets';
@@ -7,6 +7,7 @@ import { Construct } from 'constructs';
 import { nodeDrainPattern } from '../../functions/kubernetes/events';
 import { NodeDrainEnvSchema } from '../../functions/kubernetes/drain/env';
 import type { FleetwardenConfig } from '../config';
+import { acknowledge } from '../nag';
 import { grantClusterAccess } from './eks-access';
 import { FleetFunction } from './fleet-function';
 import { FleetQueue } from './fleet-queue';
@@ -18,7 +19,7 @@ export interface KubernetesNodesProps {
 }
 
 /**
- * SPEC §1, Kubernetes half: a rule on Fleetwarden's own bus takes `InstanceInterrupted` events
+ * Interruptions of Kubernetes nodes: a rule on Fleetwarden's own bus takes `InstanceInterrupted` events
  * of instances in the configured clusters -> SQS (+DLQ, alarm) -> the NodeDrain function, which
  * taints, cordons and drains the node through the cluster's API. Each same-account cluster gets
  * an EKS access entry putting the function's identity in the Kubernetes group that
@@ -56,6 +57,7 @@ export class KubernetesNodes extends Construct {
     });
 
     const { ledger } = store.tables;
+    const stack = Stack.of(this);
     this.drain = new FleetFunction(this, 'NodeDrain', {
       entry: 'functions/kubernetes/drain/handler.ts',
       description: 'Taints, cordons and drains the Kubernetes node of an interrupted instance',
@@ -67,6 +69,8 @@ export class KubernetesNodes extends Construct {
         EVENTS_QUEUE_URL: this.queue.queue.queueUrl,
         KUBERNETES_CLUSTERS: JSON.stringify(k8s.clusters),
         KUBERNETES_POLICY: JSON.stringify({ rebalance: k8s.rebalance, drainTimeoutSeconds: k8s.drainTimeoutSeconds, doNotDisruptAnnotation: k8s.doNotDisruptAnnotation }),
+        HOME_ACCOUNT_ID: stack.account,
+        MEMBER_ROLE_NAME: config.memberRoleName,
       },
       config,
       timeout,
@@ -78,6 +82,17 @@ export class KubernetesNodes extends Construct {
     this.drain.allow(['events:PutEvents'], [store.bus.eventBusArn]);
     this.drain.allow(['sqs:SendMessage'], [this.queue.deadLetterQueue.queueArn]);
     this.drain.allow(['sqs:ChangeMessageVisibility'], [this.queue.queue.queueArn]);
+    // After the drain of a node whose group terminates it through a lifecycle hook: CONTINUE, in
+    // the home account directly, in a member account through its member role.
+    this.drain.allow(['autoscaling:CompleteLifecycleAction'], [`arn:${stack.partition}:autoscaling:*:${stack.account}:autoScalingGroup:*:autoScalingGroupName/*`]);
+    const memberRoles = config.accounts.filter((a) => a.id !== stack.account).map((a) => `arn:${stack.partition}:iam::${a.id}:role/${config.memberRoleName}`);
+    if (memberRoles.length) this.drain.allow(['sts:AssumeRole'], memberRoles);
+    acknowledge(
+      this.drain,
+      'AwsSolutions-IAM5',
+      "A node group's Auto Scaling group is named by the lifecycle event, not known at deploy time; CompleteLifecycleAction also needs the action's token from that event.",
+      [`Resource::arn:<AWS::Partition>:autoscaling:*:<AWS::AccountId>:autoScalingGroup:*:autoScalingGroupName/*`],
+    );
     // eks:DescribeCluster, the clusters' access roles, and an access entry per cluster of this account and region.
     this.accessEntries.push(...grantClusterAccess(this, this.drain.role, k8s.clusters));
   }

@@ -11,6 +11,7 @@ import type { NodeEvent } from '../../functions/kubernetes/events';
 import { reactToInterruption } from '../../functions/kubernetes/interruption';
 import { CORDONED_BY_ANNOTATION, INTERRUPTION_TAINT_KEY } from '../../functions/kubernetes/port';
 import { RetryableError } from '../../functions/shared/errors';
+import type { GroupLifecycle, LifecycleAction } from '../../functions/shared/groups';
 import { awsClient, documentClient } from '../../functions/shared/aws';
 import { PROJECT_ROOT } from '../../lib/paths';
 import { listenToBus } from '../../local/listen';
@@ -216,6 +217,49 @@ describe('interruption of a Kubernetes node (ingest -> bus -> node drain -> API 
     ]);
     expect(sent.map((e) => e.detailType)).toEqual(['NodeTainted', 'NodeTainted', 'NodeCordoned', 'NodeDrained']);
     expect(sent.find((e) => e.detailType === 'NodeCordoned')!.detail).toMatchObject({ eventId: event.eventId, nodeName: node });
+  });
+
+  it('completes the group\'s terminate lifecycle action (CONTINUE) once the node is drained, so the group does not wait for the heartbeat timeout', async () => {
+    // Prepare
+    const { instanceId, node } = await clusterNode({ replicas: 2 });
+    const ledger = new DynamoLedger(documentClient(), { tableName: stack.ref('StateStoreLedgerTable') });
+    const continued: { action: LifecycleAction; podsLeft: number }[] = [];
+    const lifecycle: GroupLifecycle = {
+      continueTermination: async (action) => {
+        continued.push({ action, podsLeft: (await appsOn(node)).filter((app) => app === 'web').length });
+        return continued.length === 1 ? 'continued' : 'ended';
+      },
+    };
+    const deps = { clusters: [CLUSTER], policy: { rebalance: 'taint' as const, drainTimeoutSeconds: 20, doNotDisruptAnnotation: 'fleetwarden.io/do-not-disrupt' }, connector: clusterConnector([{ name: CLUSTER, region: 'us-east-1' }]), ledger, publisher: { publish: async () => {} }, dryRun: false, actor: 'node-drain', lifecycle };
+    const asg = { name: 'web-nodes', hook: 'drain-first', token: randomUUID() };
+    const event = { eventId: randomUUID(), kind: 'asg-termination' as const, instanceId, account: PROD, region: 'us-east-1', environment: 'PROD' as const, clusterName: CLUSTER, asg };
+
+    // Act
+    const outcome = await reactToInterruption(event, deps);
+    const redelivered = await reactToInterruption(event, deps);
+
+    // Assess
+    expect(outcome.drain?.complete).toBe(true);
+    expect(continued[0]).toEqual({ action: { group: 'web-nodes', hook: 'drain-first', token: asg.token, instanceId, account: PROD, region: 'us-east-1' }, podsLeft: 0 });
+    expect(redelivered.recorded.find((r) => r.action === 'asg.lifecycle-continued')).toEqual({ action: 'asg.lifecycle-continued', duplicate: true });
+    const entries = await ledgerEntries();
+    expect(entries.map((e) => e.action)).toEqual(['node.tainted', 'node.cordoned', 'node.drained', 'asg.lifecycle-continued']);
+    expect(entries[3]).toMatchObject({ subject: `web-nodes/${instanceId}`, after: { result: 'continued', hook: 'drain-first' } });
+    expect(JSON.stringify(entries[3])).not.toContain(asg.token);
+  });
+
+  it('leaves the lifecycle action to its heartbeat timeout in dry-run mode: the node is not touched, the group not told', async () => {
+    const { instanceId } = await clusterNode({ replicas: 1 });
+    const ledger = new DynamoLedger(documentClient(), { tableName: stack.ref('StateStoreLedgerTable') });
+    const calls: LifecycleAction[] = [];
+    const lifecycle: GroupLifecycle = { continueTermination: async (action) => (calls.push(action), 'continued') };
+    const deps = { clusters: [CLUSTER], policy: { rebalance: 'taint' as const, drainTimeoutSeconds: 20, doNotDisruptAnnotation: 'fleetwarden.io/do-not-disrupt' }, connector: clusterConnector([{ name: CLUSTER, region: 'us-east-1' }]), ledger, publisher: { publish: async () => {} }, actor: 'node-drain', lifecycle };
+    const event = { eventId: randomUUID(), kind: 'asg-termination' as const, instanceId, account: PROD, region: 'us-east-1', environment: 'PROD' as const, clusterName: CLUSTER, asg: { name: 'web-nodes', hook: 'drain-first', token: 't' } };
+
+    await reactToInterruption(event, { ...deps, dryRun: true });
+
+    expect(calls).toEqual([]);
+    expect((await ledgerEntries()).map((e) => e.action)).toEqual(['node.drain-planned']);
   });
 
   it('makes a record that failed transiently visible again in seconds, not after the queue visibility timeout', async () => {

@@ -64,7 +64,7 @@ describe('node drain wiring', () => {
     expect(mappings).toContainEqual(expect.objectContaining({ FunctionName: { Ref: expect.stringMatching(/^KubernetesNodesNodeDrain/) }, FunctionResponseTypes: ['ReportBatchItemFailures'], BatchSize: 10 }));
   });
 
-  it('lets the function append to its ledger chain only, describe exactly the configured clusters and assume only their access roles', () => {
+  it('lets the function append to its ledger chain only, describe exactly the configured clusters, assume only their access roles and the member role, and complete lifecycle actions', () => {
     const statements = resources('AWS::IAM::Policy')
       .filter(([id]) => id.startsWith('KubernetesNodesNodeDrain'))
       .flatMap(([, p]) => p.Properties.PolicyDocument.Statement as { Action: string | string[]; Resource: unknown }[]);
@@ -76,7 +76,13 @@ describe('node drain wiring', () => {
     const describe = statements.find((s) => [s.Action].flat().includes('eks:DescribeCluster'))!;
     expect(JSON.stringify(describe.Resource)).toMatch(/eks:us-east-1:",\{"Ref":"AWS::AccountId"\},":cluster\/prod-eks/);
     expect(JSON.stringify(describe.Resource)).toContain('eks:us-east-1:111111111111:cluster/payments-eks');
-    expect(statements.find((s) => [s.Action].flat().includes('sts:AssumeRole'))!.Resource).toBe('arn:aws:iam::111111111111:role/fleetwarden-eks');
+    const assumable = statements.filter((s) => [s.Action].flat().includes('sts:AssumeRole')).flatMap((s) => [s.Resource].flat());
+    expect(assumable).toContain('arn:aws:iam::111111111111:role/fleetwarden-eks');
+    // ...and the member accounts' role, to complete a lifecycle action in a group there
+    expect(JSON.stringify(assumable)).toMatch(/:iam::\d{12}:role\/fleetwarden-member"/);
+    const lifecycle = statements.find((s) => [s.Action].flat().includes('autoscaling:CompleteLifecycleAction'))!;
+    expect([lifecycle.Action].flat()).toEqual(['autoscaling:CompleteLifecycleAction']);
+    expect(JSON.stringify(lifecycle.Resource)).toContain(':autoScalingGroup:*:autoScalingGroupName/*');
   });
 
   it('lets the function shorten the visibility of a failed record on its own queue, whose URL it is given', () => {

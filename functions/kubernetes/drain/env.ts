@@ -19,5 +19,8 @@ export const NodeDrainEnvSchema = BaseEnvSchema.extend({
   /** @example [{"name":"prod-eks","region":"us-east-1"}] */
   KUBERNETES_CLUSTERS: jsonString(z.array(ClusterConfigSchema).min(1)),
   KUBERNETES_POLICY: jsonString(KubernetesPolicySchema),
+  /** A lifecycle action is completed in the instance's own account: the home account directly, others through this role. */
+  HOME_ACCOUNT_ID: z.string().min(1),
+  MEMBER_ROLE_NAME: z.string().min(1),
 });
 export type NodeDrainEnv = z.infer<typeof NodeDrainEnvSchema>;

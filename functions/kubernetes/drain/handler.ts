@@ -2,7 +2,9 @@ import { SqsSchema } from '@aws-lambda-powertools/parser/schemas/sqs';
 import { DynamoLedger } from '../../ledger/store';
 import { documentClient } from '../../shared/aws';
 import { EVENT_SOURCES, EventBridgePublisher } from '../../shared/bus';
+import { AccountSessions } from '../../shared/accounts';
 import { SqsDeadLetters } from '../../shared/dead-letters';
+import { AutoScalingLifecycle } from '../../shared/groups';
 import { fleetHandler, perEnvironment } from '../../shared/middleware';
 import { backoffVisibilitySeconds, processSqsRecords } from '../../shared/sqs-records';
 import { clusterConnector } from '../connector';
@@ -19,6 +21,7 @@ const wire = perEnvironment((env: NodeDrainEnv) => ({
     publisher: new EventBridgePublisher(env.EVENT_BUS_NAME, EVENT_SOURCES.kubernetes),
     dryRun: env.FLEETWARDEN_DRY_RUN,
     actor: 'node-drain',
+    lifecycle: new AutoScalingLifecycle(new AccountSessions(env.HOME_ACCOUNT_ID, env.MEMBER_ROLE_NAME)),
   },
   deadLetters: new SqsDeadLetters(env.DEAD_LETTER_QUEUE_URL),
   // A record that failed transiently is visible again in seconds, not after the queue's
