@@ -24,10 +24,10 @@ import { applyRbac, clusterDown, clusterUp, clusterUser } from '../k8s/control-p
 import { testInstance } from '../k8s/instances';
 import { Workloads } from '../k8s/workloads';
 
-const PODS = 30;
+export const PODS = 30;
 const CHECK_READY = "Check whether the replacement's node is Ready";
 const RUNS = 5;
-const CLUSTER = 'bench-eks';
+export const CLUSTER = 'bench-eks';
 const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
 const round = (n: number) => Math.round(n);
 
