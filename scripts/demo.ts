@@ -8,20 +8,14 @@ import { DynamoLedger } from '../functions/ledger/store';
 import { documentClient } from '../functions/shared/aws';
 import { formatVerification, runVerify } from '../functions/ledger/cli';
 import { motoEnvironment, startMoto } from '../local/moto';
-import { type LocalStack, provision } from '../local/provision';
+import { provision } from '../local/provision';
 import { synthTemplate } from '../local/template';
 import { driftSteps } from './demo/drift';
 import { interruptionSteps } from './demo/interruptions';
 import { kubernetesSteps } from './demo/kubernetes';
 import { ledgerSteps } from './demo/ledger';
 import { swapSteps } from './demo/swaps';
-import { Timeline } from './demo/timeline';
-
-export interface DemoContext {
-  stack: LocalStack;
-  ledger: DynamoLedger;
-  timeline: Timeline;
-}
+import { type DemoContext, Timeline } from './demo/timeline';
 
 /** The demo's chapters, in order; later capabilities append theirs. */
 const steps: ((ctx: DemoContext) => Promise<void>)[] = [ledgerSteps, interruptionSteps, kubernetesSteps, swapSteps, driftSteps];

@@ -5,7 +5,7 @@ import type { WavePlan } from '../../functions/batch/waves';
 import { awsClient } from '../../functions/shared/aws';
 import { runStartedExecutions } from '../../local/executions';
 import { invokeFunction, runStateMachine } from '../../local/stepfunctions';
-import type { DemoContext } from '../demo';
+import type { DemoContext } from './timeline';
 
 const GROUP = 'demo-web';
 const NEW_AMI = 'ami-0c0ffee0c0ffee000';

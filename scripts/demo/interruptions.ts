@@ -10,7 +10,7 @@ import { awsClient, documentClient } from '../../functions/shared/aws';
 import { PROJECT_ROOT } from '../../lib/paths';
 import { listenToBus } from '../../local/listen';
 import { deliverToQueue, pumpQueue } from '../../local/sqs-source';
-import type { DemoContext } from '../demo';
+import type { DemoContext } from './timeline';
 
 const QUEUE = 'InterruptionsEventsQueue';
 const INGEST = 'InterruptionsInterruptionIngest';

@@ -15,7 +15,7 @@ import { synthTemplate } from '../../local/template';
 import { testInstance } from '../k8s/instances';
 import { applyRbac, clusterDown, clusterUp, clusterUser } from '../k8s/control-plane';
 import { Workloads } from '../k8s/workloads';
-import type { DemoContext } from '../demo';
+import type { DemoContext } from './timeline';
 
 const PROD = '111111111111';
 const CLUSTER = 'prod-eks';

@@ -3,7 +3,7 @@ import { verifyChain } from '../../functions/ledger/chain';
 import { DynamoLedger } from '../../functions/ledger/store';
 import { documentClient } from '../../functions/shared/aws';
 import { runStateMachine } from '../../local/stepfunctions';
-import type { DemoContext } from '../demo';
+import type { DemoContext } from './timeline';
 
 /** The ledger chapter: what Fleetwarden records, the signed digest workflow, tamper detection. */
 export async function ledgerSteps({ stack, ledger, timeline }: DemoContext): Promise<void> {

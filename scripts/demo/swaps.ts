@@ -5,7 +5,7 @@ import type { WavePlan } from '../../functions/batch/waves';
 import { awsClient } from '../../functions/shared/aws';
 import { runStateMachine } from '../../local/stepfunctions';
 
-import type { DemoContext } from '../demo';
+import type { DemoContext } from './timeline';
 
 /** The group cdk.json configures under swaps.groups (weekend maintenance window, budget 50 %). */
 const GROUP = 'demo-web';

@@ -1,3 +1,13 @@
+import type { DynamoLedger } from '../../functions/ledger/store';
+import type { LocalStack } from '../../local/provision';
+
+/** What every chapter of the demo is given: the provisioned stack, its ledger, the timeline. */
+export interface DemoContext {
+  stack: LocalStack;
+  ledger: DynamoLedger;
+  timeline: Timeline;
+}
+
 /** Prints what happened as a readable timeline: elapsed time, actor, what it did. */
 export class Timeline {
   private readonly started = performance.now();
