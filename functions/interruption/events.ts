@@ -60,10 +60,25 @@ export const HealthScheduledChangeSchema = envelope(
     eventTypeCategory: z.literal('scheduledChange'),
     eventTypeCode: z.string().min(1),
     eventArn: z.string().min(1),
-    startTime: z.string().refine((s) => !Number.isNaN(Date.parse(s)), 'startTime is not a date'),
+    startTime: z.string().refine((s) => parseRfc1123Date(s) !== undefined, 'startTime is not an RFC 1123 date such as "Sat, 05 Dec 2026 06:00:00 GMT"'),
     affectedEntities: z.array(z.object({ entityValue: z.string() })).min(1),
   }),
 );
+
+/**
+ * An RFC 1123 date in GMT as AWS Health writes it ("Sat, 05 Dec 2026 06:00:00 GMT", the weekday
+ * optional), or undefined. Not Date.parse alone: for anything but ISO 8601, V8 falls back to a
+ * lenient parser that takes "x 1" for 2001-01-01, 31 Feb for 3 Mar and 23:59:60 for 23:59:00;
+ * the date must print back as written.
+ */
+function parseRfc1123Date(text: string): Date | undefined {
+  const match = /^(?:(Mon|Tue|Wed|Thu|Fri|Sat|Sun), )?(\d{1,2})( (?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) \d{4} \d{2}:\d{2}:\d{2} GMT)$/.exec(text);
+  if (!match) return undefined;
+  const [, weekday, day, rest] = match;
+  const date = new Date(text);
+  const printed = date.toUTCString(); // "Sat, 05 Dec 2026 06:00:00 GMT", or "Invalid Date"
+  return printed === `${weekday ?? printed.slice(0, 3)}, ${day!.padStart(2, '0')}${rest}` ? date : undefined;
+}
 
 /** @example { ..., "detail-type": "EC2 Instance-terminate Lifecycle Action", "source": "aws.autoscaling", "detail": { "EC2InstanceId": "i-0abc...", "AutoScalingGroupName": "web", "LifecycleHookName": "drain", "LifecycleActionToken": "630a...", "LifecycleTransition": "autoscaling:EC2_INSTANCE_TERMINATING" } } */
 export const AsgTerminateLifecycleSchema = envelope(
@@ -138,8 +153,8 @@ export const PARSERS: readonly Parser[] = [
   parser(HealthScheduledChangeSchema, { detail: { service: ['EC2'], eventTypeCategory: ['scheduledChange'] } }, (e) => {
     const instanceIds = e.detail.affectedEntities.map((a) => a.entityValue).filter(isInstanceId);
     // Not silently dropped: a scheduled change that names no instance goes to the DLQ with this reason.
-    if (!instanceIds.length) throw new MalformedEventError(`"AWS Health Event" ${e.detail.eventTypeCode} names no EC2 instance among its affected entities`);
-    return { kind: 'scheduled-change', instanceIds, deadline: new Date(e.detail.startTime) };
+    if (!instanceIds.length) throw new MalformedEventError(`"AWS Health Event" ${inReason(e.detail.eventTypeCode)} names no EC2 instance among its affected entities`);
+    return { kind: 'scheduled-change', instanceIds, deadline: parseRfc1123Date(e.detail.startTime)! };
   }),
   parser(AsgTerminateLifecycleSchema, {}, (e) => ({
     kind: 'asg-termination',
@@ -151,6 +166,21 @@ export const PARSERS: readonly Parser[] = [
 /** The (source, detail-type) pairs the handler understands; the CDK rules import this. */
 export const HANDLED_EVENTS = PARSERS.map(({ source, detailType, pattern }) => ({ source, detailType, pattern }));
 
+/**
+ * A value of the event as a reason quotes it: what the reason's DLQ message attribute cannot
+ * carry (SQS takes #x9 #xA #xD #x20-#xD7FF #xE000-#xFFFD #x10000-#x10FFFF: no NUL, no lone
+ * surrogate; line breaks too, for the log line) written \uXXXX, and cut at 100 characters.
+ */
+function inReason(value: string): string {
+  let quoted = '';
+  for (const c of value) {
+    const piece = /^[\x20-\ud7ff\ue000-\ufffd\u{10000}-\u{10ffff}]$/u.test(c) ? c : `\\u${c.codePointAt(0)!.toString(16).padStart(4, '0')}`;
+    if (quoted.length + piece.length > 100) return `${quoted}…`;
+    quoted += piece;
+  }
+  return quoted;
+}
+
 const EnvelopeHeadSchema = z.object({ source: z.string(), 'detail-type': z.string() });
 
 /** The parse step of the ingest's SQS records: an InterruptionEvent, or UnknownEventError / MalformedEventError with the reason. */
@@ -158,6 +188,6 @@ export function parseInterruptionEvent(raw: unknown): InterruptionEvent {
   const head = EnvelopeHeadSchema.safeParse(raw);
   if (!head.success) throw new MalformedEventError(`not an EventBridge event: ${describeIssues(head.error)}`);
   const match = PARSERS.find((p) => p.source === head.data.source && p.detailType === head.data['detail-type']);
-  if (!match) throw new UnknownEventError(`unknown event "${head.data['detail-type']}" from ${head.data.source}`);
+  if (!match) throw new UnknownEventError(`unknown event "${inReason(head.data['detail-type'])}" from ${inReason(head.data.source)}`);
   return match.parse(raw);
 }
