@@ -1,5 +1,5 @@
 import type { Gatekeeper } from '../gatekeeper/adapters';
-import type { EventPublisher } from '../interruption/ingest';
+import { type EventPublisher, UnknownAccountError } from '../interruption/ingest';
 import type { LedgerWriter } from '../ledger/store';
 import type { EnvironmentClass } from '../shared/environments';
 import { RetryableError, TerminalError, causeMessage } from '../shared/errors';
@@ -31,8 +31,10 @@ export interface SwapDeps {
   ledger: LedgerWriter;
   publisher: EventPublisher;
   region: string;
+  /** The home account, whose groups are swapped. */
   account: string;
-  environment: EnvironmentClass;
+  /** Its environment class from the config; undefined when the config does not list it (see homeEnvironment). */
+  environment: EnvironmentClass | undefined;
   dryRunDefault: boolean;
   clock: () => Date;
   maxCandidates?: number;
@@ -40,7 +42,18 @@ export interface SwapDeps {
   kubernetes?: { clusters: readonly string[]; groupClusters?: Readonly<Record<string, string>> };
 }
 
+/**
+ * The home account's environment class. An account the config does not list is refused, never
+ * assumed PROD: what a launch failure there does depends on the class, which only the config knows.
+ */
+export function homeEnvironment(deps: Pick<SwapDeps, 'account' | 'environment'>): EnvironmentClass {
+  if (!deps.environment) throw new UnknownAccountError(`home account ${deps.account} is not in Fleetwarden's config (fleetwarden.accounts): its environment class is unknown, so its groups are not swapped`);
+  return deps.environment;
+}
+
 export async function planStep(request: SwapRequest, executionId: string, deps: SwapDeps): Promise<SwapPlan> {
+  // Refused before anything is read, locked or launched.
+  homeEnvironment(deps);
   const group = await deps.aws.group(request.group);
   if (!group) throw new GroupNotFoundError(`Auto Scaling group ${request.group} not found in ${deps.region}`);
   const zones = await deps.aws.zoneIds();
@@ -82,7 +95,7 @@ export async function launchStep(plan: SwapPlan, deps: SwapDeps): Promise<Launch
       blockedPools.push(candidate.key);
       await deps.gatekeeper.recordInsufficientCapacity(
         { region: plan.region, azId: candidate.azId, instanceType: candidate.instanceType },
-        { eventId: `${plan.executionId}#${candidate.key}`, account: deps.account, environment: deps.environment },
+        { eventId: `${plan.executionId}#${candidate.key}`, account: deps.account, environment: homeEnvironment(deps) },
       );
     }
   }

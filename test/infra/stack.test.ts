@@ -114,8 +114,8 @@ describe('interruption pipeline', () => {
     expect(queue.Properties.RedrivePolicy).toMatchObject({ maxReceiveCount: 5 });
   });
 
-  it('lets every configured member account send its events to the default bus', () => {
-    template.resourceCountIs('AWS::Events::EventBusPolicy', 3);
+  it('lets every configured account send its events to the default bus', () => {
+    template.resourceCountIs('AWS::Events::EventBusPolicy', 4);
     template.hasResourceProperties('AWS::Events::EventBusPolicy', { StatementId: 'fleetwarden-333333333333', EventBusName: 'default' });
   });
 
@@ -128,7 +128,7 @@ describe('interruption pipeline', () => {
   it('passes the config the handler validates: accounts and risk policy', () => {
     const fn = resourcesOf('AWS::Lambda::Function').find(([id]) => id.startsWith('InterruptionsInterruptionIngest'))![1];
     const env = fn.Properties.Environment.Variables;
-    expect(JSON.parse(env.ACCOUNT_ENVIRONMENTS)).toEqual({ '111111111111': 'PROD', '222222222222': 'STAGING', '333333333333': 'LAB' });
+    expect(JSON.parse(env.ACCOUNT_ENVIRONMENTS)).toEqual({ '123456789012': 'PROD', '111111111111': 'PROD', '222222222222': 'STAGING', '333333333333': 'LAB' });
     expect(JSON.parse(env.RISK_POLICY)).toEqual({ quarantineDays: 15, quarantineByEnvironment: { PROD: true, STAGING: false, LAB: false }, insufficientCapacityMinutes: 10, riskHalfLifeHours: 72 });
   });
 });

@@ -133,6 +133,32 @@ describe('what a swap announces (detail-type and outcome say what happened)', ()
     expect(await ledgerActions(executionName)).toEqual(['swap.failed']);
   });
 
+  it('should fail the swap at planning with Terminal.UnknownAccount, naming the home account, when the config does not classify it (never assumed PROD)', async () => {
+    // Prepare: the deployed swap function, configured with member accounts only.
+    const name = `unclassified-${++groups}`;
+    const instances = await createGroup(name);
+    const published = await listenToBus(stack, ['fleetwarden.swap'], name);
+    const fn = [...stack.functions.values()].find((f) => f.logicalId.startsWith('SwapsSwapSteps'))!;
+    const configured = fn.environment.ACCOUNT_ENVIRONMENTS!;
+    const home = fn.environment.HOME_ACCOUNT_ID!;
+    fn.environment.ACCOUNT_ENVIRONMENTS = JSON.stringify({ '111111111111': 'PROD', '333333333333': 'LAB' });
+    const executionName = `swap-${name}`;
+    try {
+      // Act
+      const run = await runStateMachine(stack, 'SwapsSwapStateMachine', { group: name, dryRun: false }, { waitMs: 0, retryMs: 0, executionName });
+      // Assess: nothing was touched, and the reason says which account to configure.
+      expect(run.error).toBe('Swap.PlanFailed');
+      const events = (await published()).filter((e) => e.detail.executionId === executionName);
+      expect(events.map((e) => e['detail-type'])).toEqual(['SwapFailed']);
+      expect(events[0]!.detail.reason).toMatch(new RegExp(`^Terminal\\.UnknownAccount: .*account ${home} is not in Fleetwarden's config`));
+      expect(await group(name)).toMatchObject({ max: 3, desired: 3, suspended: [], inService: 3 });
+      expect((await group(name)).instances.map((i) => i.id).sort()).toEqual([...instances].sort());
+      expect(await lockHolder(stack, name)).toBeUndefined();
+    } finally {
+      fn.environment.ACCOUNT_ENVIRONMENTS = configured;
+    }
+  });
+
   it('should publish SwapRolledBack when the rollback undid what the swap did', async () => {
     // Prepare: the attach happens, then its response is lost.
     const name = `undone-${++groups}`;

@@ -53,7 +53,8 @@ function deps(env: SwapStepsEnv): SwapDeps {
     publisher: new EventBridgePublisher(env.EVENT_BUS_NAME, EVENT_SOURCE),
     region,
     account: env.HOME_ACCOUNT_ID,
-    environment: env.ACCOUNT_ENVIRONMENTS[env.HOME_ACCOUNT_ID] ?? 'PROD',
+    // Undefined for an account the config does not list: planning then fails, naming it.
+    environment: env.ACCOUNT_ENVIRONMENTS[env.HOME_ACCOUNT_ID],
     dryRunDefault: env.FLEETWARDEN_DRY_RUN,
     clock: () => new Date(),
     kubernetes: { clusters: env.KUBERNETES_CLUSTER_NAMES, groupClusters: env.SWAP_GROUP_CLUSTERS },
