@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 
 /**
- * Node drift (SPEC §2): an InService instance whose launch template, launch template version or
+ * Node drift: an InService instance whose launch template, launch template version or
  * AMI differs from what its Auto Scaling group specifies now. Pure: the adapter gathers the facts
  * (DescribeAutoScalingGroups, DescribeLaunchTemplateVersions, DescribeInstances), this decides.
  */

@@ -1,13 +1,22 @@
 import { BatchRequestSchema, type BatchRequest, type SwapGroup } from '../batch/model';
 import type { DomainEvent, EventPublisher } from '../interruption/ingest';
 import type { LedgerWriter } from '../ledger/store';
-import { RetryableError } from '../shared/errors';
+import { TerminalError } from '../shared/errors';
 import type { StartedExecution } from '../shared/executions';
 import type { DriftFactsSource } from './aws';
 import { type NodeDriftFinding, detectNodeDrift, driftBatchReason, driftDedupeKey, driftExecutionName, driftExecutionPrefix } from './nodes';
 import { plainJson } from '../shared/validation';
 
 export const DRIFT_EVENT_SOURCE = 'fleetwarden.drift';
+
+/**
+ * Some group's cycle failed (every group was tried). Terminal: nothing retries a cycle, the next
+ * scheduled one (every policies.drift.cycleMinutes) does it again, and every effect is idempotent;
+ * the failed invocation goes to the dead-letter queue, whose alarm tells operators.
+ */
+export class DriftCycleFailedError extends TerminalError {
+  override name = 'Terminal.DriftCycleFailed';
+}
 export const NODE_DRIFTED = 'NodeDrifted';
 
 /** Starts batch swaps; the batch state machine behind it dedupes by execution name. */
@@ -42,7 +51,8 @@ export interface GroupDriftReport {
  * each new drift fact once (ledger, dedupe key on group + instance + target) and announce it
  * (NodeDrifted), then start one batch swap of the repairable ones under a deterministic name.
  * Every effect is idempotent, so a cycle repeated every minute (or retried) starts one batch.
- * A group that fails does not stop the others; the cycle fails at the end, naming them.
+ * A group that fails does not stop the others; the cycle fails at the end, naming them
+ * (DriftCycleFailedError: the next cycle is the retry).
  */
 export async function runDriftCycle(groups: SwapGroup[], deps: DriftDeps): Promise<GroupDriftReport[]> {
   const reports: GroupDriftReport[] = [];
@@ -54,7 +64,7 @@ export async function runDriftCycle(groups: SwapGroup[], deps: DriftDeps): Promi
     }
   }
   const failed = reports.filter((r) => r.status === 'failed');
-  if (failed.length) throw new RetryableError(`drift cycle failed for ${failed.map((r) => `${r.group} (${r.error})`).join(', ')}`);
+  if (failed.length) throw new DriftCycleFailedError(`drift cycle failed for ${failed.map((r) => `${r.group} (${r.error})`).join(', ')}; the next cycle tries again`);
   return reports;
 }
 

@@ -20,7 +20,7 @@ export interface NodeDriftProps {
 export const wantsNodeDrift = (config: FleetwardenConfig): boolean => config.swaps.groups.some((g) => g.driftRepair);
 
 /**
- * SPEC §2 node drift: every `policies.drift.cycleMinutes` the detector compares each InService
+ * Node drift: every `policies.drift.cycleMinutes` the detector compares each InService
  * instance of the groups with driftRepair to its group's launch template version and AMI,
  * records and announces new drift, and starts one batch swap of the drifted instances (a
  * deterministic execution name, so a repeated detection does not start a second batch).
@@ -61,11 +61,23 @@ export class NodeDrift extends Construct {
       ['Resource::*'],
     );
 
+    // Nothing retries a drift cycle: the next one, a cycle later, is the retry (every effect is
+    // idempotent). EventBridge hands the event to Lambda once (a failed hand-over goes to the
+    // dead-letter queue), and Lambda does not run a failed cycle again (its default is 2 retries,
+    // which would overlap the next cycles): the failure (Terminal.DriftCycleFailed) goes to the
+    // same dead-letter queue, whose alarm tells operators.
     this.schedule = new events.Rule(this, 'Schedule', {
-      description: `Node drift cycle every ${minutes} minute${minutes === 1 ? '' : 's'} (SPEC §7)`,
+      description: `Node drift cycle every ${minutes} minute${minutes === 1 ? '' : 's'}`,
       schedule: events.Schedule.rate(Duration.minutes(minutes)),
-      // The next cycle is the retry: a failed one goes to the DLQ (and its alarm) at once.
       targets: [new targets.LambdaFunction(this.detector.fn, { deadLetterQueue: store.asyncDeadLetters.queue, retryAttempts: 0, maxEventAge: Duration.minutes(minutes) })],
     });
+    const deadLetters = store.asyncDeadLetters.queue;
+    this.detector.fn.configureAsyncInvoke({
+      retryAttempts: 0,
+      maxEventAge: Duration.minutes(minutes),
+      // Sent with the function's role: SendMessage below, the data key through grantDataKey above.
+      onFailure: { bind: () => ({ destination: deadLetters.queueArn }) },
+    });
+    this.detector.allow(['sqs:SendMessage'], [deadLetters.queueArn]);
   }
 }

@@ -43,7 +43,7 @@ const EC2_READ_ERRORS = ['Ec2.Ec2Exception'];
 export const LOCK_HELD_ERRORS = ['DynamoDB.ConditionalCheckFailedException', 'DynamoDb.ConditionalCheckFailedException'];
 
 /**
- * SPEC §2, one swap: an On-Demand instance of an Auto Scaling group replaced by Spot, capacity
+ * One swap: an On-Demand instance of an Auto Scaling group replaced by Spot, capacity
  * N -> N+1 -> N, never below N. Plain AWS calls are SDK integrations; the SwapSteps function
  * holds the logic (planning with the gatekeeper, launching with pool fall-through, the
  * re-checked termination, compensation, the ledger). Every forward step catches into one

@@ -224,3 +224,30 @@ describe('cdk-nag AwsSolutions', () => {
     for (const ack of acknowledgements) expect(ack.reason?.length ?? 0).toBeGreaterThan(20);
   });
 });
+
+describe('node drift schedule', () => {
+  const detector = () => resourcesOf('AWS::Lambda::Function').find(([id]) => id.startsWith('NodeDriftNodeDriftDetector'))!;
+  const deadLetters = { 'Fn::GetAtt': [expect.stringMatching(/^StateStoreAsyncDeadLettersQueue/), 'Arn'] };
+
+  it('should retry a failed drift cycle nowhere and send it to the dead-letter queue: the next cycle is the retry', () => {
+    // Prepare
+    const [fnId] = detector();
+    const rule = resourcesOf('AWS::Events::Rule').find(([id]) => id.startsWith('NodeDriftSchedule'))![1];
+    const invokeConfigs = resourcesOf('AWS::Lambda::EventInvokeConfig').filter(([, c]) => c.Properties.FunctionName.Ref === fnId);
+    // Assess: EventBridge delivers once (a failed delivery goes to the DLQ) ...
+    expect(rule.Properties.Targets).toEqual([expect.objectContaining({ Arn: { 'Fn::GetAtt': [fnId, 'Arn'] }, RetryPolicy: expect.objectContaining({ MaximumRetryAttempts: 0 }), DeadLetterConfig: { Arn: deadLetters } })]);
+    // ... and Lambda does not re-run a cycle that failed: it goes to the same DLQ, whose alarm tells operators.
+    expect(invokeConfigs.map(([, c]) => c.Properties)).toEqual([
+      { FunctionName: { Ref: fnId }, Qualifier: '$LATEST', MaximumRetryAttempts: 0, MaximumEventAgeInSeconds: 60, DestinationConfig: { OnFailure: { Destination: deadLetters } } },
+    ]);
+  });
+
+  it('should let the drift detector send its failed cycles to the dead-letter queue, and nothing more', () => {
+    const [fnId, fn] = detector();
+    const roleId = fn.Properties.Role['Fn::GetAtt'][0] as string;
+    const own = statements().filter((s) => resourcesOf('AWS::IAM::Policy').some(([id, p]) => id === s.owner && p.Properties.Roles.some((r: { Ref: string }) => r.Ref === roleId)));
+    const sqs = own.filter((s) => actionsOf(s).some((a) => a.startsWith('sqs:')));
+    expect(sqs).toEqual([expect.objectContaining({ Action: 'sqs:SendMessage', Resource: deadLetters })]);
+    expect(fnId).toMatch(/^NodeDriftNodeDriftDetector/);
+  });
+});

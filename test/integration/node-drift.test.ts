@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { AutoScalingClient, CreateAutoScalingGroupCommand, DescribeAutoScalingGroupsCommand, UpdateAutoScalingGroupCommand } from '@aws-sdk/client-auto-scaling';
-import { CreateLaunchTemplateCommand, CreateLaunchTemplateVersionCommand, CreateTagsCommand, EC2Client } from '@aws-sdk/client-ec2';
+import { CreateLaunchTemplateCommand, CreateLaunchTemplateVersionCommand, CreateTagsCommand, DeleteLaunchTemplateCommand, EC2Client } from '@aws-sdk/client-ec2';
 import { EventBridgeClient, PutRuleCommand, PutTargetsCommand } from '@aws-sdk/client-eventbridge';
 import { DescribeExecutionCommand, ListExecutionsCommand, SFNClient } from '@aws-sdk/client-sfn';
 import { CreateQueueCommand, GetQueueAttributesCommand, ReceiveMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
@@ -8,7 +8,7 @@ import { App, Stack } from 'aws-cdk-lib';
 import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { AwsDriftFacts } from '../../functions/drift/aws';
-import { detectNodeDrift } from '../../functions/drift/nodes';
+import { detectNodeDrift, driftExecutionPrefix } from '../../functions/drift/nodes';
 import { DynamoLedger } from '../../functions/ledger/store';
 import { awsClient, documentClient } from '../../functions/shared/aws';
 import { startExecution } from '../../functions/shared/executions';
@@ -197,5 +197,29 @@ describe('the StartExecution adapter', () => {
 
   it('refuses a name Step Functions would refuse', async () => {
     await expect(startExecution(batchArn, 'no spaces allowed', {})).rejects.toThrow('invalid execution name');
+  });
+});
+
+describe('a drift cycle that cannot read a group', () => {
+  it('should repair the other groups, then fail with Terminal.DriftCycleFailed naming the group (not retried: the next cycle is the retry)', async () => {
+    // Prepare: a group whose launch template was deleted, and a drifted group after it.
+    const broken = `drift-gone-${run}`;
+    const fresh = `drift-new-${run}`;
+    const gone = await createGroup(broken, '1', 1);
+    await awsClient(EC2Client).send(new DeleteLaunchTemplateCommand({ LaunchTemplateId: gone.templateId }));
+    const drifted = await createGroup(fresh, '1', 2);
+    await newVersion(drifted.templateId);
+    await awsClient(AutoScalingClient).send(new UpdateAutoScalingGroupCommand({ AutoScalingGroupName: fresh, LaunchTemplate: { LaunchTemplateId: drifted.templateId, Version: '2' } }));
+    const configured = detector.environment.SWAP_GROUPS!;
+    detector.environment.SWAP_GROUPS = JSON.stringify([{ name: broken, driftRepair: true }, { name: fresh, driftRepair: true }]);
+    try {
+      // Act
+      const cycle = invokeFunction(stack, detector, scheduledEvent());
+      // Assess
+      await expect(cycle).rejects.toMatchObject({ name: 'Terminal.DriftCycleFailed', message: expect.stringContaining(`drift cycle failed for ${broken} (`) });
+      expect((await executions()).filter((e) => e.name!.startsWith(driftExecutionPrefix(fresh)))).toHaveLength(1);
+    } finally {
+      detector.environment.SWAP_GROUPS = configured;
+    }
   });
 });

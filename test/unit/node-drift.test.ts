@@ -255,11 +255,16 @@ describe('a drift cycle', () => {
     expect(await runDriftCycle([{ name: 'web', driftRepair: true }, { name: 'db', driftRepair: false }], d)).toEqual([{ group: 'web', status: 'missing', drifted: [], recorded: 0 }]);
   });
 
-  it('finishes the other groups, then fails naming the group that failed', async () => {
-    const { d } = deps(group([instance('i-0000000001')]));
+  it('should try every group, then fail terminally naming the groups that failed: the next cycle is the retry', async () => {
+    // Prepare: the first group cannot be read, the second has drifted.
+    const { d, started } = deps(group([instance('i-0000000001', { imageId: 'ami-old' })]));
     const facts = d.facts;
     d.facts = { group: async (name) => (name === 'bad' ? Promise.reject(new Error('boom')) : facts.group(name)) };
-    await expect(runDriftCycle([{ name: 'bad', driftRepair: true }, { name: 'web', driftRepair: true }], d)).rejects.toThrow('drift cycle failed for bad (Error: boom)');
+    // Act
+    const cycle = runDriftCycle([{ name: 'bad', driftRepair: true }, { name: 'web', driftRepair: true }], d);
+    // Assess: not a Retryable.* error (nothing retries a cycle), and the group after the failed one was repaired.
+    await expect(cycle).rejects.toMatchObject({ name: 'Terminal.DriftCycleFailed', message: 'drift cycle failed for bad (Error: boom); the next cycle tries again' });
+    expect(started.map((s) => (s.request as { groups: string[] }).groups)).toEqual([['web']]);
   });
 });
 
