@@ -200,6 +200,18 @@ describe('the StartExecution adapter', () => {
   });
 });
 
+describe('the deployed detector and its input', () => {
+  it('should refuse an invocation that is not a Scheduled Event with Terminal.InvalidInput naming the field, doing nothing', async () => {
+    // Prepare
+    const before = (await executions()).length;
+    // Act
+    const invoked = invokeFunction(stack, detector, { ...scheduledEvent(), source: 'aws.ec2' });
+    // Assess
+    await expect(invoked).rejects.toMatchObject({ name: 'Terminal.InvalidInput', message: expect.stringContaining('source: ') });
+    expect(await executions()).toHaveLength(before);
+  });
+});
+
 describe('a drift cycle that cannot read a group', () => {
   it('should repair the other groups, then fail with Terminal.DriftCycleFailed naming the group (not retried: the next cycle is the retry)', async () => {
     // Prepare: a group whose launch template was deleted, and a drifted group after it.

@@ -21,6 +21,7 @@ import { type BatchStarter, type DriftDeps, runDriftCycle } from '../../function
 import type { LedgerDraft } from '../../functions/ledger/chain';
 import type { AppendOptions } from '../../functions/ledger/store';
 import { EXECUTION_NAME } from '../../functions/shared/executions';
+import { parseOrThrow } from '../../functions/shared/validation';
 import { DO_NOT_DISRUPT_TAG as SWAP_DO_NOT_DISRUPT_TAG } from '../../functions/swap/aws';
 import { parseConfig } from '../../lib/config';
 import { NodeDrift, wantsNodeDrift } from '../../lib/constructs/node-drift';
@@ -268,6 +269,41 @@ describe('a drift cycle', () => {
   });
 });
 
+describe('the drift cycle input', () => {
+  const scheduled = { version: '0', id: '53dc4d37-cffa-4f76-80c9-8b7d4a4d2eaa', 'detail-type': 'Scheduled Event', source: 'aws.events', account: '123456789012', time: '2026-12-01T10:00:00Z', region: 'us-east-1', resources: ['arn:aws:events:us-east-1:123456789012:rule/Fleetwarden-NodeDriftSchedule'], detail: {} };
+
+  it.each([
+    ['the Scheduled Event of the rule', scheduled],
+    ['the minimal Scheduled Event an operator, the demo or a test passes', { source: 'aws.events', 'detail-type': 'Scheduled Event', detail: {} }],
+  ])('should accept %s', (_, input) => {
+    expect(() => parseOrThrow(DriftCycleInputSchema, input, 'event')).not.toThrow();
+  });
+
+  it.each([
+    ['nothing at all', {}, ['detail-type', 'source', 'detail']],
+    ['another detail-type', { ...scheduled, 'detail-type': 'EC2 Instance State-change Notification' }, ['detail-type']],
+    ['another source', { ...scheduled, source: 'aws.ec2' }, ['source']],
+    ['a time that is not ISO 8601', { ...scheduled, time: 'yesterday' }, ['time']],
+    ['an account that is not 12 digits', { ...scheduled, account: 'home' }, ['account']],
+    ['parameters in the detail (a cycle takes none)', { ...scheduled, detail: { groups: ['web'] } }, ['detail']],
+    ['not an object', 'run', ['(root)']],
+  ])('should refuse %s with Terminal.InvalidInput naming the field', (_, input, fields) => {
+    // Act
+    const parse = () => parseOrThrow(DriftCycleInputSchema, input, 'event');
+    // Assess
+    expect(parse).toThrow(expect.objectContaining({ name: 'Terminal.InvalidInput' }));
+    const message = (() => {
+      try {
+        parse();
+      } catch (error) {
+        return (error as Error).message;
+      }
+      return '';
+    })();
+    for (const field of fields) expect(message).toMatch(new RegExp(`(^|[:;] )${field.replace(/[()]/g, '\\$&')}: `));
+  });
+});
+
 describe('NodeDrift construct', () => {
   const config = parseConfig({ homeRegion: 'us-east-1', regions: ['us-east-1'], accounts: [{ id: '111111111111', name: 'p', environment: 'PROD' }], swaps: { groups: [{ name: 'web' }, { name: 'db', driftRepair: false }] }, policies: { drift: { cycleMinutes: 2 } } });
   const app = new App({ context: { 'aws:cdk:bundling-stacks': [] } });
@@ -292,7 +328,7 @@ describe('NodeDrift construct', () => {
     expect(JSON.parse(env.SWAP_GROUPS as string)).toEqual([{ name: 'web', driftRepair: true }, { name: 'db', driftRepair: false }]);
     const concrete = { ...env, BATCH_STATE_MACHINE_ARN: 'arn:aws:states:us-east-1:111111111111:stateMachine:batch', LEDGER_TABLE_NAME: 'l', EVENT_BUS_NAME: 'b' };
     expect(NodeDriftEnvSchema.safeParse(concrete).success).toBe(true);
-    expect(DriftCycleInputSchema.safeParse({ 'detail-type': 'Scheduled Event', time: '2026-12-01T10:00:00Z', detail: {} }).success).toBe(true);
+    expect(DriftCycleInputSchema.safeParse({ source: 'aws.events', 'detail-type': 'Scheduled Event', time: '2026-12-01T10:00:00Z', detail: {} }).success).toBe(true);
   });
 
   it('may start and list executions of the batch machine only', () => {

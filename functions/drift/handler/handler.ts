@@ -9,12 +9,22 @@ import { type BatchStarter, DRIFT_EVENT_SOURCE, type DriftDeps, runDriftCycle } 
 import { type NodeDriftEnv, NodeDriftEnvSchema } from './env';
 
 /**
- * What invokes a drift cycle: the EventBridge schedule (a Scheduled Event) or an operator with `{}`.
- * @example { "source": "aws.events", "detail-type": "Scheduled Event", "time": "2026-12-01T10:00:00Z", "detail": {} }
+ * What invokes a drift cycle: the Scheduled Event of the NodeDrift rule. An operator (or a test)
+ * passes the same shape, at least `source`, `detail-type` and an empty `detail`: a cycle takes no
+ * parameters, so anything in `detail` is refused rather than ignored. Other envelope fields
+ * EventBridge may add (e.g. `replay-name`) are ignored.
+ * @example { "version": "0", "id": "53dc4d37-cffa-4f76-80c9-8b7d4a4d2eaa", "detail-type": "Scheduled Event", "source": "aws.events", "account": "123456789012", "time": "2026-12-01T10:00:00Z", "region": "us-east-1", "resources": ["arn:aws:events:us-east-1:123456789012:rule/Fleetwarden-NodeDriftSchedule"], "detail": {} }
  */
-export const DriftCycleInputSchema = z.looseObject({
-  'detail-type': z.literal('Scheduled Event').optional(),
-  time: z.iso.datetime().optional(),
+export const DriftCycleInputSchema = z.object({
+  version: z.string().optional(),
+  id: z.string().min(1).optional(),
+  'detail-type': z.literal('Scheduled Event'),
+  source: z.literal('aws.events'),
+  account: z.string().regex(/^\d{12}$/, 'an account id is 12 digits').optional(),
+  time: z.iso.datetime({ offset: true }).optional(),
+  region: z.string().min(1).optional(),
+  resources: z.array(z.string()).optional(),
+  detail: z.strictObject({}),
 });
 
 function deps(env: NodeDriftEnv): DriftDeps {
