@@ -1,192 +1,159 @@
 import { type Pool, poolKey } from '../interruption/pool';
-import { type PoolRiskRecord, type RiskPolicy, quarantineEndsAt, riskScore } from '../interruption/risk';
-import { InvalidInputError } from '../shared/errors';
+import { PoolRiskConflictError, type TransactionalPoolRiskStore } from '../interruption/pool-store';
+import { type Decision, type PoolRiskRecord, type RiskPolicy, type Signal, applySignal, riskScore } from '../interruption/risk';
+import type { AppendResult, CoWrite, LedgerWriter } from '../ledger/store';
+import type { EnvironmentClass } from '../shared/environments';
+import { type Admission, DEFAULT_RANK_WEIGHTS, type PoolFacts, type RankWeights, type RankedPool, isAllowed, rank } from './decisions';
+import { NoPlacementScores, type PlacementScoreSource } from './placement-scores';
+
+/** Current Spot prices. */
+export interface SpotPriceSource {
+  /** USD per hour by pool key, for the given instance types in every AZ of the region that offers them. */
+  prices(region: string, instanceTypes: string[]): Promise<Map<string, number>>;
+}
+
+/** The failed launch: its id makes the report idempotent (a retried step recognises its own report). */
+export interface CapacityFailure {
+  eventId: string;
+  account: string;
+  environment: EnvironmentClass;
+  /** When the launch failed; the block lasts from then. Defaults to now. */
+  at?: Date;
+}
+
+export interface CapacityBlockResult {
+  /** What applySignal decided: `duplicate` for a repeated event id, `stale` for a failure too old to count. */
+  decision: Decision;
+  /** The `pool.capacity-blocked` ledger entry (the earlier one, `duplicate: true`, for a repeat); none for a stale report. */
+  ledger?: AppendResult;
+  /** How many times a concurrent writer changed the pool first. */
+  conflicts: number;
+}
+
+export interface GatekeeperOptions {
+  /** Its writes join the ledger's transaction: a pool is blocked if and only if the block is in the ledger. */
+  store: TransactionalPoolRiskStore;
+  prices: SpotPriceSource;
+  /** Defaults to NoPlacementScores. */
+  placementScores?: PlacementScoreSource;
+  /** Every capacity block is recorded here, deduplicated by `${eventId}#pool.capacity-blocked`. */
+  ledger: LedgerWriter;
+  policy: RiskPolicy;
+  clock?: () => Date;
+  weights?: RankWeights;
+  /** Attempts at a pool write that keeps losing to concurrent writers (default 5). */
+  maxAttempts?: number;
+  /** Who the ledger names as acting (default `gatekeeper`). */
+  actor?: string;
+}
+
+export const CAPACITY_BLOCKED_ACTION = 'pool.capacity-blocked';
 
 /**
- * The gatekeeper's decisions, consulted before every Spot launch Fleetwarden makes: is this pool
- * open, and which of these pools is best? Pure: every fact (the pool's risk record, its Spot
- * price, its placement score, the time) is passed in; `adapters.ts` gathers them.
+ * The gatekeeper, the use case every Spot launch consults: gathers the facts about pools through
+ * its ports (the pool table, Spot prices, placement scores) and applies the pure decisions of
+ * `decisions.ts`; records capacity blocks in the pool table and the ledger.
  */
-export interface PoolFacts {
-  pool: Pool;
-  record?: PoolRiskRecord;
-  /** Current Spot price, USD per hour. */
-  spotPrice?: number;
-  /** On-Demand price, USD per hour: only explains the saving, it does not change the order. */
-  onDemandPrice?: number;
-  /** Spot placement score of the pool's AZ, 1 (unlikely) to 10 (very likely to be fulfilled). */
-  placementScore?: number;
-}
+export class Gatekeeper {
+  private readonly clock: () => Date;
+  private readonly placementScores: PlacementScoreSource;
 
-export interface Admission {
-  allowed: boolean;
-  /** A sentence, for logs and the ledger: `blocked until 2026-11-22T10:10:00.000Z after InsufficientInstanceCapacity`. */
-  reason: string;
-  /** When a closed pool opens again. */
-  reopensAt?: Date;
-}
-
-/**
- * Closed while a quarantine or a capacity block lasts. Decided from the stored timestamps on
- * every read: an expired quarantine whose item TTL has not deleted yet is open.
- */
-export function isAllowed(facts: Pick<PoolFacts, 'record'>, now: Date): Admission {
-  const { record } = facts;
-  const reopensAt = quarantineEndsAt(record, now);
-  if (reopensAt === undefined) {
-    const ended = record?.quarantinedUntil;
-    return { allowed: true, reason: ended ? `open: its quarantine ended at ${ended}` : 'open' };
-  }
-  const closures: string[] = [];
-  if (record?.quarantinedUntil && Date.parse(record.quarantinedUntil) > now.getTime()) {
-    const why = record.quarantineReason ?? 'a spot interruption';
-    const event = record.quarantineEventId ? ` (event ${record.quarantineEventId})` : '';
-    closures.push(`quarantined until ${isoOf(record.quarantinedUntil)} after ${why}${event}`);
-  }
-  if (record?.capacityBlockedUntil && Date.parse(record.capacityBlockedUntil) > now.getTime()) {
-    closures.push(`blocked until ${isoOf(record.capacityBlockedUntil)} after InsufficientInstanceCapacity`);
-  }
-  return { allowed: false, reason: closures.join(' and '), reopensAt };
-}
-
-/**
- * How much each penalty counts. With the defaults, one fresh Spot interruption in a pool's
- * history (risk 1) weighs as much as paying twice the cheapest candidate's price (premium 1), and
- * as much as placement score 1 against 10 (penalty 1).
- */
-export interface RankWeights {
-  risk: number;
-  price: number;
-  placement: number;
-}
-
-export const DEFAULT_RANK_WEIGHTS: Readonly<RankWeights> = { risk: 1, price: 1, placement: 1 };
-
-/**
- * A price that is not known counts as this much above the most expensive known one: Spot price
- * history lists every type an AZ offers, so a pool without a price is most likely not offered
- * there at all, and must not win over a pool with a known price.
- */
-export const UNKNOWN_PRICE_EXTRA_PREMIUM = 1;
-
-/** Everything the score was computed from, so that the caller (and the ledger) can explain a choice. */
-export interface ScoreComponents {
-  /** Decaying interruption risk (risk.ts): 1 is one fresh interruption. */
-  risk: number;
-  spotPrice?: number;
-  /** spotPrice / cheapest price among the open candidates − 1 (0 = the cheapest). */
-  pricePremium: number;
-  placementScore?: number;
-  /** (10 − placement score) / 9: 0 for a 10, 1 for a 1. */
-  placementPenalty: number;
-  onDemandPrice?: number;
-  /** 1 − spotPrice / onDemandPrice, when both are known. */
-  savingsVsOnDemand?: number;
-  /** weights.risk × risk + weights.price × pricePremium + weights.placement × placementPenalty. */
-  penalty: number;
-}
-
-export interface RankedPool {
-  pool: Pool;
-  key: string;
-  allowed: boolean;
-  reason: string;
-  reopensAt?: Date;
-  /** 1 / (1 + penalty): 1 for a risk-free, cheapest pool with placement score 10; higher is better. */
-  score: number;
-  components: ScoreComponents;
-}
-
-/**
- * Orders candidate pools, best first:
- *
- * 1. open pools before closed ones, whatever their score;
- * 2. open pools by score, highest first, where
- *    `score = 1 / (1 + weights.risk × risk + weights.price × pricePremium + weights.placement × placementPenalty)`;
- *    - `pricePremium` is relative to the cheapest known Spot price among the open candidates (all
- *      candidates when none is open); an unknown price counts as the most expensive known premium
- *      plus UNKNOWN_PRICE_EXTRA_PREMIUM, or 0 for everyone when no price is known;
- *    - an unknown placement score counts as the worst (1) when any candidate has one (the API
- *      returns only the best AZs), or 0 for everyone when none has;
- * 3. closed pools by the time they reopen, soonest first, then by score;
- * 4. ties by pool key, so the order never depends on the order of the input.
- *
- * Each pool may appear once.
- */
-export function rank(
-  candidates: readonly PoolFacts[],
-  now: Date,
-  policy: Pick<RiskPolicy, 'riskHalfLifeHours'>,
-  weights: RankWeights = DEFAULT_RANK_WEIGHTS,
-): RankedPool[] {
-  for (const [name, weight] of Object.entries(weights)) {
-    if (!Number.isFinite(weight) || weight < 0) throw new InvalidInputError(`invalid rank weights: ${name} must be a finite number ≥ 0, got ${weight}`);
-  }
-  const seen = new Set<string>();
-  for (const candidate of candidates) {
-    const key = poolKey(candidate.pool);
-    if (seen.has(key)) throw new InvalidInputError(`invalid candidates: pool ${key} appears more than once`);
-    seen.add(key);
+  constructor(private readonly options: GatekeeperOptions) {
+    this.clock = options.clock ?? (() => new Date());
+    this.placementScores = options.placementScores ?? new NoPlacementScores();
   }
 
-  const admitted = candidates.map((facts) => ({ facts, key: poolKey(facts.pool), admission: isAllowed(facts, now) }));
-  const priced = (list: typeof admitted) => list.map((c) => knownPrice(c.facts.spotPrice)).filter((p): p is number => p !== undefined);
-  const openPrices = priced(admitted.filter((c) => c.admission.allowed));
-  const allPrices = priced(admitted);
-  const cheapest = openPrices.length ? Math.min(...openPrices) : allPrices.length ? Math.min(...allPrices) : undefined;
-  const premiumOf = (price: number) => Math.max(0, price / cheapest! - 1);
-  const unknownPremium = cheapest === undefined ? 0 : Math.max(...allPrices.map(premiumOf)) + UNKNOWN_PRICE_EXTRA_PREMIUM;
-  const anyPlacement = admitted.some((c) => knownPlacement(c.facts.placementScore) !== undefined);
+  async isAllowed(pool: Pool): Promise<Admission> {
+    return isAllowed({ record: await this.options.store.get(poolKey(pool)) }, this.clock());
+  }
 
-  const ranked = admitted.map(({ facts, key, admission }): RankedPool => {
-    const risk = riskScore(facts.record, now, policy.riskHalfLifeHours);
-    const spotPrice = knownPrice(facts.spotPrice);
-    const pricePremium = spotPrice === undefined ? unknownPremium : premiumOf(spotPrice);
-    const placementScore = knownPlacement(facts.placementScore);
-    const placementPenalty = placementScore === undefined ? (anyPlacement ? 1 : 0) : (10 - placementScore) / 9;
-    const penalty = weights.risk * risk + weights.price * pricePremium + weights.placement * placementPenalty;
-    const onDemandPrice = knownPrice(facts.onDemandPrice);
-    const components: ScoreComponents = { risk, pricePremium, placementPenalty, penalty };
-    if (spotPrice !== undefined) components.spotPrice = spotPrice;
-    if (placementScore !== undefined) components.placementScore = placementScore;
-    if (onDemandPrice !== undefined) components.onDemandPrice = onDemandPrice;
-    if (spotPrice !== undefined && onDemandPrice !== undefined) components.savingsVsOnDemand = 1 - spotPrice / onDemandPrice;
-    const result: RankedPool = {
-      pool: facts.pool,
-      key,
-      allowed: admission.allowed,
-      reason: admission.allowed ? `${admission.reason}; ${explain(components)}` : admission.reason,
-      score: 1 / (1 + penalty),
-      components,
-    };
-    if (admission.reopensAt) result.reopensAt = admission.reopensAt;
-    return result;
-  });
+  /** Best first (see `rank` in decisions.ts). One record read per 100 pools, one price and one placement call per region. */
+  async rank(pools: Pool[]): Promise<RankedPool[]> {
+    const unique = [...new Map(pools.map((pool) => [poolKey(pool), pool])).values()];
+    const now = this.clock();
+    const regions = [...new Set(unique.map((pool) => pool.region))];
+    const [records, perRegion] = await Promise.all([
+      this.options.store.getMany(unique.map(poolKey)),
+      Promise.all(
+        regions.map(async (region) => {
+          const types = [...new Set(unique.filter((pool) => pool.region === region).map((pool) => pool.instanceType))];
+          const [prices, scores] = await Promise.all([this.options.prices.prices(region, types), this.placementScores.scores(region, types)]);
+          return [region, { prices, scores }] as const;
+        }),
+      ),
+    ]);
+    const byRegion = new Map(perRegion);
+    const facts = unique.map((pool): PoolFacts => {
+      const key = poolKey(pool);
+      const market = byRegion.get(pool.region);
+      return { pool, record: records.get(key), spotPrice: market?.prices.get(key), placementScore: market?.scores.get(pool.azId) };
+    });
+    return rank(facts, now, this.options.policy, this.options.weights ?? DEFAULT_RANK_WEIGHTS);
+  }
 
-  return ranked.sort(
-    (a, b) =>
-      Number(b.allowed) - Number(a.allowed) ||
-      (a.reopensAt?.getTime() ?? 0) - (b.reopensAt?.getTime() ?? 0) ||
-      b.score - a.score ||
-      (a.key < b.key ? -1 : a.key > b.key ? 1 : 0),
-  );
+  /**
+   * A launch into the pool failed with InsufficientInstanceCapacity: block the pool for
+   * `policy.insufficientCapacityMinutes` (from the failure time) and record it in the ledger.
+   * Idempotent per event id; a failure older than the risk history is ignored. The pool record
+   * and its `pool.capacity-blocked` entry are one transaction (the ledger append with the record's
+   * conditional put), so a crash never leaves a block the ledger does not explain; on a conflict
+   * (the pool changed since it was read) nothing is written and it re-reads and re-decides. A
+   * repeated event id changes nothing and answers the entry already written.
+   */
+  async recordInsufficientCapacity(pool: Pool, failure: CapacityFailure): Promise<CapacityBlockResult> {
+    const { store, policy } = this.options;
+    const key = poolKey(pool);
+    const signal: Signal = { eventId: failure.eventId, at: failure.at ?? this.clock(), kind: 'insufficient-capacity', account: failure.account, environment: failure.environment };
+    const maxAttempts = this.options.maxAttempts ?? 5;
+    let conflicts = 0;
+    for (let attempt = 1; ; attempt++) {
+      const current = await store.get(key);
+      const now = this.clock();
+      const decision = applySignal(current, key, signal, policy, now);
+      if (!decision.changed) {
+        if (decision.reason === 'stale') return { decision, conflicts };
+        // Applied before, with its entry: the append is deduplicated and answers that entry.
+        return { decision, ledger: await this.recordBlock(pool, failure, current, now), conflicts };
+      }
+      try {
+        const ledger = await this.recordBlock(pool, failure, decision.next, now, { record: current }, [store.conditionalPut(decision.next)]);
+        return { decision, ledger, conflicts };
+      } catch (error) {
+        if (!(error instanceof PoolRiskConflictError) || attempt >= maxAttempts) throw error;
+        conflicts += 1;
+        await sleep(Math.random() * Math.min(200, 10 * 2 ** attempt));
+      }
+    }
+  }
+
+  /** `before` is known only to the call that decided; `alsoWrite` is the pool record written in the same transaction. */
+  private recordBlock(
+    pool: Pool,
+    failure: CapacityFailure,
+    after: PoolRiskRecord | undefined,
+    now: Date,
+    before?: { record: PoolRiskRecord | undefined },
+    alsoWrite: CoWrite[] = [],
+  ): Promise<AppendResult> {
+    const halfLife = this.options.policy.riskHalfLifeHours;
+    const state = (record: PoolRiskRecord | undefined) => ({
+      capacityBlockedUntil: record?.capacityBlockedUntil ?? null,
+      riskScore: Math.round(riskScore(record, now, halfLife) * 10_000) / 10_000,
+    });
+    const until = after?.capacityBlockedUntil ?? 'unknown';
+    return this.options.ledger.append(
+      {
+        actor: this.options.actor ?? 'gatekeeper',
+        action: CAPACITY_BLOCKED_ACTION,
+        subject: poolKey(pool),
+        reason: `InsufficientInstanceCapacity launching ${pool.instanceType} in ${pool.azId} (account ${failure.account}, ${failure.environment}): pool blocked until ${until}`,
+        eventId: failure.eventId,
+        ...(before ? { before: state(before.record) } : {}),
+        after: state(after),
+      },
+      { dedupeKey: `${failure.eventId}#${CAPACITY_BLOCKED_ACTION}`, alsoWrite },
+    );
+  }
 }
 
-function knownPrice(price: number | undefined): number | undefined {
-  return price !== undefined && Number.isFinite(price) && price > 0 ? price : undefined;
-}
-
-function knownPlacement(score: number | undefined): number | undefined {
-  return score !== undefined && Number.isFinite(score) ? Math.min(10, Math.max(1, score)) : undefined;
-}
-
-function explain(c: ScoreComponents): string {
-  const price =
-    c.spotPrice === undefined
-      ? 'no known spot price'
-      : `spot $${c.spotPrice}/h (${c.pricePremium === 0 ? 'the cheapest' : `${(c.pricePremium * 100).toFixed(0)} % above the cheapest`})`;
-  const placement = c.placementScore === undefined ? 'no placement score' : `placement score ${c.placementScore}/10`;
-  return `risk ${c.risk.toFixed(2)}, ${price}, ${placement}`;
-}
-
-const isoOf = (timestamp: string) => new Date(timestamp).toISOString();
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));

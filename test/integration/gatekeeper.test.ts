@@ -1,6 +1,8 @@
 import { DescribeAvailabilityZonesCommand, EC2Client } from '@aws-sdk/client-ec2';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { Ec2PlacementScoreSource, Ec2SpotPriceSource, Gatekeeper, type PlacementScoreSource, type SpotPriceSource } from '../../functions/gatekeeper/adapters';
+import { Ec2PlacementScoreSource, Ec2SpotPriceSource } from '../../functions/gatekeeper/aws';
+import { Gatekeeper, type SpotPriceSource } from '../../functions/gatekeeper/gatekeeper';
+import type { PlacementScoreSource } from '../../functions/gatekeeper/placement-scores';
 import { type Pool, poolKey } from '../../functions/interruption/pool';
 import { DynamoPoolRiskStore, type TransactionalPoolRiskStore } from '../../functions/interruption/pool-store';
 import { type PoolRiskRecord, type RiskPolicy, type Signal, applySignal } from '../../functions/interruption/risk';

@@ -322,7 +322,9 @@ describe('launching with the gatekeeper (moto, InsufficientInstanceCapacity inje
     try {
       const { SwapAws } = await import('../../functions/swap/aws');
       const { launchStep, planStep } = await import('../../functions/swap/steps');
-      const { Gatekeeper, Ec2SpotPriceSource, NoPlacementScores } = await import('../../functions/gatekeeper/adapters');
+      const { Gatekeeper } = await import('../../functions/gatekeeper/gatekeeper');
+      const { Ec2SpotPriceSource } = await import('../../functions/gatekeeper/aws');
+      const { NoPlacementScores } = await import('../../functions/gatekeeper/placement-scores');
       const { DynamoPoolRiskStore } = await import('../../functions/interruption/pool-store');
       const ledger = new DynamoLedger(documentClient(), { tableName: stack.ref('StateStoreLedgerTable') });
       const pools = new DynamoPoolRiskStore(documentClient(), stack.ref('StateStorePoolRiskTable'));

@@ -1,8 +1,9 @@
 import type { EC2Client } from '@aws-sdk/client-ec2';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { Ec2PlacementScoreSource, NoPlacementScores, placementScoresUnavailable } from '../../functions/gatekeeper/adapters';
-import { type PoolFacts, isAllowed, rank } from '../../functions/gatekeeper/gatekeeper';
+import { Ec2PlacementScoreSource, placementScoresUnavailable } from '../../functions/gatekeeper/aws';
+import { type PoolFacts, isAllowed, rank } from '../../functions/gatekeeper/decisions';
+import { NoPlacementScores } from '../../functions/gatekeeper/placement-scores';
 import { type Pool, poolKey } from '../../functions/interruption/pool';
 import { type HistoryEntry, type PoolRiskRecord, type RiskPolicy } from '../../functions/interruption/risk';
 
