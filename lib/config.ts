@@ -5,7 +5,9 @@ import { BudgetSchema, MaintenanceWindowSchema, SwapGroupSchema } from '../funct
 
 /**
  * Fleetwarden's deployment config, read from the `fleetwarden` key of `cdk.json` context
- * (or `cdk synth -c fleetwarden='{...}'`). Every default below is a number from SPEC §7.
+ * (or `cdk synth -c fleetwarden='{...}'`). Every default below is the product's reference
+ * number: a 15-day PROD quarantine, 24 h enforcement grace, 7 days for unattached EBS, 30 days
+ * for unused snapshots, $3.60 a month for an idle Elastic IP, a 1-minute drift cycle.
  * Unknown keys are rejected so that a typo fails `cdk synth` instead of being ignored.
  *
  * @example
@@ -124,7 +126,7 @@ export const FleetwardenConfigSchema = z
       })
       .prefault({}),
     /**
-     * Auto Scaling groups Fleetwarden keeps on Spot and free of node drift (SPEC §2): batch swaps
+     * Auto Scaling groups Fleetwarden keeps on Spot and free of node drift: batch swaps
      * on a schedule, within a disruption budget and a maintenance window.
      */
     swaps: z

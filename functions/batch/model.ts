@@ -59,7 +59,7 @@ export const SwapGroupSchema = z.strictObject({
   budget: BudgetSchema.optional(),
   /** Name of a swaps.maintenanceWindows entry; without one, swaps may run at any time. */
   maintenanceWindow: z.string().min(1).optional(),
-  /** Instances whose AMI or launch template version differs from the group's are swapped (SPEC §2). */
+  /** Instances whose AMI or launch template version differs from the group's are swapped. */
   driftRepair: z.boolean().default(true),
 });
 export type SwapGroup = z.infer<typeof SwapGroupSchema>;

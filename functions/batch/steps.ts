@@ -1,8 +1,10 @@
-import type { EventPublisher } from '../interruption/ingest';
+import type { Metrics } from '@aws-lambda-powertools/metrics';
+import { z } from 'zod';
+import type { EventPublisher } from '../shared/bus';
 import type { LedgerWriter } from '../ledger/store';
 import { TerminalError, causeMessage } from '../shared/errors';
-import type { GroupFacts } from '../swap/model';
-import { BATCH_DEADLINE_MARGIN_HOURS, BATCH_TIMEOUT_DAYS, type BatchRequest, type Budget, type MaintenanceWindow, type SwapGroup } from './model';
+import { type GroupFacts, SwapRequestSchema } from '../swap/model';
+import { BATCH_DEADLINE_MARGIN_HOURS, BATCH_TIMEOUT_DAYS, type BatchRequest, BatchRequestSchema, type Budget, type MaintenanceWindow, type SwapGroup } from './model';
 import { type BatchGroup, type BatchProgress, type WavePlan, type WaveResult, applyResults, planWave } from './waves';
 import { plainJson } from '../shared/validation';
 
@@ -138,4 +140,55 @@ export async function recordBatchStep(outcome: BatchOutcome, state: { batchId: s
 function withoutProgress(plan: WavePlan) {
   const { progress, ...rest } = plan;
   return { ...rest, attempts: progress.attempts.length };
+}
+
+const ProgressSchema = z.strictObject({
+  wave: z.number().int().min(0),
+  attempts: z.array(
+    z.strictObject({
+      instanceId: z.string(),
+      group: z.string(),
+      wave: z.number().int(),
+      outcome: z.enum(['swapped', 'skipped', 'rolled-back', 'dry-run', 'deferred']),
+      reason: z.string().optional(),
+      replacement: z.string().optional(),
+    }),
+  ),
+});
+/** One item of the Map's output: the swap it ran and how its execution ended (lenient: it is Step Functions' shape). */
+const WaveResultSchema = z.looseObject({
+  request: SwapRequestSchema,
+  execution: z.looseObject({ status: z.string(), output: z.unknown().optional() }).optional(),
+  error: z.looseObject({ Error: z.string().optional(), Cause: z.string().optional() }).optional(),
+});
+
+/**
+ * Input of the batch's logic steps.
+ * @example { "step": "plan-wave", "request": { "groups": ["web"] }, "batchId": "b-1" }
+ */
+export const BatchStepInputSchema = z.discriminatedUnion('step', [
+  z.strictObject({ step: z.literal('plan-wave'), request: BatchRequestSchema, batchId: z.string().min(1), startedAt: z.iso.datetime({ offset: true }).optional(), progress: ProgressSchema.optional(), results: z.array(WaveResultSchema).optional() }),
+  z.strictObject({ step: z.literal('health'), request: BatchRequestSchema }),
+  z.strictObject({ step: z.literal('record'), outcome: z.enum(['completed', 'halted', 'dry-run', 'failed']), state: z.looseObject({ batchId: z.string().min(1) }) }),
+]);
+export type BatchStepInput = z.infer<typeof BatchStepInputSchema>;
+
+/** One logic step of SwapBatch, counted by its metrics. */
+export async function runBatchStep(input: BatchStepInput, deps: BatchDeps, metrics: Pick<Metrics, 'addMetric'>): Promise<unknown> {
+  switch (input.step) {
+    case 'plan-wave': {
+      const plan = await planWaveStep(input, deps);
+      metrics.addMetric('BatchWavesPlanned', 'Count', plan.action === 'swap' ? 1 : 0);
+      metrics.addMetric('BatchSwapsStarted', 'Count', plan.action === 'swap' ? plan.items.length : 0);
+      return plan;
+    }
+    case 'health': {
+      const health = await healthStep(input.request, deps);
+      metrics.addMetric('BatchHealthGateFailures', 'Count', health.healthy ? 0 : 1);
+      return health;
+    }
+    case 'record':
+      metrics.addMetric(input.outcome === 'completed' ? 'BatchesCompleted' : input.outcome === 'dry-run' ? 'BatchesPlanned' : 'BatchesHalted', 'Count', 1);
+      return recordBatchStep(input.outcome, input.state as Parameters<typeof recordBatchStep>[1], deps);
+  }
 }

@@ -1,13 +1,13 @@
+import type { Logger } from '@aws-lambda-powertools/logger';
+import type { Metrics } from '@aws-lambda-powertools/metrics';
 import { BatchRequestSchema, type BatchRequest, type SwapGroup } from '../batch/model';
-import type { DomainEvent, EventPublisher } from '../interruption/ingest';
+import type { DomainEvent, EventPublisher } from '../shared/bus';
 import type { LedgerWriter } from '../ledger/store';
 import { TerminalError } from '../shared/errors';
 import type { StartedExecution } from '../shared/executions';
 import type { DriftFactsSource } from './aws';
 import { type NodeDriftFinding, detectNodeDrift, driftBatchReason, driftDedupeKey, driftExecutionName, driftExecutionPrefix } from './nodes';
 import { plainJson } from '../shared/validation';
-
-export const DRIFT_EVENT_SOURCE = 'fleetwarden.drift';
 
 /**
  * Some group's cycle failed (every group was tried). Terminal: nothing retries a cycle, the next
@@ -135,3 +135,13 @@ function driftedDetail(finding: NodeDriftFinding, region: string, batch: string 
 }
 
 /** Plain JSON (unset members dropped), as the ledger and EventBridge carry it. */
+
+/** The log lines and metrics of one cycle: missing groups, drifted nodes, batches started. */
+export function reportDriftCycle(reports: Awaited<ReturnType<typeof runDriftCycle>>, tools: { logger: Pick<Logger, 'info' | 'warn'>; metrics: Pick<Metrics, 'addMetric'> }): void {
+  for (const report of reports) {
+    if (report.status === 'missing') tools.logger.warn('configured group not found', { group: report.group });
+    if (report.status === 'drifted') tools.logger.info('node drift', { ...report });
+  }
+  tools.metrics.addMetric('DriftedNodes', 'Count', reports.reduce((n, r) => n + r.drifted.length, 0));
+  tools.metrics.addMetric('DriftBatchesStarted', 'Count', reports.filter((r) => r.batch?.outcome === 'started').length);
+}

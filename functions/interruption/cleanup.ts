@@ -1,5 +1,5 @@
 import type { LedgerWriter } from '../ledger/store';
-import type { EventPublisher } from './ingest';
+import type { EventPublisher } from '../shared/bus';
 import { parsePoolKey } from './pool';
 import { PoolRiskConflictError, type TransactionalPoolRiskStore } from './pool-store';
 import { expiredQuarantine, isQuarantined } from './risk';

@@ -9,7 +9,7 @@ import { type DrainProgress, type DrainReport, INTERRUPTION_TAINT_KEY } from './
 import { plainJson } from '../shared/validation';
 
 /**
- * The interruption use case for Kubernetes nodes (SPEC §1, like the Node Termination Handler in
+ * The interruption use case for Kubernetes nodes (like the Node Termination Handler in
  * queue mode): when an instance of a configured cluster is about to go, taint its node (value:
  * the event id), cordon it and drain it through the Eviction API, at once. `decide` is pure; the
  * rest acts through the ports. Every effect carries the event id, so a redelivery recognises its

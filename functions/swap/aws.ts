@@ -9,9 +9,9 @@ import {
   SetDesiredCapacityCommand,
   UpdateAutoScalingGroupCommand,
 } from '@aws-sdk/client-auto-scaling';
-import { DeleteItemCommand, DynamoDBClient, GetItemCommand } from '@aws-sdk/client-dynamodb';
 import { DescribeAvailabilityZonesCommand, DescribeInstancesCommand, DescribeSubnetsCommand, EC2Client, RunInstancesCommand, TerminateInstancesCommand } from '@aws-sdk/client-ec2';
 import { awsClient } from '../shared/aws';
+import type { LockStore } from '../shared/locks';
 import type { CompensationAction, SwapObservation } from './compensate';
 import type { Candidate, GroupFacts, SwapPlan } from './model';
 
@@ -23,9 +23,10 @@ export const CAPACITY_ERRORS = ['InsufficientInstanceCapacity', 'InsufficientCap
 
 /** The Auto Scaling and EC2 calls the swap's logic steps need (plain calls run as Step Functions SDK tasks). */
 export class SwapAws {
+  /** Without `locks` (a reader that has no access to the Locks table) observations leave the lock out. */
   constructor(
     private readonly region: string,
-    private readonly locksTable: string,
+    private readonly locks?: LockStore,
   ) {}
 
   private get asg() {
@@ -145,10 +146,9 @@ export class SwapAws {
     await this.ec2.send(new TerminateInstancesCommand({ InstanceIds: [instanceId] }));
   }
 
-  /** `lock: false` leaves the lock out (lockOwner undefined), for a reader without access to the locks table. */
-  async observe(plan: SwapPlan, options: { lock?: boolean } = {}): Promise<SwapObservation> {
+  async observe(plan: SwapPlan): Promise<SwapObservation> {
     const group = await this.group(plan.group);
-    const lock = options.lock === false ? undefined : await awsClient(DynamoDBClient).send(new GetItemCommand({ TableName: this.locksTable, Key: { lockId: { S: plan.lock.id } }, ConsistentRead: true }));
+    const lock = await this.locks?.held(plan.lock.id);
     return {
       members: new Map((group?.instances ?? []).map((i) => [i.instanceId, i.lifecycleState])),
       maxSize: group?.max ?? plan.original.max,
@@ -156,7 +156,7 @@ export class SwapAws {
       suspended: group?.suspended ?? [],
       replacements: await this.replacements(plan.executionId),
       oldState: plan.oldInstanceId ? await this.instanceState(plan.oldInstanceId) : undefined,
-      lockOwner: lock?.Item?.owner?.S,
+      lockOwner: lock?.owner,
     };
   }
 
@@ -188,19 +188,9 @@ export class SwapAws {
       case 'wait-for-old-detached':
         throw new Error(`${action.instanceId} is still detaching: a rollback waits for it, it does not apply the wait`);
       case 'release-lock':
-        await awsClient(DynamoDBClient)
-          .send(
-            new DeleteItemCommand({
-              TableName: this.locksTable,
-              Key: { lockId: { S: plan.lock.id } },
-              ConditionExpression: '#o = :me',
-              ExpressionAttributeNames: { '#o': 'owner' },
-              ExpressionAttributeValues: { ':me': { S: plan.executionId } },
-            }),
-          )
-          .catch((error: Error) => {
-            if (error.name !== 'ConditionalCheckFailedException') throw error; // not ours (any more): leave it
-          });
+        if (!this.locks) throw new Error(`release-lock of ${plan.lock.id}: this reader has no lock store`);
+        // Not ours (any more): left alone.
+        await this.locks.release(plan.lock.id, plan.executionId);
     }
   }
 }

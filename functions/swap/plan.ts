@@ -1,4 +1,5 @@
 import type { Candidate, GroupFacts, SwapPlan, SwapRequest } from './model';
+import { groupLockId, lease } from '../shared/locks';
 import { SCALING_PROCESSES_TO_SUSPEND } from './model';
 
 /** Longer than the state machine's own timeout (2 h): a live swap never loses its lock. */
@@ -54,14 +55,7 @@ export function planSwap({ request, executionId, region, group, candidates, dryR
     suspend: SCALING_PROCESSES_TO_SUSPEND.filter((p) => !group.suspended.includes(p)),
     launchTemplate: group.launchTemplate,
     candidates,
-    lock: {
-      id: `swap-lock#${region}#${group.name}`,
-      owner: executionId,
-      now: now.toISOString(),
-      leaseUntil: new Date(now.getTime() + LOCK_LEASE_MS).toISOString(),
-      // DynamoDB TTL (epoch seconds) cleans up an abandoned lock a day after its lease.
-      expiresAt: String(Math.ceil((now.getTime() + LOCK_LEASE_MS) / 1000) + 86_400),
-    },
+    lock: lease(groupLockId(region, group.name), executionId, now, LOCK_LEASE_MS),
   };
   const skip = (skipReason: string, oldInstanceId?: string): SwapPlan => ({ ...base, action: 'skip', skipReason, oldInstanceId });
 

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { type SwapPlan, SwapPlanSchema } from './model';
+import { type LockStore, groupLockId } from '../shared/locks';
 import { TerminalError } from '../shared/errors';
 
 /**
@@ -24,15 +25,9 @@ export const ExecutionStatusChangeSchema = z.looseObject({
 });
 export type ExecutionStatusChange = z.infer<typeof ExecutionStatusChangeSchema>;
 
-/** The swap lock, as the state machine wrote it: its owner and the plan it worked from. */
-export interface HeldLock {
-  owner: string;
-  plan?: string;
-}
-
 export interface ReaperDeps {
   region: string;
-  lock(lockId: string): Promise<HeldLock | undefined>;
+  locks: Pick<LockStore, 'held'>;
 }
 
 export type HeldWork =
@@ -54,8 +49,7 @@ export async function findHeldWork(event: ExecutionStatusChange, deps: ReaperDep
   if (status === 'FAILED' && error?.startsWith('Swap.')) return { action: 'nothing', reason: `execution ${name} ended through its own ${error}: its rollback ran (and alerted if it failed)` };
   const group = groupOf(input);
   if (!group) return { action: 'nothing', reason: `execution ${name} has no group in its input` };
-  const lockId = `swap-lock#${deps.region}#${group}`;
-  const held = await deps.lock(lockId);
+  const held = await deps.locks.held(groupLockId(deps.region, group));
   if (!held || held.owner !== name) return { action: 'nothing', reason: `the lock of ${group} is not held by ${name}: it finished or rolled back itself` };
   const plan = parsePlan(held.plan);
   if (!plan) throw new NoPlanError(`the lock of ${group} held by ${name} carries no readable plan: roll back by hand (see the runbook)`);

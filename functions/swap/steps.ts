@@ -1,11 +1,16 @@
 import type { Gatekeeper } from '../gatekeeper/adapters';
-import { type EventPublisher, UnknownAccountError } from '../interruption/ingest';
+import { UnknownAccountError } from '../interruption/ingest';
+import type { EventPublisher } from '../shared/bus';
 import type { LedgerWriter } from '../ledger/store';
 import type { EnvironmentClass } from '../shared/environments';
 import { RetryableError, TerminalError, causeMessage } from '../shared/errors';
 import { CAPACITY_ERRORS, type SwapAws } from './aws';
 import { type CompensationAction, decideCompensation } from './compensate';
-import type { Candidate, LaunchResult, SwapOutcome, SwapPlan, SwapRequest } from './model';
+import type { Metrics } from '@aws-lambda-powertools/metrics';
+import { z } from 'zod';
+import type { LockStore } from '../shared/locks';
+import { type Candidate, type LaunchResult, LaunchResultSchema, StepErrorSchema, type SwapOutcome, SwapOutcomeSchema, type SwapPlan, SwapPlanSchema, type SwapRequest, SwapRequestSchema } from './model';
+import { ExecutionStatusChangeSchema, findHeldWork } from './reaper';
 import { planSwap } from './plan';
 import { plainJson } from '../shared/validation';
 
@@ -27,6 +32,8 @@ export class GroupNotFoundError extends TerminalError {
 
 export interface SwapDeps {
   aws: SwapAws;
+  /** The group locks, as the ReapSwap workflow reads them. */
+  locks: Pick<LockStore, 'held'>;
   gatekeeper: Pick<Gatekeeper, 'rank' | 'recordInsufficientCapacity'>;
   ledger: LedgerWriter;
   publisher: EventPublisher;
@@ -258,3 +265,44 @@ function summarizePlan(plan: SwapPlan) {
   return { action: plan.action, skipReason: plan.skipReason, old: plan.oldInstanceId, trigger: plan.trigger, cluster: plan.cluster, original: plan.original, raisedMax: plan.raisedMax, candidates: plan.candidates.map((c) => c.key), dryRun: plan.dryRun };
 }
 const truncate = (s: string | undefined) => (s ?? '').slice(0, 500);
+
+/**
+ * Input of the swap's logic steps; the state machine passes `step` and what that step needs.
+ * @example { "step": "launch", "plan": { "action": "swap", "group": "web", … } }
+ */
+export const SwapStepInputSchema = z.discriminatedUnion('step', [
+  z.strictObject({ step: z.literal('plan'), request: SwapRequestSchema, executionId: z.string().min(1) }),
+  z.strictObject({ step: z.literal('launch'), plan: SwapPlanSchema }),
+  z.strictObject({ step: z.literal('terminate-old'), plan: SwapPlanSchema, launch: LaunchResultSchema }),
+  z.strictObject({ step: z.literal('compensate'), plan: SwapPlanSchema, error: StepErrorSchema.optional() }),
+  z.strictObject({ step: z.literal('record'), outcome: SwapOutcomeSchema, executionId: z.string().min(1), state: z.record(z.string(), z.unknown()) }),
+  // Step Functions' "Execution Status Change" event of a swap execution (the ReapSwap workflow).
+  z.strictObject({ step: z.literal('find-held-work'), event: ExecutionStatusChangeSchema }),
+]);
+export type SwapStepInput = z.infer<typeof SwapStepInputSchema>;
+
+/** Swap outcomes as CloudWatch metrics (EMF, namespace Fleetwarden). */
+const OUTCOME_METRICS: Readonly<Record<SwapOutcome, string>> = { succeeded: 'SwapsSucceeded', 'rolled-back': 'SwapsRolledBack', skipped: 'SwapsSkipped', 'dry-run': 'SwapsDryRun', 'lock-held': 'SwapsLockHeld', failed: 'SwapsFailed' };
+
+/** One logic step of NodeSwap or ReapSwap, counted by one metric: swaps planned, launched, rolled back, by outcome. */
+export async function runSwapStep(input: SwapStepInput, deps: SwapDeps, metrics: Pick<Metrics, 'addMetric'>): Promise<unknown> {
+  const counted = async <R>(metric: string, work: Promise<R>, value: (result: R) => number = () => 1): Promise<R> => {
+    const result = await work;
+    metrics.addMetric(metric, 'Count', value(result));
+    return result;
+  };
+  switch (input.step) {
+    case 'plan':
+      return counted('SwapsPlanned', planStep(input.request, input.executionId, deps));
+    case 'launch':
+      return counted('SpotReplacementsLaunched', launchStep(input.plan, deps));
+    case 'terminate-old':
+      return counted('OldInstancesTerminated', terminateOldStep(input.plan, input.launch, deps));
+    case 'compensate':
+      return counted('SwapRollbacks', compensateStep(input.plan, deps));
+    case 'record':
+      return counted(OUTCOME_METRICS[input.outcome], recordStep(input.outcome, input.state, input.executionId, deps));
+    case 'find-held-work':
+      return counted('StoppedSwapsFound', findHeldWork(input.event, { region: deps.region, locks: deps.locks }), (held) => (held.action === 'roll-back' ? 1 : 0));
+  }
+}

@@ -20,7 +20,7 @@ export interface InterruptionIntelligenceProps {
 }
 
 /**
- * SPEC §1: EventBridge rules (default bus, which member accounts may also send to) for the
+ * Interruption intelligence: EventBridge rules (default bus, which member accounts may also send to) for the
  * events the ingest handler understands -> one SQS queue with a DLQ -> the ingest function with
  * partial batch failures; and the scheduled cleanup that records ended quarantines.
  */

@@ -83,7 +83,7 @@ export class StateStore extends Construct {
       authorizations: table('authorizations'),
       findings: table('findings'),
       // Old and new images: an out-of-band edit shows up in the stream with what it replaced
-      // (the stream's S3 archive of SPEC §5 is not built yet).
+      // (the stream's S3 archive is not built yet).
       ledger: table('ledger', dynamodb.StreamViewType.NEW_AND_OLD_IMAGES),
       idempotency: table('idempotency'),
       locks: table('locks'),

@@ -21,7 +21,7 @@ export interface SwapBatchProps {
 
 
 /**
- * SPEC §2, batches: a group's or a cluster's instances swapped in waves. The batch re-plans
+ * Batch swaps: a group's or a cluster's instances swapped in waves. The batch re-plans
  * before every wave from what is there (do-not-disrupt excluded, maintenance windows waited
  * for), runs a canary of one, then waves of up to the disruption budget, each instance through
  * the NodeSwap workflow (which rolls itself back), and passes a health gate after every wave
@@ -44,7 +44,6 @@ export class SwapBatch extends Construct {
       envSchema: SwapBatchEnvSchema,
       environment: {
         LEDGER_TABLE_NAME: store.tables.ledger.tableName,
-        LOCKS_TABLE_NAME: store.tables.locks.tableName,
         EVENT_BUS_NAME: store.bus.eventBusName,
         SWAP_GROUPS: JSON.stringify(swaps.groups),
         MAINTENANCE_WINDOWS: JSON.stringify(swaps.maintenanceWindows),

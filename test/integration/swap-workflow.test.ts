@@ -9,6 +9,7 @@ import { type BusEvent, listenToBus } from '../../local/listen';
 import type { LocalStack } from '../../local/provision';
 import { runStateMachine } from '../../local/stepfunctions';
 import { freshStack } from '../support';
+import { DynamoLocks } from '../../functions/shared/locks';
 import { createGroup, group, lockHolder, observed, orphans } from './swap-support';
 
 let stack: LocalStack;
@@ -337,10 +338,12 @@ describe('launching with the gatekeeper (moto, InsufficientInstanceCapacity inje
           return super.launch(plan, candidate);
         }
       }
-      const aws = new NoCapacityFirst('us-east-1', stack.ref('StateStoreLocksTable'));
+      const locks = new DynamoLocks(stack.ref('StateStoreLocksTable'));
+      const aws = new NoCapacityFirst('us-east-1', locks);
       const policy = { quarantineDays: 15, quarantineByEnvironment: { PROD: true, STAGING: false, LAB: false }, insufficientCapacityMinutes: 10, riskHalfLifeHours: 72 };
       const deps = {
         aws,
+        locks,
         gatekeeper: new Gatekeeper({ store: pools, prices: new Ec2SpotPriceSource(), placementScores: new NoPlacementScores(), ledger, policy }),
         ledger,
         publisher: { publish: async () => undefined },

@@ -9,7 +9,7 @@ const minimal = {
 };
 
 describe('deployment config', () => {
-  it('fills every SPEC §7 default and is audit-only unless told otherwise', () => {
+  it('fills every default (15-day quarantine, 24 h grace, 7-day EBS, 30-day snapshots, 1-minute drift) and is audit-only unless told otherwise', () => {
     const config = parseConfig(minimal);
     expect(config.dryRun).toBe(true);
     expect(config.stage).toBe('dev');

@@ -12,7 +12,6 @@ export const BatchPolicySchema = z.strictObject({
 
 export const SwapBatchEnvSchema = BaseEnvSchema.extend({
   LEDGER_TABLE_NAME: z.string().min(1),
-  LOCKS_TABLE_NAME: z.string().min(1),
   EVENT_BUS_NAME: z.string().min(1),
   SWAP_GROUPS: jsonString(z.array(SwapGroupSchema)),
   MAINTENANCE_WINDOWS: jsonString(z.record(z.string(), MaintenanceWindowSchema)),

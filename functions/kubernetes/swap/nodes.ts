@@ -1,14 +1,17 @@
 import { createHash } from 'node:crypto';
+import type { Logger } from '@aws-lambda-powertools/logger';
+import type { Metrics } from '@aws-lambda-powertools/metrics';
+import { z } from 'zod';
 import { TerminalError } from '../../shared/errors';
 import { type CompensationAction, type SwapObservation, decideCompensation } from '../../swap/compensate';
-import type { LaunchResult, SwapPlan } from '../../swap/model';
+import { type LaunchResult, LaunchResultSchema, type SwapPlan, SwapPlanSchema } from '../../swap/model';
 import type { ClusterConnector } from '../connector';
 import { doNotDisruptAnnotations as protectingAnnotations, drainBudgetMs, planDrain, podKey } from '../drain';
 import type { KubernetesPolicy } from '../interruption';
 import { CORDONED_BY_ANNOTATION, type DrainReport, type KubernetesNodes, type NodeInfo } from '../port';
 
 /**
- * The Kubernetes steps of a node swap (SPEC §2), on the same port and drain as the interruption
+ * The Kubernetes steps of a node swap, on the same port and drain as the interruption
  * path: check that the old node may be disrupted, wait for the replacement's node to be Ready,
  * taint, cordon and drain the old node through the Eviction API (PodDisruptionBudgets honoured),
  * and on rollback put the old node back in service. Every effect carries the execution id (the
@@ -222,4 +225,40 @@ export async function restoreNodes(plan: SwapPlan, deps: SwapNodeDeps): Promise<
     }
   }
   return result;
+}
+
+/**
+ * Input of the swap's Kubernetes steps; the NodeSwap state machine passes `step` and the plan.
+ * @example { "step": "drain-old-node", "plan": { "action": "swap", "group": "web", "cluster": "prod-eks", … } }
+ */
+export const SwapNodesInputSchema = z.discriminatedUnion('step', [
+  z.strictObject({ step: z.literal('check-old-node'), plan: SwapPlanSchema }),
+  z.strictObject({ step: z.literal('check-replacement-node'), plan: SwapPlanSchema, launch: LaunchResultSchema }),
+  z.strictObject({ step: z.literal('drain-old-node'), plan: SwapPlanSchema }),
+  z.strictObject({ step: z.literal('restore-nodes'), plan: SwapPlanSchema }),
+]);
+export type SwapNodesInput = z.infer<typeof SwapNodesInputSchema>;
+
+/** One CloudWatch metric per step (EMF, namespace Fleetwarden). */
+const STEP_METRICS = { 'check-old-node': 'SwapNodeDisruptionChecks', 'check-replacement-node': 'SwapReplacementNodeChecks', 'drain-old-node': 'SwapNodeDrains', 'restore-nodes': 'SwapNodeRestores' } as const;
+
+/** One Kubernetes step of NodeSwap, counted by one metric; drains and restores are logged with what they did. */
+export async function runSwapNodeStep(input: SwapNodesInput, deps: SwapNodeDeps, tools: { metrics: Pick<Metrics, 'addMetric'>; logger: Pick<Logger, 'info'> }): Promise<unknown> {
+  tools.metrics.addMetric(STEP_METRICS[input.step], 'Count', 1);
+  switch (input.step) {
+    case 'check-old-node':
+      return checkOldNode(input.plan, deps);
+    case 'check-replacement-node':
+      return checkReplacementNode(input.plan, input.launch, deps);
+    case 'drain-old-node': {
+      const summary = await drainOldNode(input.plan, deps);
+      tools.logger.info('old node drained for the swap', { executionId: input.plan.executionId, ...summary });
+      return summary;
+    }
+    case 'restore-nodes': {
+      const result = await restoreNodes(input.plan, deps);
+      tools.logger.info('nodes restored for the rollback', { executionId: input.plan.executionId, ...result });
+      return result;
+    }
+  }
 }
