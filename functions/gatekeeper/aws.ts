@@ -2,7 +2,7 @@ import { DescribeAvailabilityZonesCommand, DescribeSpotPriceHistoryCommand, EC2C
 import { poolKey } from '../interruption/pool';
 import { awsClient } from '../shared/aws';
 import type { SpotPriceSource } from './gatekeeper';
-import type { PlacementScoreSource } from './placement-scores';
+import type { PlacementScoreApi } from './placement-scores';
 
 /** The gatekeeper's AWS adapters: Spot prices and Spot placement scores from EC2. */
 
@@ -72,79 +72,50 @@ export class Ec2SpotPriceSource implements SpotPriceSource {
   }
 }
 
-/** Error codes meaning that the placement score API is not there for us. */
-const UNAVAILABLE_CODES = new Set([
-  'UnsupportedOperation',
-  'NotImplemented',
-  'InvalidAction',
-  'UnauthorizedOperation',
-  'AccessDenied',
-  'AccessDeniedException',
-  'OptInRequired',
-  'RequestLimitExceeded',
-  'Throttling',
-  'ThrottlingException',
-]);
-
 /**
- * True when a GetSpotPlacementScores failure means "no scores now" rather than a bug in the
- * request: a code above, or a server fault the SDK's own retries could not get past. moto does not
- * implement GetSpotPlacementScores and answers it with an HTML 500 page.
+ * GetSpotPlacementScores with SingleAvailabilityZone: one score per AZ ID of the region, for a
+ * Spot request of `targetCapacity` instances of any of the instance types. Fails as EC2 does:
+ * CachedPlacementScores (placement-scores.ts) keeps the calls few and turns failures into "no
+ * scores". moto does not implement this call (tests capture the request at the SDK client instead).
  */
-export function placementScoresUnavailable(error: unknown): boolean {
-  if (!(error instanceof Error)) return false;
-  const { Code, $metadata } = error as Error & { Code?: string; $metadata?: { httpStatusCode?: number } };
-  return UNAVAILABLE_CODES.has(Code ?? error.name) || ($metadata?.httpStatusCode ?? 0) >= 500;
-}
-
-/**
- * Scores from GetSpotPlacementScores (SingleAvailabilityZone: one score per AZ ID). moto does not
- * implement this API: the integration tests use an in-test implementation of the port instead.
- */
-export class Ec2PlacementScoreSource implements PlacementScoreSource {
+export class Ec2PlacementScores implements PlacementScoreApi {
   private readonly clientFor: Ec2ClientFor;
   private readonly targetCapacity: number;
 
   constructor(
-    private readonly options: {
+    options: {
       clientFor?: Ec2ClientFor;
-      /** Instances the score should assume are requested at once. */
+      /** Instances the score should assume are requested at once (default 1: a swap launches one replacement). */
       targetCapacity?: number;
-      /** Told when the API was not available (to log a warning); the ranking goes on without scores. */
-      onUnavailable?: (error: unknown, region: string) => void;
     } = {},
   ) {
     this.clientFor = options.clientFor ?? sharedEc2;
     this.targetCapacity = options.targetCapacity ?? 1;
   }
 
-  async scores(region: string, instanceTypes: string[]): Promise<Map<string, number>> {
-    const types = [...new Set(instanceTypes)];
+  async fetch(region: string, instanceTypes: readonly string[]): Promise<Map<string, number>> {
+    const types = [...new Set(instanceTypes)].sort();
     const scores = new Map<string, number>();
     if (!types.length) return scores;
-    try {
-      let NextToken: string | undefined;
-      do {
-        const page = await this.clientFor(region).send(
-          new GetSpotPlacementScoresCommand({
-            InstanceTypes: types,
-            TargetCapacity: this.targetCapacity,
-            TargetCapacityUnitType: 'units',
-            SingleAvailabilityZone: true,
-            RegionNames: [region],
-            NextToken,
-          }),
-        );
-        for (const s of page.SpotPlacementScores ?? []) {
-          if (s.AvailabilityZoneId && s.Score !== undefined && (s.Region ?? region) === region) scores.set(s.AvailabilityZoneId, s.Score);
-        }
-        NextToken = page.NextToken || undefined;
-      } while (NextToken);
-      return scores;
-    } catch (error) {
-      if (!placementScoresUnavailable(error)) throw error;
-      this.options.onUnavailable?.(error, region);
-      return new Map();
-    }
+    let NextToken: string | undefined;
+    do {
+      const page = await this.clientFor(region).send(
+        new GetSpotPlacementScoresCommand({
+          InstanceTypes: types,
+          TargetCapacity: this.targetCapacity,
+          TargetCapacityUnitType: 'units',
+          SingleAvailabilityZone: true,
+          RegionNames: [region],
+          NextToken,
+        }),
+      );
+      for (const s of page.SpotPlacementScores ?? []) {
+        // A region-level score has no AZ ID; another region's AZs are not asked for.
+        if (!s.AvailabilityZoneId || s.Score === undefined || !Number.isFinite(s.Score) || (s.Region ?? region) !== region) continue;
+        scores.set(s.AvailabilityZoneId, Math.max(s.Score, scores.get(s.AvailabilityZoneId) ?? -Infinity));
+      }
+      NextToken = page.NextToken || undefined;
+    } while (NextToken);
+    return scores;
   }
 }

@@ -17,6 +17,13 @@ export interface PoolFacts {
   onDemandPrice?: number;
   /** Spot placement score of the pool's AZ, 1 (unlikely) to 10 (very likely to be fulfilled). */
   placementScore?: number;
+  /**
+   * Why the pool's region has no placement scores for this ranking (`GetSpotPlacementScores denied
+   * (UnauthorizedOperation)`): the pool is then ranked by risk and price alone, and its reason says so.
+   */
+  placementUnavailable?: string;
+  /** The region's placement answer scored other AZs, not this one's: it counts as the worst (see `rank`). */
+  placementOmitted?: boolean;
 }
 
 export interface Admission {
@@ -78,8 +85,10 @@ export interface ScoreComponents {
   /** spotPrice / cheapest price among the open candidates − 1 (0 = the cheapest). */
   pricePremium: number;
   placementScore?: number;
-  /** (10 − placement score) / 9: 0 for a 10, 1 for a 1. */
+  /** (10 − placement score) / 9: 0 for a 10, 1 for a 1 (see `rank` for unknown scores). */
   placementPenalty: number;
+  /** Why no placement score could be had for the pool's region (a degraded ranking). */
+  placementUnavailable?: string;
   onDemandPrice?: number;
   /** 1 − spotPrice / onDemandPrice, when both are known. */
   savingsVsOnDemand?: number;
@@ -101,14 +110,23 @@ export interface RankedPool {
 /**
  * Orders candidate pools, best first:
  *
- * 1. open pools before closed ones, whatever their score;
+ * 1. open pools before closed ones, whatever their score: quarantine and capacity blocks always
+ *    win, no price or placement score reopens a pool or puts it ahead of an open one;
  * 2. open pools by score, highest first, where
- *    `score = 1 / (1 + weights.risk × risk + weights.price × pricePremium + weights.placement × placementPenalty)`;
+ *    `score = 1 / (1 + weights.risk × risk + weights.price × pricePremium + weights.placement × placementPenalty)`,
+ *    the three penalties adding up (with the default weights, one fresh interruption = paying
+ *    twice the cheapest price = placement score 1 instead of 10):
+ *    - `risk` is the decaying interruption risk of the pool (risk.ts);
  *    - `pricePremium` is relative to the cheapest known Spot price among the open candidates (all
  *      candidates when none is open); an unknown price counts as the most expensive known premium
  *      plus UNKNOWN_PRICE_EXTRA_PREMIUM, or 0 for everyone when no price is known;
- *    - an unknown placement score counts as the worst (1) when any candidate has one (the API
- *      returns only the best AZs), or 0 for everyone when none has;
+ *    - `placementPenalty` is `(10 − score) / 9` for the placement score of the pool's AZ. Scores
+ *      are compared within a region (one API answer per region): an AZ the answer leaves out
+ *      (`placementOmitted`, or another candidate of its region has a score) counts as the worst
+ *      (1), since the API lists the AZs it scores; a pool whose region has no scores counts 0: no
+ *      answer asked for, an empty one, or the API denied, throttled or failed
+ *      (`placementUnavailable`), so that the region is ranked by risk and price alone, and the
+ *      reason of a degraded one says so;
  * 3. closed pools by the time they reopen, soonest first, then by score;
  * 4. ties by pool key, so the order never depends on the order of the input.
  *
@@ -137,19 +155,22 @@ export function rank(
   const cheapest = openPrices.length ? Math.min(...openPrices) : allPrices.length ? Math.min(...allPrices) : undefined;
   const premiumOf = (price: number) => Math.max(0, price / cheapest! - 1);
   const unknownPremium = cheapest === undefined ? 0 : Math.max(...allPrices.map(premiumOf)) + UNKNOWN_PRICE_EXTRA_PREMIUM;
-  const anyPlacement = admitted.some((c) => knownPlacement(c.facts.placementScore) !== undefined);
+  const scoredRegions = new Set(admitted.filter((c) => knownPlacement(c.facts.placementScore) !== undefined).map((c) => c.facts.pool.region));
 
   const ranked = admitted.map(({ facts, key, admission }): RankedPool => {
     const risk = riskScore(facts.record, now, policy.riskHalfLifeHours);
     const spotPrice = knownPrice(facts.spotPrice);
     const pricePremium = spotPrice === undefined ? unknownPremium : premiumOf(spotPrice);
     const placementScore = knownPlacement(facts.placementScore);
-    const placementPenalty = placementScore === undefined ? (anyPlacement ? 1 : 0) : (10 - placementScore) / 9;
+    const placementUnavailable = placementScore === undefined && facts.placementUnavailable ? facts.placementUnavailable : undefined;
+    const omitted = !placementUnavailable && (facts.placementOmitted === true || scoredRegions.has(facts.pool.region));
+    const placementPenalty = placementScore !== undefined ? (10 - placementScore) / 9 : omitted ? 1 : 0;
     const penalty = weights.risk * risk + weights.price * pricePremium + weights.placement * placementPenalty;
     const onDemandPrice = knownPrice(facts.onDemandPrice);
     const components: ScoreComponents = { risk, pricePremium, placementPenalty, penalty };
     if (spotPrice !== undefined) components.spotPrice = spotPrice;
     if (placementScore !== undefined) components.placementScore = placementScore;
+    if (placementUnavailable !== undefined) components.placementUnavailable = placementUnavailable;
     if (onDemandPrice !== undefined) components.onDemandPrice = onDemandPrice;
     if (spotPrice !== undefined && onDemandPrice !== undefined) components.savingsVsOnDemand = 1 - spotPrice / onDemandPrice;
     const result: RankedPool = {
@@ -186,7 +207,12 @@ function explain(c: ScoreComponents): string {
     c.spotPrice === undefined
       ? 'no known spot price'
       : `spot $${c.spotPrice}/h (${c.pricePremium === 0 ? 'the cheapest' : `${(c.pricePremium * 100).toFixed(0)} % above the cheapest`})`;
-  const placement = c.placementScore === undefined ? 'no placement score' : `placement score ${c.placementScore}/10`;
+  const placement =
+    c.placementScore !== undefined
+      ? `placement score ${c.placementScore}/10`
+      : c.placementUnavailable
+        ? `no placement score (placement scores unavailable: ${c.placementUnavailable}; ranked by risk and price)`
+        : 'no placement score';
   return `risk ${c.risk.toFixed(2)}, ${price}, ${placement}`;
 }
 

@@ -34,7 +34,7 @@ export interface GatekeeperOptions {
   /** Its writes join the ledger's transaction: a pool is blocked if and only if the block is in the ledger. */
   store: TransactionalPoolRiskStore;
   prices: SpotPriceSource;
-  /** Defaults to NoPlacementScores. */
+  /** Defaults to NoPlacementScores; `CachedPlacementScores` over `Ec2PlacementScores` for the real API. */
   placementScores?: PlacementScoreSource;
   /** Every capacity block is recorded here, deduplicated by `${eventId}#pool.capacity-blocked`. */
   ledger: LedgerWriter;
@@ -67,7 +67,11 @@ export class Gatekeeper {
     return isAllowed({ record: await this.options.store.get(poolKey(pool)) }, this.clock());
   }
 
-  /** Best first (see `rank` in decisions.ts). One record read per 100 pools, one price and one placement call per region. */
+  /**
+   * Best first (see `rank` in decisions.ts). One record read per 100 pools, one price call per
+   * region and at most one placement call per region (none while the source's cache answers); a
+   * region without placement scores is ranked by risk and price, and its pools' reasons say why.
+   */
   async rank(pools: Pool[]): Promise<RankedPool[]> {
     const unique = [...new Map(pools.map((pool) => [poolKey(pool), pool])).values()];
     const now = this.clock();
@@ -86,7 +90,14 @@ export class Gatekeeper {
     const facts = unique.map((pool): PoolFacts => {
       const key = poolKey(pool);
       const market = byRegion.get(pool.region);
-      return { pool, record: records.get(key), spotPrice: market?.prices.get(key), placementScore: market?.scores.get(pool.azId) };
+      return {
+        pool,
+        record: records.get(key),
+        spotPrice: market?.prices.get(key),
+        placementScore: market?.scores.byAzId.get(pool.azId),
+        placementUnavailable: market?.scores.unavailable,
+        placementOmitted: market !== undefined && market.scores.byAzId.size > 0 && !market.scores.byAzId.has(pool.azId),
+      };
     });
     return rank(facts, now, this.options.policy, this.options.weights ?? DEFAULT_RANK_WEIGHTS);
   }

@@ -1,8 +1,8 @@
 import { DescribeAvailabilityZonesCommand, EC2Client } from '@aws-sdk/client-ec2';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { Ec2PlacementScoreSource, Ec2SpotPriceSource } from '../../functions/gatekeeper/aws';
+import { Ec2PlacementScores, Ec2SpotPriceSource } from '../../functions/gatekeeper/aws';
 import { Gatekeeper, type SpotPriceSource } from '../../functions/gatekeeper/gatekeeper';
-import type { PlacementScoreSource } from '../../functions/gatekeeper/placement-scores';
+import { CachedPlacementScores, type PlacementDegraded, type PlacementScoreSource } from '../../functions/gatekeeper/placement-scores';
 import { type Pool, poolKey } from '../../functions/interruption/pool';
 import { DynamoPoolRiskStore, type TransactionalPoolRiskStore } from '../../functions/interruption/pool-store';
 import { type PoolRiskRecord, type RiskPolicy, type Signal, applySignal } from '../../functions/interruption/risk';
@@ -59,14 +59,14 @@ class CountedSpotPrices implements SpotPriceSource {
 
 /**
  * moto does not implement GetSpotPlacementScores, so the ranking test scores AZs through this
- * in-test implementation of the port; the EC2 adapter is shown falling back against moto below.
+ * in-test implementation of the port; the EC2 adapter is shown degrading against moto below.
  */
 class FixedPlacementScores implements PlacementScoreSource {
   readonly calls: [string, string[]][] = [];
-  constructor(private readonly byAz: Record<string, number>) {}
-  async scores(region: string, instanceTypes: string[]) {
+  constructor(private readonly byRegion: Record<string, Record<string, number>>) {}
+  async scores(region: string, instanceTypes: readonly string[]) {
     this.calls.push([region, [...instanceTypes].sort()]);
-    return new Map(Object.entries(this.byAz));
+    return { byAzId: new Map(Object.entries(this.byRegion[region] ?? {})) };
   }
 }
 
@@ -95,12 +95,17 @@ describe('Ec2SpotPriceSource (moto)', () => {
   });
 });
 
-describe('Ec2PlacementScoreSource (moto)', () => {
-  it('should fall back to "no scores" because moto does not implement GetSpotPlacementScores', async () => {
-    const unavailable: string[] = [];
-    const source = new Ec2PlacementScoreSource({ onUnavailable: (_error, region) => unavailable.push(region) });
-    expect(await source.scores('us-east-1', ['m5.large', 'c5.large', 'r6i.large'])).toEqual(new Map());
-    expect(unavailable).toEqual(['us-east-1']);
+describe('Ec2PlacementScores (moto)', () => {
+  it('should degrade to "no scores", saying why, because moto does not implement GetSpotPlacementScores', async () => {
+    // Act
+    const told: PlacementDegraded[] = [];
+    const api = new Ec2PlacementScores();
+    const source = new CachedPlacementScores(api, { onDegraded: (event) => told.push(event) });
+    const answer = await source.scores('us-east-1', ['m5.large', 'c5.large', 'r6i.large']);
+    // Assess: moto's HTML 500 page is a failure, remembered for a minute.
+    expect(answer).toEqual({ byAzId: new Map(), unavailable: expect.stringMatching(/^GetSpotPlacementScores failed \(.+\)$/) });
+    expect(told).toMatchObject([{ region: 'us-east-1', instanceTypes: ['c5.large', 'm5.large', 'r6i.large'], failure: 'failed' }]);
+    await expect(api.fetch('us-east-1', ['m5.large'])).rejects.toMatchObject({ $metadata: { httpStatusCode: 500 } });
   });
 });
 
@@ -117,7 +122,7 @@ describe('Gatekeeper (moto)', () => {
       if (decision.changed) await store.put(decision.next);
     }
     const prices = new CountedSpotPrices(new Ec2SpotPriceSource({ clock: clock.now }));
-    const placement = new FixedPlacementScores({ 'use1-az6': 9, 'use1-az1': 4 });
+    const placement = new FixedPlacementScores({ 'us-east-1': { 'use1-az6': 9, 'use1-az1': 4 }, 'eu-west-1': { 'euw1-az1': 7 } });
     const gatekeeper = new Gatekeeper({ store, prices, placementScores: placement, ledger: newLedger(), policy, clock: clock.now });
 
     // Act: use1-az3 offers no m5.large in moto, so it has no price; euw1-az3 is eu-west-1a.
@@ -127,7 +132,7 @@ describe('Gatekeeper (moto)', () => {
     expect(ranked.map((r) => [r.key, r.allowed, Number(r.components.penalty.toFixed(4))])).toEqual([
       ['us-east-1/use1-az6/m5.large', true, Number((1 / 9).toFixed(4))], // placement 9
       ['us-east-1/use1-az1/m5.large', true, Number((6 / 9).toFixed(4))], // placement 4
-      ['eu-west-1/euw1-az3/m5.large', true, 1], // placement unknown: counts as the worst
+      ['eu-west-1/euw1-az3/m5.large', true, 1], // not among eu-west-1's scored AZs: counts as the worst
       ['us-east-1/use1-az4/m5.large', true, 1.5], // risk 0.5, placement unknown
       ['us-east-1/use1-az3/m5.large', true, 2], // no price (not offered), placement unknown
       ['us-east-1/use1-az2/m5.large', false, 2], // closed, whatever its score (risk 1, placement unknown)

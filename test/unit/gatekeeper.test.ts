@@ -1,9 +1,6 @@
-import type { EC2Client } from '@aws-sdk/client-ec2';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { Ec2PlacementScoreSource, placementScoresUnavailable } from '../../functions/gatekeeper/aws';
 import { type PoolFacts, isAllowed, rank } from '../../functions/gatekeeper/decisions';
-import { NoPlacementScores } from '../../functions/gatekeeper/placement-scores';
 import { type Pool, poolKey } from '../../functions/interruption/pool';
 import { type HistoryEntry, type PoolRiskRecord, type RiskPolicy } from '../../functions/interruption/risk';
 
@@ -150,6 +147,79 @@ describe('rank', () => {
     ]);
   });
 
+  it('should let a much better placement score outweigh a moderate price premium, and not a large one', () => {
+    // Penalties add up: placement 10 vs 1 is worth one whole premium (paying twice the cheapest).
+    const ranked = rankAt([
+      { pool: pool('use1-az1'), spotPrice: 0.04, placementScore: 1 },
+      { pool: pool('use1-az2'), spotPrice: 0.06, placementScore: 10 },
+      { pool: pool('use1-az3'), spotPrice: 0.1, placementScore: 10 },
+    ]);
+    expect(ranked.map((r) => [r.key, Number(r.components.penalty.toFixed(4))])).toEqual([
+      ['us-east-1/use1-az2/m5.large', 0.5], // 50 % premium, placement 10
+      ['us-east-1/use1-az1/m5.large', 1], // the cheapest, placement 1
+      ['us-east-1/use1-az3/m5.large', 1.5], // 150 % premium, placement 10
+    ]);
+    expect(ranked[0]!.reason).toBe('open; risk 0.00, spot $0.06/h (50 % above the cheapest), placement score 10/10');
+  });
+
+  it('should let a fresh interruption outweigh a better placement score', () => {
+    const scored = pool('use1-az1');
+    const ranked = rankAt([
+      { pool: scored, spotPrice: 0.04, placementScore: 9, record: record(scored, { history: [interruption(0)] }) },
+      { pool: pool('use1-az2'), spotPrice: 0.04, placementScore: 5 },
+    ]);
+    expect(keys(ranked)).toEqual(['us-east-1/use1-az2/m5.large', 'us-east-1/use1-az1/m5.large']);
+  });
+
+  it('should never let a placement score of 10 put a quarantined pool ahead of an open one', () => {
+    const quarantined = pool('use1-az1');
+    const ranked = rankAt([
+      { pool: quarantined, spotPrice: 0.01, placementScore: 10, record: record(quarantined, { quarantinedUntil: at(HOUR), quarantineReason: 'PROD spot interruption in account 1' }) },
+      { pool: pool('use1-az2'), spotPrice: 0.5, placementScore: 1, record: record(pool('use1-az2'), { history: [interruption(0)] }) },
+    ]);
+    expect(ranked.map((r) => [r.key, r.allowed])).toEqual([
+      ['us-east-1/use1-az2/m5.large', true],
+      ['us-east-1/use1-az1/m5.large', false],
+    ]);
+    expect(ranked[1]!.reason).toBe(`quarantined until ${at(HOUR)} after PROD spot interruption in account 1`);
+  });
+
+  it('should rank a region whose placement scores were unavailable by risk and price, saying so', () => {
+    // Prepare: GetSpotPlacementScores was denied in us-east-1.
+    const unavailable = 'GetSpotPlacementScores denied (UnauthorizedOperation)';
+    const cheap = pool('use1-az1');
+    // Act
+    const ranked = rankAt([
+      { pool: cheap, spotPrice: 0.04, placementUnavailable: unavailable, record: record(cheap, { history: [interruption(72)] }) },
+      { pool: pool('use1-az2'), spotPrice: 0.05, placementUnavailable: unavailable },
+      { pool: pool('use1-az3'), spotPrice: 0.045, placementUnavailable: unavailable },
+    ]);
+    // Assess: no placement penalty for anyone; the order is risk (0.5 after one half-life) + price.
+    expect(keys(ranked)).toEqual(['us-east-1/use1-az3/m5.large', 'us-east-1/use1-az2/m5.large', 'us-east-1/use1-az1/m5.large']);
+    expect(ranked.map((r) => r.components.placementPenalty)).toEqual([0, 0, 0]);
+    expect(ranked[0]!.components.placementUnavailable).toBe(unavailable);
+    expect(ranked[0]!.reason).toBe(
+      'open; risk 0.00, spot $0.045/h (13 % above the cheapest), no placement score (placement scores unavailable: GetSpotPlacementScores denied (UnauthorizedOperation); ranked by risk and price)',
+    );
+  });
+
+  it('should compare placement scores within a region: a region without scores is not penalised for another region\'s', () => {
+    const ranked = rankAt([
+      { pool: pool('use1-az1'), spotPrice: 0.04, placementScore: 8 },
+      { pool: pool('use1-az2'), spotPrice: 0.04 }, // us-east-1 answered without this AZ: the worst
+      { pool: pool('euw1-az1', 'm5.large', 'eu-west-1'), spotPrice: 0.04, placementUnavailable: 'GetSpotPlacementScores throttled (RequestLimitExceeded)' },
+      { pool: pool('usw2-az1', 'm5.large', 'us-west-2'), spotPrice: 0.04 }, // no scores for us-west-2
+      { pool: pool('aps1-az1', 'm5.large', 'ap-south-1'), spotPrice: 0.04, placementOmitted: true }, // ap-south-1 scored only other AZs
+    ]);
+    expect(Object.fromEntries(ranked.map((r) => [r.key, Number(r.components.placementPenalty.toFixed(4))]))).toEqual({
+      'us-east-1/use1-az1/m5.large': Number((2 / 9).toFixed(4)),
+      'us-east-1/use1-az2/m5.large': 1,
+      'eu-west-1/euw1-az1/m5.large': 0,
+      'us-west-2/usw2-az1/m5.large': 0,
+      'ap-south-1/aps1-az1/m5.large': 1,
+    });
+  });
+
   it('should put closed pools after open ones, soonest to reopen first, each with its reason', () => {
     // Prepare: the closed pools are the cheapest and best placed; they still come last.
     const quarantined = pool('use1-az1');
@@ -220,12 +290,13 @@ describe('rank', () => {
         // Few distinct values, so that ties (which only the pool key breaks) are common.
         spotPrice: fc.option(fc.oneof(fc.constantFrom(0.02, 0.04), fc.double({ min: 0.001, max: 5, noNaN: true })), { nil: undefined, freq: 2 }),
         placementScore: fc.option(fc.constantFrom(1, 5, 10), { nil: undefined, freq: 2 }),
+        placementUnavailable: fc.option(fc.constant('GetSpotPlacementScores throttled (RequestLimitExceeded)'), { nil: undefined, freq: 3 }),
+        placementOmitted: fc.option(fc.boolean(), { nil: undefined }),
       })
-      .map(({ pool: p, quarantinedUntil, capacityBlockedUntil, history, spotPrice, placementScore }) => ({
+      .map(({ pool: p, quarantinedUntil, capacityBlockedUntil, history, ...market }) => ({
         pool: p,
         record: record(p, { quarantinedUntil, capacityBlockedUntil, history }),
-        spotPrice,
-        placementScore,
+        ...market,
       }));
     const candidatesArb = fc.uniqueArray(factsArb, { selector: (f) => poolKey(f.pool), maxLength: 12 });
 
@@ -261,55 +332,5 @@ describe('rank', () => {
         }),
       );
     });
-  });
-});
-
-describe('Ec2PlacementScoreSource', () => {
-  const failingClient = (error: unknown) => () => ({ send: async () => Promise.reject(error) }) as unknown as EC2Client;
-  const awsError = (name: string, status: number) => Object.assign(new Error(name), { name, Code: name, $metadata: { httpStatusCode: status } });
-
-  it.each([
-    ['UnsupportedOperation', 400],
-    ['UnauthorizedOperation', 403],
-    ['NotImplemented', 501],
-    ['Error', 500], // moto: an HTML 500 page the SDK cannot parse
-  ])('should treat %s (%i) as "no scores" and say so', async (name, status) => {
-    const told: string[] = [];
-    const source = new Ec2PlacementScoreSource({ clientFor: failingClient(awsError(name, status)), onUnavailable: (_e, region) => told.push(region) });
-    expect(await source.scores('us-east-1', ['m5.large'])).toEqual(new Map());
-    expect(told).toEqual(['us-east-1']);
-  });
-
-  it('should fail on an error that means the request itself is wrong', async () => {
-    const source = new Ec2PlacementScoreSource({ clientFor: failingClient(awsError('InvalidParameterValue', 400)) });
-    await expect(source.scores('us-east-1', ['m5.large'])).rejects.toThrow('InvalidParameterValue');
-    expect(placementScoresUnavailable('not an error')).toBe(false);
-  });
-
-  it('should map the scores of the asked region by AZ ID, asking once for all the types', async () => {
-    // Prepare
-    const sent: unknown[] = [];
-    const client = {
-      send: async (command: { input: unknown }) => {
-        sent.push(command.input);
-        return {
-          SpotPlacementScores: [
-            { Region: 'us-east-1', AvailabilityZoneId: 'use1-az1', Score: 9 },
-            { Region: 'us-east-1', AvailabilityZoneId: 'use1-az4', Score: 3 },
-          ],
-        };
-      },
-    } as unknown as EC2Client;
-    // Act
-    const scores = await new Ec2PlacementScoreSource({ clientFor: () => client, targetCapacity: 2 }).scores('us-east-1', ['m5.large', 'c5.large', 'm5.large']);
-    // Assess
-    expect(scores).toEqual(new Map([['use1-az1', 9], ['use1-az4', 3]]));
-    expect(sent).toEqual([
-      { InstanceTypes: ['m5.large', 'c5.large'], TargetCapacity: 2, TargetCapacityUnitType: 'units', SingleAvailabilityZone: true, RegionNames: ['us-east-1'], NextToken: undefined },
-    ]);
-  });
-
-  it('should have a stand-in that knows no scores', async () => {
-    expect(await new NoPlacementScores().scores()).toEqual(new Map());
   });
 });
