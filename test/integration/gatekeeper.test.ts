@@ -1,8 +1,9 @@
-import { DescribeAvailabilityZonesCommand, EC2Client } from '@aws-sdk/client-ec2';
+import { DescribeAvailabilityZonesCommand, EC2Client, EC2ServiceException } from '@aws-sdk/client-ec2';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { Ec2PlacementScores, Ec2SpotPriceSource } from '../../functions/gatekeeper/aws';
 import { Gatekeeper, type SpotPriceSource } from '../../functions/gatekeeper/gatekeeper';
 import { CachedPlacementScores, type PlacementDegraded, type PlacementScoreSource } from '../../functions/gatekeeper/placement-scores';
+import { swapGatekeeper } from '../../functions/gatekeeper/swap-gatekeeper';
 import { type Pool, poolKey } from '../../functions/interruption/pool';
 import { DynamoPoolRiskStore, type TransactionalPoolRiskStore } from '../../functions/interruption/pool-store';
 import { type PoolRiskRecord, type RiskPolicy, type Signal, applySignal } from '../../functions/interruption/risk';
@@ -59,7 +60,8 @@ class CountedSpotPrices implements SpotPriceSource {
 
 /**
  * moto does not implement GetSpotPlacementScores, so the ranking test scores AZs through this
- * in-test implementation of the port; the EC2 adapter is shown degrading against moto below.
+ * in-test implementation of the port; the EC2 adapter is shown degrading against moto below, and
+ * answered by a middleware on the real SDK client in the swapGatekeeper tests.
  */
 class FixedPlacementScores implements PlacementScoreSource {
   readonly calls: [string, string[]][] = [];
@@ -68,6 +70,24 @@ class FixedPlacementScores implements PlacementScoreSource {
     this.calls.push([region, [...instanceTypes].sort()]);
     return { byAzId: new Map(Object.entries(this.byRegion[region] ?? {})) };
   }
+}
+
+/** GetSpotPlacementScores on the shared EC2 client of a region answered here; every other call goes to moto. */
+function answerPlacementScores(region: string, answer: (input: Record<string, unknown>) => unknown) {
+  const client = awsClient(EC2Client, { region });
+  const asked: Record<string, unknown>[] = [];
+  const name = `placement-${Math.random()}`;
+  client.middlewareStack.add(
+    (next, context) => async (args) => {
+      if (context.commandName !== 'GetSpotPlacementScoresCommand') return next(args);
+      asked.push(args.input as Record<string, unknown>);
+      const output = answer(args.input as Record<string, unknown>);
+      if (output instanceof Error) throw output;
+      return { output: output as never, response: {} };
+    },
+    { step: 'initialize', name, priority: 'low' },
+  );
+  return { asked, done: () => client.middlewareStack.remove(name) };
 }
 
 beforeAll(async () => {
@@ -222,6 +242,64 @@ describe('Gatekeeper (moto)', () => {
     expect(record!.version).toBe(4);
     expect(results.reduce((sum, r) => sum + r.conflicts, 0)).toBeGreaterThan(0);
     expect((await ledgerEntries(ledger)).map((e) => e.eventId).sort()).toEqual(ids);
+  });
+});
+
+describe('swapGatekeeper (moto, GetSpotPlacementScores answered at the SDK client)', () => {
+  it('should rank with EC2 placement scores and moto prices, asking EC2 once for every gatekeeper of the container', async () => {
+    // Prepare: the swap builds a gatekeeper per invocation (two here); the scores EC2 would answer.
+    // (ap-southeast-2: no other test writes its pools.)
+    const { asked, done } = answerPlacementScores('ap-southeast-2', () => ({
+      $metadata: { httpStatusCode: 200 },
+      SpotPlacementScores: [
+        { Region: 'ap-southeast-2', AvailabilityZoneId: 'apse2-az3', Score: 9 },
+        { Region: 'ap-southeast-2', AvailabilityZoneId: 'apse2-az1', Score: 2 },
+      ],
+    }));
+    const region = 'ap-southeast-2';
+    const pools = [m5('apse2-az1', region), m5('apse2-az3', region), m5('apse2-az2', region), { region, azId: 'apse2-az3', instanceType: 'c5.large' }];
+    try {
+      // Act
+      const first = await swapGatekeeper({ store, ledger: newLedger(), policy }).rank(pools);
+      const second = await swapGatekeeper({ store, ledger: newLedger(), policy }).rank(pools);
+      // Assess: prices are equal in moto, so the scores decide; apse2-az2 was not scored (the worst).
+      expect(first.map((r) => [r.key, r.components.placementScore, Number(r.components.penalty.toFixed(4))])).toEqual([
+        ['ap-southeast-2/apse2-az3/c5.large', 9, Number((1 / 9).toFixed(4))],
+        ['ap-southeast-2/apse2-az3/m5.large', 9, Number((1 / 9).toFixed(4))],
+        ['ap-southeast-2/apse2-az1/m5.large', 2, Number((8 / 9).toFixed(4))],
+        ['ap-southeast-2/apse2-az2/m5.large', undefined, 1],
+      ]);
+      expect(first[0]!.reason).toBe(`open; risk 0.00, spot $${MOTO_SPOT_PRICE}/h (the cheapest), placement score 9/10`);
+      expect(second).toEqual(first);
+      expect(asked).toEqual([{ InstanceTypes: ['c5.large', 'm5.large'], TargetCapacity: 1, TargetCapacityUnitType: 'units', SingleAvailabilityZone: true, RegionNames: ['ap-southeast-2'], NextToken: undefined }]);
+    } finally {
+      done();
+    }
+  });
+
+  it('should rank by risk and price when GetSpotPlacementScores is denied, saying so, and not ask again in that region', async () => {
+    // Prepare: the function's role lacks ec2:GetSpotPlacementScores; a pool interrupted a half-life ago.
+    const denial = new EC2ServiceException({ name: 'UnauthorizedOperation', message: 'You are not authorized to perform this operation.', $fault: 'client', $metadata: { httpStatusCode: 403 } });
+    const { asked, done } = answerPlacementScores('us-west-2', () => denial);
+    const interrupted = m5('usw2-az2', 'us-west-2');
+    const decision = applySignal(undefined, poolKey(interrupted), { eventId: 'placement-denied', at: new Date(Date.now() - 72 * 3_600_000), kind: 'spot-interruption', account: '111111111111', environment: 'STAGING' }, policy, new Date());
+    if (decision.changed) await store.put(decision.next);
+    try {
+      // Act
+      const ranked = await swapGatekeeper({ store, ledger: newLedger(), policy }).rank([interrupted, m5('usw2-az1', 'us-west-2')]);
+      const again = await swapGatekeeper({ store, ledger: newLedger(), policy }).rank([m5('usw2-az3', 'us-west-2'), { region: 'us-west-2', azId: 'usw2-az3', instanceType: 'c5.large' }]);
+      // Assess
+      expect(ranked.map((r) => [r.key, Number(r.components.penalty.toFixed(2))])).toEqual([
+        ['us-west-2/usw2-az1/m5.large', 0],
+        ['us-west-2/usw2-az2/m5.large', 0.5],
+      ]);
+      expect(ranked[0]!.components.placementUnavailable).toBe('GetSpotPlacementScores denied (UnauthorizedOperation)');
+      expect(ranked[0]!.reason).toMatch(/no placement score \(placement scores unavailable: GetSpotPlacementScores denied \(UnauthorizedOperation\); ranked by risk and price\)$/);
+      expect(again.every((r) => r.components.placementUnavailable === 'GetSpotPlacementScores denied (UnauthorizedOperation)')).toBe(true);
+      expect(asked).toHaveLength(1);
+    } finally {
+      done();
+    }
   });
 });
 
