@@ -1,5 +1,5 @@
 #!/usr/bin/env -S npx tsx
-import { runSwapCommand, SWAP_USAGE } from '../functions/batch/cli';
+import { runSwapCommand, SWAP_USAGE } from '../functions/swap/cli';
 import { CliUsageError, formatVerification, parseVerifyArgs, runVerify } from '../functions/ledger/cli';
 
 const LEDGER_USAGE = `usage: fleetwarden ledger verify (--stack NAME | --table T --bucket B --signing-key ARN) [--chain fleet] [--region R] [--json]

@@ -2,12 +2,12 @@ import { CfnOutput, Stack, type StackProps, Tags } from 'aws-cdk-lib';
 import type { Construct } from 'constructs';
 import type { FleetwardenConfig } from './config';
 import { InterruptionIntelligence } from './constructs/interruption-intelligence';
-import { KubernetesNodes } from './constructs/kubernetes-nodes';
-import { LedgerAudit } from './constructs/ledger-audit';
-import { NodeDrift, wantsNodeDrift } from './constructs/node-drift';
-import { NodeSwap } from './constructs/node-swap';
+import { KubernetesNodes } from './constructs/kubernetes';
+import { LedgerAudit } from './constructs/ledger';
+import { NodeDrift, wantsNodeDrift } from './constructs/drift';
+import { NodeSwap } from './constructs/swap';
 import { StateStore } from './constructs/state-store';
-import { SwapBatch } from './constructs/swap-batch';
+import { SwapBatch } from './constructs/batch';
 
 export interface FleetwardenStackProps extends StackProps {
   config: FleetwardenConfig;

@@ -5,7 +5,7 @@ import { promisify } from 'node:util';
 import { CloudFormationClient, CreateStackCommand } from '@aws-sdk/client-cloudformation';
 import { CreateStateMachineCommand, DescribeExecutionCommand, ListExecutionsCommand, SFNClient, StopExecutionCommand } from '@aws-sdk/client-sfn';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { runSwapCommand } from '../../functions/batch/cli';
+import { runSwapCommand } from '../../functions/swap/cli';
 import { awsClient } from '../../functions/shared/aws';
 import { PROJECT_ROOT } from '../../lib/paths';
 

@@ -13,7 +13,7 @@ import { DynamoLedger } from '../../functions/ledger/store';
 import { awsClient, documentClient } from '../../functions/shared/aws';
 import { startExecution } from '../../functions/shared/executions';
 import { parseConfig } from '../../lib/config';
-import { NodeDrift } from '../../lib/constructs/node-drift';
+import { NodeDrift } from '../../lib/constructs/drift';
 import { StateStore } from '../../lib/constructs/state-store';
 import { type LocalFunction, type LocalStack, provision } from '../../local/provision';
 import { invokeFunction } from '../../local/stepfunctions';

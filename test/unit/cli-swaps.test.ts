@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { formatStarted, formatStatus, manualExecutionName, parseSwapBatchArgs, parseSwapStartArgs, parseSwapStatusArgs, runSwapCommand } from '../../functions/batch/cli';
+import { formatStarted, formatStatus, manualExecutionName, parseSwapBatchArgs, parseSwapStartArgs, parseSwapStatusArgs, runSwapCommand } from '../../functions/swap/cli';
 import { CliUsageError } from '../../functions/ledger/cli';
 import { EXECUTION_NAME } from '../../functions/shared/executions';
 

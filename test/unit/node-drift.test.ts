@@ -24,7 +24,7 @@ import { EXECUTION_NAME } from '../../functions/shared/executions';
 import { parseOrThrow } from '../../functions/shared/validation';
 import { DO_NOT_DISRUPT_TAG as SWAP_DO_NOT_DISRUPT_TAG } from '../../functions/swap/aws';
 import { parseConfig } from '../../lib/config';
-import { NodeDrift, wantsNodeDrift } from '../../lib/constructs/node-drift';
+import { NodeDrift, wantsNodeDrift } from '../../lib/constructs/drift';
 import { StateStore } from '../../lib/constructs/state-store';
 
 const target: ResolvedTemplate = { launchTemplateId: 'lt-0aaa', configured: '$Latest', version: 5, imageId: 'ami-new' };

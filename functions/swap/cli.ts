@@ -4,8 +4,8 @@ import { z } from 'zod';
 import { CliUsageError, parseFlags } from '../ledger/cli';
 import { awsClient } from '../shared/aws';
 import { type ExecutionStatus, type StartedExecution, describeExecution, startExecution } from '../shared/executions';
-import { type SwapRequest, SwapRequestSchema } from '../swap/model';
-import { type BatchRequest, BatchRequestSchema, BudgetSchema } from './model';
+import { type SwapRequest, SwapRequestSchema } from './model';
+import { type BatchRequest, BatchRequestSchema, BudgetSchema } from '../batch/model';
 
 /**
  * `fleetwarden swap start | batch | status`: on-demand triggers of the NodeSwap and SwapBatch

@@ -1,6 +1,4 @@
 import { Duration, Stack } from 'aws-cdk-lib';
-import * as events from 'aws-cdk-lib/aws-events';
-import * as targets from 'aws-cdk-lib/aws-events-targets';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import type * as eks from 'aws-cdk-lib/aws-eks';
@@ -17,6 +15,7 @@ import { FleetFunction } from './fleet-function';
 import { fleetStateMachine, logicStep } from './fleet-state-machine';
 import { accountEnvironmentsJson, riskPolicyJson } from './runtime-config';
 import type { StateStore } from './state-store';
+import { buildReapSwap } from './swap-reaper';
 
 export interface NodeSwapProps {
   config: FleetwardenConfig;
@@ -418,59 +417,7 @@ export class NodeSwap extends Construct {
     const definition = start.next(plan).next(planned);
 
     const stateMachine = fleetStateMachine(this, 'SwapStateMachine', { stateMachineName: 'fleetwarden-node-swap', definition, timeout: Duration.hours(2), store });
-    // An execution stopped (by an operator, or with its parent batch) or timed out runs no Catch:
-    // Step Functions' own status-change event starts ReapSwap, which rolls back what the lock says
-    // is still held, from the plan stored with it, the same way (src: functions/swap/reaper.ts).
-    const reapStart = new sfn.Pass(this, "Take the stopped swap's status change", { parameters: { 'event.$': '$' } });
-    // A stopped execution's running Lambda task still runs to its end (a launch may yet return).
-    const settle = new sfn.Wait(this, "Wait for the stopped swap's running tasks to end", { time: sfn.WaitTime.duration(Duration.minutes(5)) });
-    const reapFailed = new tasks.SnsPublish(this, 'Alert operators that the stopped swap could not be rolled back', {
-      topic: store.topic,
-      subject: 'Fleetwarden: a stopped swap could not be rolled back',
-      message: sfn.TaskInput.fromJsonPathAt('States.JsonToString($)'),
-      resultPath: sfn.JsonPath.DISCARD,
-    }).next(new sfn.Fail(this, 'The stopped swap needs an operator', { error: 'Swap.ReapFailed' }));
-    const find = step('Find what the stopped swap still holds', { step: 'find-held-work', event: sfn.JsonPath.objectAt('$.event') }, '$.held');
-    find.addCatch(reapFailed, { errors: ['States.ALL'], resultPath: '$.reapError' });
-    const adopt = new sfn.Pass(this, "Adopt the stopped swap's plan", {
-      parameters: { 'plan.$': '$.held.plan', 'error.$': '$.held.error', 'executionId.$': '$.held.executionId', 'event.$': '$.event' },
-    });
-    const reapCompensate = compensation('Roll back what the stopped swap did', reapFailed, '$.reapError');
-    const reapRecorded = reapCompensate.next(record('Record the rollback of the stopped swap', 'rolled-back'));
-    const reapDone = new sfn.Succeed(this, 'The stopped swap was rolled back');
-    let reapRollback: sfn.IChainable = reapCompensate;
-    if (nodeStep) {
-      const reapNodes = nodeRestore("Put the stopped swap's nodes back", reapCompensate);
-      // As in the swap's own rollback: the group is back, but nodes left cordoned need an operator.
-      reapRecorded.next(new sfn.Choice(this, "Were the stopped swap's nodes put back?").when(sfn.Condition.isPresent('$.nodeRollbackError'), reapFailed).otherwise(reapDone));
-      reapRollback = new sfn.Choice(this, 'Did the stopped swap touch Kubernetes nodes?').when(sfn.Condition.isPresent('$.plan.cluster'), reapNodes).otherwise(reapCompensate);
-    } else reapRecorded.next(reapDone);
-    const reaper = fleetStateMachine(this, 'ReapSwapStateMachine', {
-      stateMachineName: 'fleetwarden-reap-swap',
-      definition: reapStart.next(settle).next(find).next(
-        new sfn.Choice(this, 'Did the stopped swap leave work half done?')
-          .when(sfn.Condition.stringEquals('$.held.action', 'roll-back'), adopt.next(reapRollback))
-          .otherwise(new sfn.Succeed(this, 'Nothing was left half done')),
-      ),
-      timeout: Duration.hours(2),
-      store,
-    });
-    this.reaper = reaper;
-    new events.Rule(this, 'ReapStoppedSwaps', {
-      description: 'A NodeSwap execution that ended ABORTED, TIMED_OUT or FAILED -> ReapSwap rolls back what its lock still holds',
-      eventPattern: {
-        source: ['aws.states'],
-        detailType: ['Step Functions Execution Status Change'],
-        detail: { status: ['ABORTED', 'TIMED_OUT', 'FAILED'], stateMachineArn: [stateMachine.stateMachineArn] },
-      },
-      targets: [new targets.SfnStateMachine(reaper, { deadLetterQueue: store.asyncDeadLetters.queue, retryAttempts: 8, maxEventAge: Duration.hours(6) })],
-    });
-    acknowledge(
-      reaper,
-      'AwsSolutions-IAM5',
-      'Log delivery and X-Ray support no resource-level permissions; invoke is scoped to the swap functions (":*" covers their versions).',
-      ['Resource::*', `Resource::<${logicalIdOf(this.steps.fn)}.Arn>:*`, ...(this.nodes ? [`Resource::<${logicalIdOf(this.nodes.fn)}.Arn>:*`] : [])],
-    );
+    this.reaper = buildReapSwap(this, { step, record, compensation, nodeRestore: nodeStep ? nodeRestore : undefined }, { store, swapMachine: stateMachine, functions: [this.steps.fn, ...(this.nodes ? [this.nodes.fn] : [])] });
     acknowledge(
       stateMachine,
       'AwsSolutions-IAM5',
