@@ -1,7 +1,7 @@
 import { Cron } from 'croner';
+import { InstanceIdSchema } from '../shared/ids';
 import { z } from 'zod';
 
-const InstanceIdSchema = z.string().regex(/^i-[0-9a-f]{8,17}$/, 'an instance id looks like i-0123456789abcdef0');
 const GroupNameSchema = z.string().min(1).max(255);
 
 /** How many swaps may be under way at once: a count, or a percent of the batch's desired capacity (at least one). */

@@ -2,7 +2,8 @@ import { AutoScalingClient, type AutoScalingGroup, DescribeAutoScalingGroupsComm
 import { DescribeInstancesCommand, DescribeLaunchTemplateVersionsCommand, EC2Client } from '@aws-sdk/client-ec2';
 import { awsClient } from '../shared/aws';
 import { RetryableError } from '../shared/errors';
-import { DO_NOT_DISRUPT_TAG, type GroupDriftFacts, type GroupSpec, type InstanceFacts, type ResolvedTemplate } from './nodes';
+import { DO_NOT_DISRUPT_TAG } from '../shared/groups';
+import { type GroupDriftFacts, type GroupSpec, type InstanceFacts, type ResolvedTemplate } from './nodes';
 
 /** The tag EC2 puts on every instance launched from a launch template: the concrete version number. */
 export const LAUNCHED_VERSION_TAG = 'aws:ec2launchtemplate:version';

@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { DO_NOT_DISRUPT_TAG } from '../shared/groups';
 
 /**
  * Node drift: an InService instance whose launch template, launch template version or
@@ -6,7 +7,6 @@ import { createHash } from 'node:crypto';
  * (DescribeAutoScalingGroups, DescribeLaunchTemplateVersions, DescribeInstances), this decides.
  */
 
-export const DO_NOT_DISRUPT_TAG = 'fleetwarden:do-not-disrupt';
 
 /** A launch template version as the group names it (`5`, `$Latest`, `$Default`), resolved to the concrete version and its AMI. */
 export interface ResolvedTemplate {

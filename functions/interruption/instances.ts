@@ -1,6 +1,7 @@
 import { DescribeAvailabilityZonesCommand, DescribeInstancesCommand, EC2Client } from '@aws-sdk/client-ec2';
 import { awsClient } from '../shared/aws';
 import type { AccountSessions } from '../shared/accounts';
+import { GROUP_NAME_TAG } from '../shared/groups';
 import type { InstanceFacts, InstanceResolver } from './ingest';
 
 /**
@@ -34,7 +35,7 @@ export class Ec2InstanceResolver implements InstanceResolver {
         region,
         pool: azId && instance.InstanceType ? { region, azId, instanceType: instance.InstanceType } : undefined,
         lifecycle: instance.InstanceLifecycle === 'spot' ? 'spot' : 'on-demand',
-        asgName: tags['aws:autoscaling:groupName'],
+        asgName: tags[GROUP_NAME_TAG],
         clusterName: tags['eks:cluster-name'] ?? Object.keys(tags).find((k) => k.startsWith('kubernetes.io/cluster/'))?.slice('kubernetes.io/cluster/'.length),
       });
     }

@@ -118,8 +118,4 @@ export const INTERRUPTION_TAINT_KEY = 'fleetwarden.io/interruption';
 /** Always honoured besides the configured annotation: Karpenter's. */
 export const KARPENTER_DO_NOT_DISRUPT = 'karpenter.sh/do-not-disrupt';
 
-/** The EC2 instance id in an AWS providerID (`aws:///us-east-1a/i-0abc...`), if it is one. */
-export function instanceIdOfProviderId(providerID: string | undefined): string | undefined {
-  const match = /^aws:\/\/\/[^/]*\/(i-[0-9a-f]+)$/.exec(providerID ?? '');
-  return match?.[1];
-}
+export { instanceIdOfProviderId } from '../shared/ids';

@@ -13,10 +13,10 @@ import { DescribeAvailabilityZonesCommand, DescribeInstancesCommand, DescribeSub
 import { awsClient } from '../shared/aws';
 import type { LockStore } from '../shared/locks';
 import type { CompensationAction, SwapObservation } from './compensate';
+import { DO_NOT_DISRUPT_TAG } from '../shared/groups';
 import type { Candidate, GroupFacts, SwapPlan } from './model';
 
 export const SWAP_TAG = 'fleetwarden:swap';
-export const DO_NOT_DISRUPT_TAG = 'fleetwarden:do-not-disrupt';
 
 /** Errors from a launch that mean "this pool has no capacity now": try the next pool. */
 export const CAPACITY_ERRORS = ['InsufficientInstanceCapacity', 'InsufficientCapacity', 'SpotMaxPriceTooLow', 'MaxSpotInstanceCountExceeded', 'InsufficientHostCapacity'];

@@ -1,6 +1,6 @@
 import { z } from 'zod';
+import { InstanceIdSchema } from '../shared/ids';
 
-const InstanceIdSchema = z.string().regex(/^i-[0-9a-f]{8,17}$/, 'an instance id looks like i-0123456789abcdef0');
 
 /**
  * What starts a swap (console, CLI, schedule or drift detector).

@@ -7,7 +7,6 @@ import { describe, expect, it } from 'vitest';
 import { DriftCycleInputSchema } from '../../functions/drift/handler/handler';
 import { NodeDriftEnvSchema } from '../../functions/drift/handler/env';
 import {
-  DO_NOT_DISRUPT_TAG,
   type GroupDriftFacts,
   type InstanceFacts,
   type ResolvedTemplate,
@@ -22,7 +21,6 @@ import type { LedgerDraft } from '../../functions/ledger/chain';
 import type { AppendOptions } from '../../functions/ledger/store';
 import { EXECUTION_NAME } from '../../functions/shared/executions';
 import { parseOrThrow } from '../../functions/shared/validation';
-import { DO_NOT_DISRUPT_TAG as SWAP_DO_NOT_DISRUPT_TAG } from '../../functions/swap/aws';
 import { parseConfig } from '../../lib/config';
 import { NodeDrift, wantsNodeDrift } from '../../lib/constructs/drift';
 import { StateStore } from '../../lib/constructs/state-store';
@@ -93,7 +91,6 @@ describe('node drift decisions', () => {
   it('reports a do-not-disrupt instance as drifted but never repairs it', () => {
     const [finding] = detectNodeDrift(group([instance('i-0000000001', { imageId: 'ami-old', doNotDisrupt: true })]));
     expect(finding).toMatchObject({ repairable: false, reason: 'ami ami-old != ami-new (not repaired: tagged fleetwarden:do-not-disrupt=true)' });
-    expect(DO_NOT_DISRUPT_TAG).toBe(SWAP_DO_NOT_DISRUPT_TAG);
   });
 
   it('reports launch configuration drift without repairing it (swaps launch from a launch template)', () => {
