@@ -1,7 +1,7 @@
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { IdempotencyConfig, makeIdempotent } from '@aws-lambda-powertools/idempotency';
 import { DynamoDBPersistenceLayer } from '@aws-lambda-powertools/idempotency/dynamodb';
-import { SqsSchema } from '@aws-lambda-powertools/parser/schemas/sqs';
+import { SqsSchema } from '../../shared/sqs';
 import { DynamoLedger } from '../../ledger/store';
 import { awsClient, documentClient } from '../../shared/aws';
 import { AccountSessions } from '../../shared/accounts';

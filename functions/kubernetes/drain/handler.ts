@@ -1,4 +1,4 @@
-import { SqsSchema } from '@aws-lambda-powertools/parser/schemas/sqs';
+import { SqsSchema } from '../../shared/sqs';
 import { DynamoLedger } from '../../ledger/store';
 import { documentClient } from '../../shared/aws';
 import { EVENT_SOURCES, EventBridgePublisher } from '../../shared/bus';
