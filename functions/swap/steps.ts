@@ -1,4 +1,4 @@
-import type { Gatekeeper } from '../gatekeeper/adapters';
+import type { Gatekeeper } from '../gatekeeper/gatekeeper';
 import { UnknownAccountError } from '../interruption/ingest';
 import type { EventPublisher } from '../shared/bus';
 import type { LedgerWriter } from '../ledger/store';

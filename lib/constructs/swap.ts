@@ -89,7 +89,7 @@ export class NodeSwap extends Construct {
     store.grantDataKey(this.steps.role);
     this.steps.allow(['events:PutEvents'], [store.bus.eventBusArn]);
     this.steps.allow(
-      ['autoscaling:DescribeAutoScalingGroups', 'ec2:DescribeInstances', 'ec2:DescribeAvailabilityZones', 'ec2:DescribeSpotPriceHistory', 'ec2:DescribeSubnets'],
+      ['autoscaling:DescribeAutoScalingGroups', 'ec2:DescribeInstances', 'ec2:DescribeAvailabilityZones', 'ec2:DescribeSpotPriceHistory', 'ec2:DescribeSubnets', 'ec2:GetSpotPlacementScores'],
       ['*'],
     );
     this.steps.allow(
@@ -103,7 +103,7 @@ export class NodeSwap extends Construct {
     acknowledge(
       this.steps,
       'AwsSolutions-IAM5',
-      'Describe* calls support no resource-level permissions; group and instance ARNs are only known at run time, so they are scoped to this account and region; PassRole is limited to EC2 (the launch template instance profile).',
+      'Describe* calls and ec2:GetSpotPlacementScores support no resource-level permissions; group and instance ARNs are only known at run time, so they are scoped to this account and region; PassRole is limited to EC2 (the launch template instance profile).',
       ['Resource::*', `Resource::${nagArn(groupArn)}`, `Resource::${nagArn(`arn:${stack.partition}:ec2:${stack.region}:${stack.account}:*`)}`, `Resource::${nagArn(`arn:${stack.partition}:ec2:${stack.region}::image/*`)}`],
     );
 

@@ -1,4 +1,4 @@
-import { Ec2SpotPriceSource, Gatekeeper, NoPlacementScores } from '../../gatekeeper/adapters';
+import { swapGatekeeper } from '../../gatekeeper/swap-gatekeeper';
 import { DynamoPoolRiskStore } from '../../interruption/pool-store';
 import { DynamoLedger } from '../../ledger/store';
 import { documentClient } from '../../shared/aws';
@@ -16,8 +16,8 @@ const wire = perEnvironment((env: SwapStepsEnv): SwapDeps => {
   return {
     aws: new SwapAws(region, locks),
     locks,
-    // Placement scores are off here until the function gets ec2:GetSpotPlacementScores; moto lacks the API.
-    gatekeeper: new Gatekeeper({ store: new DynamoPoolRiskStore(documentClient(), env.POOL_RISK_TABLE_NAME), prices: new Ec2SpotPriceSource(), placementScores: new NoPlacementScores(), ledger, policy: env.RISK_POLICY }),
+    // Ranked by quarantine, risk, price and Spot placement scores (cached; degraded to risk and price when unavailable).
+    gatekeeper: swapGatekeeper({ store: new DynamoPoolRiskStore(documentClient(), env.POOL_RISK_TABLE_NAME), ledger, policy: env.RISK_POLICY }),
     ledger,
     publisher: new EventBridgePublisher(env.EVENT_BUS_NAME, EVENT_SOURCES.swap),
     region,
