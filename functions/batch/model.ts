@@ -1,6 +1,6 @@
 import { Cron } from 'croner';
 import { InstanceIdSchema } from '../shared/ids';
-import { z } from 'zod';
+import * as z from 'zod';
 
 const GroupNameSchema = z.string().min(1).max(255);
 

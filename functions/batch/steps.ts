@@ -1,5 +1,5 @@
 import type { Metrics } from '@aws-lambda-powertools/metrics';
-import { z } from 'zod';
+import * as z from 'zod';
 import type { EventPublisher } from '../shared/bus';
 import type { LedgerWriter } from '../ledger/store';
 import { TerminalError, causeMessage } from '../shared/errors';

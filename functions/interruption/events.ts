@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import { MalformedEventError, UnknownEventError } from '../shared/errors';
 import { AccountIdSchema, InstanceIdSchema, isInstanceId } from '../shared/ids';
 import { describeIssues } from '../shared/validation';

@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 
 /**
  * A Spot capacity pool: (region, availability-zone ID, instance type). AZ IDs (`use1-az1`), not

@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 
 /**
  * A cluster Fleetwarden acts on (config `kubernetes.clusters[]`, and the node-drain function's

@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import { InterruptionEventKindSchema, WATCHED_STATES } from '../interruption/events';
 import { type DomainEvent, EVENT_SOURCES, type EventPublisher } from '../shared/bus';
 import { EnvironmentClassSchema } from '../shared/environments';

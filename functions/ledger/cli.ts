@@ -1,7 +1,7 @@
 import { CloudFormationClient, DescribeStacksCommand } from '@aws-sdk/client-cloudformation';
 import { KMSClient } from '@aws-sdk/client-kms';
 import { S3Client } from '@aws-sdk/client-s3';
-import { z } from 'zod';
+import * as z from 'zod';
 import { awsClient, documentClient } from '../shared/aws';
 import { describeIssues } from '../shared/validation';
 import { DigestArchive, KmsDigestSigner } from './adapters';

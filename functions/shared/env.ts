@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 
 /**
  * Environment every Fleetwarden function gets from the FleetFunction construct. Each function

@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import { jsonString } from './validation';
 
 /** Environment class of an account: decides what an interruption there does to a pool. */

@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 
 /** An EC2 instance id: `i-` and 8 (older) or 17 hexadecimal digits. */
 export const InstanceIdSchema = z.string().regex(/^i-[0-9a-f]{8,17}$/, 'an instance id looks like i-0123456789abcdef0');

@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import { InvalidInputError } from './errors';
 
 /** One line per bad field: `detail.instance-id: Invalid input: expected string, received undefined`. */

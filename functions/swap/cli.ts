@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { CloudFormationClient, DescribeStacksCommand } from '@aws-sdk/client-cloudformation';
-import { z } from 'zod';
+import * as z from 'zod';
 import { CliUsageError, parseFlags } from '../ledger/cli';
 import { awsClient } from '../shared/aws';
 import { type ExecutionStatus, type StartedExecution, describeExecution, startExecution } from '../shared/executions';

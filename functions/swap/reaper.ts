@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import { type SwapPlan, SwapPlanSchema } from './model';
 import { type LockStore, groupLockId } from '../shared/locks';
 import { TerminalError } from '../shared/errors';

@@ -7,7 +7,7 @@ import { RetryableError, TerminalError, causeMessage } from '../shared/errors';
 import { CAPACITY_ERRORS, type SwapAws } from './aws';
 import { type CompensationAction, decideCompensation } from './compensate';
 import type { Metrics } from '@aws-lambda-powertools/metrics';
-import { z } from 'zod';
+import * as z from 'zod';
 import type { LockStore } from '../shared/locks';
 import { type Candidate, type LaunchResult, LaunchResultSchema, StepErrorSchema, type SwapOutcome, SwapOutcomeSchema, type SwapPlan, SwapPlanSchema, type SwapRequest, SwapRequestSchema } from './model';
 import { ExecutionStatusChangeSchema, findHeldWork } from './reaper';

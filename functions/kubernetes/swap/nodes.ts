@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { Logger } from '@aws-lambda-powertools/logger';
 import type { Metrics } from '@aws-lambda-powertools/metrics';
-import { z } from 'zod';
+import * as z from 'zod';
 import { TerminalError } from '../../shared/errors';
 import { type CompensationAction, type SwapObservation, decideCompensation } from '../../swap/compensate';
 import { type LaunchResult, LaunchResultSchema, type SwapPlan, SwapPlanSchema } from '../../swap/model';

@@ -1,5 +1,5 @@
 import { BaseEnvSchema } from '../../shared/env';
-import { z } from 'zod';
+import * as z from 'zod';
 
 export const LedgerDigestEnvSchema = BaseEnvSchema.extend({
   LEDGER_TABLE_NAME: z.string().min(1),

@@ -1,6 +1,6 @@
 import { KMSClient } from '@aws-sdk/client-kms';
 import { S3Client } from '@aws-sdk/client-s3';
-import { z } from 'zod';
+import * as z from 'zod';
 import { awsClient, documentClient } from '../../shared/aws';
 import { fleetHandler } from '../../shared/middleware';
 import { KmsDigestSigner, DigestArchive } from '../adapters';

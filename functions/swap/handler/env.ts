@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import { AccountEnvironmentsSchema } from '../../shared/environments';
 import { BaseEnvSchema } from '../../shared/env';
 import { jsonString } from '../../shared/validation';
