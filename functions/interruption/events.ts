@@ -1,7 +1,7 @@
 import * as z from 'zod';
 import { MalformedEventError, UnknownEventError } from '../shared/errors';
 import { AccountIdSchema, InstanceIdSchema, isInstanceId } from '../shared/ids';
-import { describeIssues } from '../shared/validation';
+import { describeIssues, sqsText } from '../shared/validation';
 
 /**
  * One parser per AWS event type, keyed by source and detail-type (as Karpenter's interruption
@@ -166,20 +166,8 @@ export const PARSERS: readonly Parser[] = [
 /** The (source, detail-type) pairs the handler understands; the CDK rules import this. */
 export const HANDLED_EVENTS = PARSERS.map(({ source, detailType, pattern }) => ({ source, detailType, pattern }));
 
-/**
- * A value of the event as a reason quotes it: what the reason's DLQ message attribute cannot
- * carry (SQS takes #x9 #xA #xD #x20-#xD7FF #xE000-#xFFFD #x10000-#x10FFFF: no NUL, no lone
- * surrogate; line breaks too, for the log line) written \uXXXX, and cut at 100 characters.
- */
-function inReason(value: string): string {
-  let quoted = '';
-  for (const c of value) {
-    const piece = /^[\x20-\ud7ff\ue000-\ufffd\u{10000}-\u{10ffff}]$/u.test(c) ? c : `\\u${c.codePointAt(0)!.toString(16).padStart(4, '0')}`;
-    if (quoted.length + piece.length > 100) return `${quoted}…`;
-    quoted += piece;
-  }
-  return quoted;
-}
+/** A value of the event as a reason quotes it: at most 100 characters, in what SQS can carry. */
+const inReason = (value: string) => sqsText(value, 100);
 
 const EnvelopeHeadSchema = z.object({ source: z.string(), 'detail-type': z.string() });
 

@@ -1,5 +1,6 @@
 import { SQSClient, SendMessageCommand } from '@aws-sdk/client-sqs';
 import { awsClient } from './aws';
+import { sqsText } from './validation';
 
 /** Where a message that no retry can help ends, with the reason it was parked. */
 export interface DeadLetters {
@@ -19,7 +20,7 @@ export class SqsDeadLetters implements DeadLetters {
         QueueUrl: this.queueUrl,
         MessageBody: body,
         MessageAttributes: {
-          reason: { DataType: 'String', StringValue: reason.slice(0, MAX_REASON_CHARS) || '(no reason given)' },
+          reason: { DataType: 'String', StringValue: sqsText(reason, MAX_REASON_CHARS) || '(no reason given)' },
           error: { DataType: 'String', StringValue: errorName || 'Terminal.Error' },
         },
       }),

@@ -7,6 +7,7 @@ import type { Context, SQSBatchResponse } from 'aws-lambda';
 import { awsClient } from './aws';
 import type { DeadLetters } from './dead-letters';
 import { MalformedEventError, TerminalError } from './errors';
+import { sqsText } from './validation';
 
 /**
  * The one pipeline for every SQS-fed function: parse the body, validate it into the consumer's
@@ -34,7 +35,7 @@ export function parseRecordBody<T>(body: string, parse: (raw: unknown) => T): Pa
   try {
     raw = JSON.parse(body);
   } catch (error) {
-    return { ok: false, error: new MalformedEventError(`body is not JSON: ${(error as Error).message}`) };
+    return { ok: false, error: new MalformedEventError(`body is not JSON: ${sqsText((error as Error).message, 200)}`) };
   }
   try {
     return { ok: true, event: parse(raw) };

@@ -37,3 +37,18 @@ export const jsonString = <T extends z.ZodType>(schema: T) =>
 export function plainJson<T>(value: unknown): T {
   return JSON.parse(JSON.stringify(value ?? null)) as T;
 }
+
+/**
+ * Text as an SQS message attribute (or body) can carry it: SQS takes #x9 #xA #xD #x20-#xD7FF
+ * #xE000-#xFFFD #x10000-#x10FFFF (no NUL, no lone surrogate); anything else, and line breaks (for
+ * one-line logs), is written \uXXXX. Cut at `max` characters without splitting a character.
+ */
+export function sqsText(value: string, max: number): string {
+  let text = '';
+  for (const c of value) {
+    const piece = /^[\x20-\ud7ff\ue000-\ufffd\u{10000}-\u{10ffff}]$/u.test(c) ? c : `\\u${c.codePointAt(0)!.toString(16).padStart(4, '0')}`;
+    if (text.length + piece.length > max) return `${text}…`;
+    text += piece;
+  }
+  return text;
+}

@@ -1,32 +1,11 @@
-import { Logger } from '@aws-lambda-powertools/logger';
-import { Metrics } from '@aws-lambda-powertools/metrics';
 import { describe, expect, it } from 'vitest';
 import { MalformedEventError, RetryableError, TerminalError, UnknownEventError } from '../../functions/shared/errors';
 import type { DeadLetters } from '../../functions/shared/dead-letters';
+import { RecordingDeadLetters, pipelineTools, sqsRecord } from '../sqs-support';
 import { backoffVisibilitySeconds, parseRecordBody, processSqsRecords } from '../../functions/shared/sqs-records';
+import { sqsText } from '../../functions/shared/validation';
 
-const tools = { logger: new Logger({ logLevel: 'SILENT' }), metrics: new Metrics({ namespace: 'Test' }), lambda: { getRemainingTimeInMillis: () => 30_000 } as never };
 
-function record(messageId: string, body: string) {
-  return {
-    messageId,
-    receiptHandle: `rh-${messageId}`,
-    body,
-    attributes: { ApproximateReceiveCount: '1', ApproximateFirstReceiveTimestamp: '1', SenderId: 's', SentTimestamp: '1' },
-    messageAttributes: {},
-    md5OfBody: 'x',
-    eventSource: 'aws:sqs' as const,
-    eventSourceARN: 'arn:aws:sqs:us-east-1:111111111111:q',
-    awsRegion: 'us-east-1',
-  };
-}
-
-class RecordingDeadLetters implements DeadLetters {
-  readonly parked: { body: string; reason: string; errorName: string }[] = [];
-  async park(body: string, reason: string, errorName: string) {
-    this.parked.push({ body, reason, errorName });
-  }
-}
 
 /** Accepts `{ "n": <number> }`; anything else is unknown or malformed. */
 function parse(raw: unknown): number {
@@ -73,10 +52,10 @@ describe('processSqsRecords (parse, act, park or retry, partial batch response)'
       return n * 2;
     };
     const done: [number, number][] = [];
-    const event = { Records: [record('a', '{"n":1}'), record('b', 'not json'), record('c', '{"x":1}'), record('d', '{"n":13}'), record('e', '{"n":7}'), record('f', '{"n":2}')] };
+    const event = { Records: [sqsRecord('a', '{"n":1}'), sqsRecord('b', 'not json'), sqsRecord('c', '{"x":1}'), sqsRecord('d', '{"n":13}'), sqsRecord('e', '{"n":7}'), sqsRecord('f', '{"n":2}')] };
 
     // Act
-    const response = await processSqsRecords(event, { parse, act, deadLetters, parallel: false, onDone: (e, r) => done.push([e, r]) }, tools);
+    const response = await processSqsRecords(event, { parse, act, deadLetters, parallel: false, onDone: (e, r) => done.push([e, r]) }, pipelineTools);
 
     // Assess
     expect(response.batchItemFailures).toEqual([{ itemIdentifier: 'e' }]);
@@ -99,7 +78,7 @@ describe('processSqsRecords (parse, act, park or retry, partial batch response)'
         throw new Error('SQS unavailable');
       },
     };
-    const response = await processSqsRecords({ Records: [record('a', 'not json'), record('b', '{"n":1}')] }, { parse, act: async (n) => n, deadLetters, parallel: true }, tools);
+    const response = await processSqsRecords({ Records: [sqsRecord('a', 'not json'), sqsRecord('b', '{"n":1}')] }, { parse, act: async (n) => n, deadLetters, parallel: true }, pipelineTools);
     expect(response.batchItemFailures).toEqual([{ itemIdentifier: 'a' }]);
   });
 });
@@ -107,5 +86,19 @@ describe('processSqsRecords (parse, act, park or retry, partial batch response)'
 describe('backoffVisibilitySeconds', () => {
   it('should grow by 5 s per receive and stop at 30 s', () => {
     expect([0, 1, 2, 3, 6, 7, 100].map(backoffVisibilitySeconds)).toEqual([5, 5, 10, 15, 30, 30, 30]);
+  });
+});
+
+describe('sqsText (what a DLQ reason attribute can carry)', () => {
+  it('should escape NUL, lone surrogates, U+FFFE and line breaks, and keep a surrogate pair whole when cutting', () => {
+    expect(sqsText('a\u0000b\ud800c\ufffe\nd', 100)).toBe('a\\u0000b\\ud800c\\ufffe\\u000ad');
+    expect(sqsText('ab😀', 3)).toBe('ab…');
+    expect(sqsText('ab😀', 4)).toBe('ab😀');
+  });
+
+  it('should keep the reason of a body that is not JSON within what SQS accepts, even when V8 quotes half an emoji', () => {
+    const parsed = parseRecordBody('😀', parse);
+    expect(!parsed.ok && parsed.error.message).toMatch(/^body is not JSON: /);
+    expect(!parsed.ok && /[\ud800-\udfff]/u.test(parsed.error.message)).toBe(false);
   });
 });
