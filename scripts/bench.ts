@@ -6,6 +6,10 @@
  * - interruption events per second through the ingest handler, with duplicates, and DynamoDB
  *   write units per event;
  * - state transitions, Lambda invocations and SDK calls per digest workflow run.
+ *
+ * `tsx scripts/bench.ts --only interruptions[,swaps,…]` runs only the named sections (functions,
+ * ledger, interruptions, swaps, workflows, kubernetes) and replaces only their keys in
+ * bench/results.json, leaving the other figures as they were measured.
  */
 import './quiet-runtime';
 import { execFileSync } from 'node:child_process';
@@ -139,6 +143,84 @@ function installWriteUnitCounter() {
 }
 type WriteUnitCounter = ReturnType<typeof installWriteUnitCounter>;
 
+/** The value of a key attribute, plain or marshalled ({ S: … } / { N: … }). */
+const keyValue = (v: unknown) => (v && typeof v === 'object' ? Object.values(v as Record<string, unknown>)[0] : v);
+
+/**
+ * DynamoDB write units as DynamoDB bills them, counted on the client for the interruptions
+ * section: moto answers 1 for every PutItem whatever its size, nothing for a write whose condition
+ * failed (the call throws) and nothing for a transaction. Billed instead: a PutItem or DeleteItem
+ * costs the larger of the item written and the item it replaces, in started KB; a write whose
+ * condition fails still costs the size of the existing item (at least 1); an UpdateItem the larger
+ * of the item before and the attributes it sets (approximated: both added up); a transaction
+ * item twice its write (a cancelled transaction counted as if written: conservative). Item sizes
+ * by DynamoDB's rules (itemBytes); the size of what each key holds is tracked from the writes seen.
+ * Also keeps the largest item written per kind (pool record, ledger entry, dedupe marker).
+ */
+function installBilledWriteCounter(tables: { poolRisk: string; ledger: string }) {
+  const sizes = new Map<string, number>();
+  const totals = { units: 0, writes: 0, failedConditions: 0 };
+  const largest: Record<string, number> = {};
+  const keyOf = (table: string, item: Record<string, unknown>) =>
+    `${table}|${['pool', 'id', 'chain', 'seq'].filter((k) => k in item).map((k) => String(keyValue(item[k]))).join('|')}`;
+  const kindOf = (table: string, item: Record<string, unknown>) =>
+    table === tables.poolRisk ? 'poolRecord' : table === tables.ledger ? (Number(keyValue(item.seq)) === 0 ? 'dedupeMarker' : 'ledgerEntry') : table.replace(/^.*?-/, '');
+  const units = (bytes: number) => Math.max(1, Math.ceil(bytes / 1024));
+  type Write = { table: string; key: string; bytes?: number; kind: string };
+  /** A write request's input, plain or marshalled, as far as the counter reads it. */
+  type WriteInput = { TableName: string; Item: Record<string, unknown>; Key: Record<string, unknown>; ExpressionAttributeValues?: Record<string, unknown>; TransactItems: Record<string, WriteInput | undefined>[] };
+  const writesOf = (command: string, input: WriteInput): Write[] => {
+    if (command === 'PutItemCommand') return [{ table: input.TableName, key: keyOf(input.TableName, input.Item), bytes: itemBytes(input.Item), kind: kindOf(input.TableName, input.Item) }];
+    if (command === 'DeleteItemCommand') return [{ table: input.TableName, key: keyOf(input.TableName, input.Key), bytes: 0, kind: 'delete' }];
+    if (command === 'UpdateItemCommand') {
+      const key = keyOf(input.TableName, input.Key);
+      return [{ table: input.TableName, key, bytes: (sizes.get(key) ?? 0) + itemBytes(input.ExpressionAttributeValues ?? {}), kind: 'update' }];
+    }
+    if (command === 'TransactWriteItemsCommand') {
+      return input.TransactItems.flatMap((t) => (t.Put ? writesOf('PutItemCommand', t.Put) : t.Delete ? writesOf('DeleteItemCommand', t.Delete) : t.Update ? writesOf('UpdateItemCommand', t.Update) : []));
+    }
+    return [];
+  };
+  awsClient(DynamoDBClient).middlewareStack.add(
+    (next, context) => async (args) => {
+      const command = context.commandName ?? '';
+      const writes = writesOf(command, args.input as WriteInput);
+      if (!writes.length) return next(args);
+      const factor = command === 'TransactWriteItemsCommand' ? 2 : 1;
+      totals.writes += 1;
+      try {
+        const result = await next(args);
+        for (const w of writes) {
+          totals.units += factor * units(Math.max(w.bytes ?? 0, sizes.get(w.key) ?? 0));
+          sizes.set(w.key, w.bytes ?? 0);
+          if (w.bytes) largest[w.kind] = Math.max(largest[w.kind] ?? 0, w.bytes);
+        }
+        return result;
+      } catch (error) {
+        const name = (error as Error).name;
+        if (name === 'ConditionalCheckFailedException') {
+          totals.failedConditions += 1;
+          for (const w of writes) totals.units += units(sizes.get(w.key) ?? 0);
+        } else if (name === 'TransactionCanceledException') {
+          for (const w of writes) totals.units += factor * units(Math.max(w.bytes ?? 0, sizes.get(w.key) ?? 0));
+        }
+        throw error;
+      }
+    },
+    { step: 'initialize', name: 'fleetwardenBenchBilledWriteUnits' },
+  );
+  const mark = () => ({ ...totals });
+  const since = (m: ReturnType<typeof mark>) => ({ units: totals.units - m.units, writes: totals.writes - m.writes, failedConditions: totals.failedConditions - m.failedConditions });
+  return { mark, since, largest: () => ({ ...largest }) };
+}
+
+/** Calls by operation in `a` but not in `b` (counts taken from one proxy at two moments). */
+const minus = (a: Record<string, number>, b: Record<string, number>) =>
+  Object.fromEntries(Object.entries(a).flatMap(([op, n]) => (n > (b[op] ?? 0) ? [[op, n - (b[op] ?? 0)] as const] : [])));
+
+const NOTE_INTERRUPTIONS =
+  'write units as DynamoDB bills them (installBilledWriteCounter): pool record + ledger entry and dedupe marker (one transaction: 2 per KB of each) + idempotency record (put, then update); a duplicate costs the failed conditional idempotency put. API calls per delivery without the event source mapping\'s ReceiveMessage/DeleteMessage (Lambda makes those), and with them';
+
 async function interruptionThroughput(stack: LocalStack, proxy: CountingProxy, writeUnits: WriteUnitCounter) {
   const instances: string[] = [];
   for (const [i, type] of ['m5.large', 'm5.xlarge', 'c5.large', 'c5.xlarge', 'r5.large'].entries()) {
@@ -154,31 +236,55 @@ async function interruptionThroughput(stack: LocalStack, proxy: CountingProxy, w
     e.detail['instance-id'] = instanceId;
     return e;
   });
-  // Every third event is delivered twice (at-least-once), as separate messages.
-  const deliveries = [...distinct, ...distinct.filter((_, i) => i % 3 === 0)];
-  await deliverToQueue(stack, 'InterruptionsEventsQueue', deliveries);
+  // Every third event is delivered twice (at-least-once), as separate messages, after them all:
+  // the distinct events are pumped first, then the duplicates, so each is measured on its own.
+  const duplicates = distinct.filter((_, i) => i % 3 === 0);
+  const deliveries = [...distinct, ...duplicates];
+  const billed = installBilledWriteCounter({ poolRisk: stack.ref('StateStorePoolRiskTable'), ledger: stack.ref('StateStoreLedgerTable') });
+  await deliverToQueue(stack, 'InterruptionsEventsQueue', distinct);
   const mark = writeUnits.mark();
   proxy.reset();
+  let billedMark = billed.mark();
   const started = performance.now();
   const pump = await pumpQueue(stack, 'InterruptionsEventsQueue', 'InterruptionsInterruptionIngest', { maxBatches: 1000 });
-  const seconds = (performance.now() - started) / 1000;
+  let seconds = (performance.now() - started) / 1000;
+  const billedDistinct = billed.since(billedMark);
+  const distinctCalls = proxy.counts();
+  await deliverToQueue(stack, 'InterruptionsEventsQueue', duplicates);
+  const delivering = minus(proxy.counts(), distinctCalls); // the bench's own SendMessage calls
+  billedMark = billed.mark();
+  const duplicateStarted = performance.now();
+  const duplicatePump = await pumpQueue(stack, 'InterruptionsEventsQueue', 'InterruptionsInterruptionIngest', { maxBatches: 1000 });
+  seconds += (performance.now() - duplicateStarted) / 1000;
+  const billedDuplicates = billed.since(billedMark);
   const written = writeUnits.since(mark);
-  const calls = proxy.counts();
-  // The event source mapping's own SQS calls are Lambda's, not the function's.
-  const functionCalls = proxy.total() - (calls.ReceiveMessage ?? 0) - (calls.DeleteMessage ?? 0) - (calls.ChangeMessageVisibility ?? 0);
+  const calls = minus(proxy.counts(), delivering);
+  // The event source mapping's own SQS calls are Lambda's, not the function's: counted apart.
+  const esm = (c: Record<string, number>) => (c.ReceiveMessage ?? 0) + (c.DeleteMessage ?? 0) + (c.ChangeMessageVisibility ?? 0);
+  const total = (c: Record<string, number>) => Object.values(c).reduce((a, b) => a + b, 0);
+  const duplicateCalls = minus(calls, distinctCalls);
   return {
-    awsApiCallsPerDelivery: round(functionCalls / deliveries.length, 2),
+    awsApiCallsPerDelivery: round((total(calls) - esm(calls)) / deliveries.length, 2),
+    awsApiCallsPerDeliveryWithEventSourceMapping: round(total(calls) / deliveries.length, 2),
+    awsApiCallsPerDistinctEvent: round((total(distinctCalls) - esm(distinctCalls)) / distinct.length, 2),
+    awsApiCallsPerDuplicate: round((total(duplicateCalls) - esm(duplicateCalls)) / duplicates.length, 2),
     awsApiCallsByOperation: calls,
     motoRoundTripMs: await motoRoundTrip(),
     distinctEvents: distinct.length,
     deliveries: deliveries.length,
-    failedDeliveries: pump.failed,
-    batches: pump.batches,
+    failedDeliveries: pump.failed + duplicatePump.failed,
+    batches: pump.batches + duplicatePump.batches,
     deliveriesPerSecond: round(deliveries.length / seconds),
-    dynamodbWrites: written.writes,
-    writeUnitsPerDelivery: round(written.units / deliveries.length, 2),
-    writeUnitsPerDistinctEvent: round(written.units / distinct.length, 2),
-    note: 'write units: pool record + ledger entry and dedupe marker (transaction, estimated: moto reports none) + idempotency record; duplicates cost one conditional idempotency write',
+    dynamodbWrites: billedDistinct.writes + billedDuplicates.writes,
+    failedConditionalWrites: billedDistinct.failedConditions + billedDuplicates.failedConditions,
+    writeUnitsPerDelivery: round((billedDistinct.units + billedDuplicates.units) / deliveries.length, 2),
+    writeUnitsPerDistinctEvent: round(billedDistinct.units / distinct.length, 2),
+    writeUnitsPerDuplicate: round(billedDuplicates.units / duplicates.length, 2),
+    largestItemBytes: billed.largest(),
+    // The figures as this bench counted them before (moto's 1 per successful write, transactions
+    // estimated, failed conditional writes missed), over all deliveries per distinct event.
+    writeUnitsAsMotoReports: { perDelivery: round(written.units / deliveries.length, 2), perDistinctEvent: round(written.units / distinct.length, 2) },
+    note: NOTE_INTERRUPTIONS,
   };
 }
 
@@ -194,9 +300,27 @@ async function motoRoundTrip(): Promise<number> {
   return round(median(times), 2);
 }
 
+const SECTIONS = ['functions', 'ledger', 'interruptions', 'swaps', 'workflows', 'kubernetes'] as const;
+type Section = (typeof SECTIONS)[number];
+
+/** The sections `--only a,b` names (all of them without the flag). */
+function selectedSections(argv: string[]): Set<Section> {
+  const at = argv.indexOf('--only');
+  if (at === -1) return new Set(SECTIONS);
+  const names = (argv[at + 1] ?? '').split(',').filter(Boolean);
+  const unknown = names.filter((n) => !(SECTIONS as readonly string[]).includes(n));
+  if (!names.length || unknown.length) throw new Error(`--only takes a comma-separated list of ${SECTIONS.join(', ')}${unknown.length ? ` (not: ${unknown.join(', ')})` : ''}`);
+  return new Set(names as Section[]);
+}
+
 async function main() {
-  console.log('bundling every function (cdk synth) and timing cold init…');
-  const functionResults = bundles();
+  const sections = selectedSections(process.argv.slice(2));
+  const partial = sections.size < SECTIONS.length;
+  let functionResults: Record<string, unknown>[] | undefined;
+  if (sections.has('functions')) {
+    console.log('bundling every function (cdk synth) and timing cold init…');
+    functionResults = bundles();
+  }
 
   console.log('starting moto…');
   const moto = await startMoto();
@@ -208,13 +332,16 @@ async function main() {
     const stack = await provision(synthTemplate(), { prefix: 'bench' });
     const tableName = stack.ref('StateStoreLedgerTable');
     const ledgerBench: Record<string, unknown> = {};
+    const sequential = new DynamoLedger(documentClient(), { tableName });
+    let started: number;
+    let seconds: number;
 
+    if (sections.has('ledger')) {
     const appendN = 300;
     let mark = writeUnits.mark();
-    const sequential = new DynamoLedger(documentClient(), { tableName });
-    let started = performance.now();
+    started = performance.now();
     for (let i = 0; i < appendN; i++) await sequential.append({ actor: 'bench', action: 'pool.quarantined', subject: `pool-${i}`, reason: 'bench', eventId: `seq-${i}` });
-    let seconds = (performance.now() - started) / 1000;
+    seconds = (performance.now() - started) / 1000;
     ledgerBench.sequentialAppend = { appends: appendN, appendsPerSecond: round(appendN / seconds), writeUnitsPerAppend: round(writeUnits.since(mark).units / appendN, 2) };
 
     mark = writeUnits.mark();
@@ -248,14 +375,28 @@ async function main() {
     );
     seconds = (performance.now() - started) / 1000;
     ledgerBench.concurrentAppend = { writers, appends: writers * perWriter, appendsPerSecond: round((writers * perWriter) / seconds), lostRacesRetried: conflicts };
+    }
 
-    console.log('interruption events through the handler…');
-    const interruptions = await interruptionThroughput(stack, proxy, writeUnits);
-    console.log('node swaps…');
-    const swaps = await swapBench(stack, proxy);
-    proxy.reset();
-    const digest = await runStateMachine(stack, 'LedgerDigestStateMachine', { chain: 'fleet' });
-    const digestCalls = proxy.counts();
+    let interruptions: Record<string, unknown> | undefined;
+    if (sections.has('interruptions')) {
+      console.log('interruption events through the handler…');
+      interruptions = await interruptionThroughput(stack, proxy, writeUnits);
+    }
+    let swaps: Record<string, unknown> | undefined;
+    if (sections.has('swaps')) {
+      console.log('node swaps…');
+      swaps = await swapBench(stack, proxy);
+    }
+    let workflows: Record<string, unknown> | undefined;
+    if (sections.has('workflows')) {
+      proxy.reset();
+      const digest = await runStateMachine(stack, 'LedgerDigestStateMachine', { chain: 'fleet' });
+      const digestCalls = proxy.counts();
+      workflows = {
+        ledgerDigest: { status: digest.status, stateTransitions: digest.transitions, lambdaInvocations: digest.lambdaInvocations, sdkTaskCalls: digest.sdkCalls, awsApiCalls: digestCalls },
+      };
+    }
+    if (sections.has('ledger')) {
     started = performance.now();
     const verification = await verifyLedger({
       ledger: sequential,
@@ -267,6 +408,7 @@ async function main() {
       pureInMemory: pureVerifyRate(20_000),
       endToEndFromMoto: { entries: verification.entries, ok: verification.ok, entriesPerSecond: round(verification.entries / seconds) },
     };
+    }
 
     const results = {
       measuredAt: new Date().toISOString(),
@@ -276,14 +418,17 @@ async function main() {
       ledger: ledgerBench,
       interruptions,
       swaps,
-      kubernetes: await (await import('./bench/kubernetes')).kubernetesBench(),
-      workflows: {
-        ledgerDigest: { status: digest.status, stateTransitions: digest.transitions, lambdaInvocations: digest.lambdaInvocations, sdkTaskCalls: digest.sdkCalls, awsApiCalls: digestCalls },
-      },
+      kubernetes: sections.has('kubernetes') ? await (await import('./bench/kubernetes')).kubernetesBench() : undefined,
+      workflows,
     };
-    mkdirSync(path.join(PROJECT_ROOT, 'bench'), { recursive: true });
-    writeFileSync(path.join(PROJECT_ROOT, 'bench', 'results.json'), `${JSON.stringify(results, null, 2)}\n`);
-    console.log(JSON.stringify(results, null, 2));
+    const file = path.join(PROJECT_ROOT, 'bench', 'results.json');
+    mkdirSync(path.dirname(file), { recursive: true });
+    // A partial run replaces only the sections it measured; the rest stay as measured before.
+    const written = partial
+      ? { ...(JSON.parse(readFileSync(file, 'utf8')) as Record<string, unknown>), ...Object.fromEntries([...sections].map((s) => [s, results[s]])) }
+      : results;
+    writeFileSync(file, `${JSON.stringify(written, null, 2)}\n`);
+    console.log(JSON.stringify(partial ? Object.fromEntries([...sections].map((s) => [s, results[s]])) : results, null, 2));
     console.log('\nwritten to bench/results.json');
   } finally {
     await proxy.stop();
