@@ -12,6 +12,9 @@ import { acknowledge } from '../nag';
 import { PROJECT_ROOT } from '../paths';
 
 
+/** Replaces @aws-sdk/credential-provider-node in every bundle (see `bundling.esbuildArgs`). */
+const LAMBDA_CREDENTIALS = 'functions/shared/lambda-credentials.ts';
+
 /** Metadata key under which each function records its TypeScript entry (read by the local harness). */
 export const ENTRY_METADATA_KEY = 'fleetwarden:entry';
 
@@ -96,6 +99,10 @@ export class FleetFunction<S extends z.ZodObject = z.ZodObject> extends Construc
         // Some dependencies still call require(); give the ESM bundle one.
         banner: "import { createRequire as __fwCreateRequire } from 'node:module'; const require = __fwCreateRequire(import.meta.url);",
         forceDockerBundling: false,
+        // The SDK's default credential chain is the environment provider alone in the bundles: it
+        // is the only link that answers in Lambda (functions/shared/lambda-credentials.ts says
+        // what changes; README, Performance). Relative to the project root, esbuild's working dir.
+        esbuildArgs: { '--alias': `@aws-sdk/credential-provider-node=./${LAMBDA_CREDENTIALS}` },
       },
     });
     this.fn.node.addMetadata(ENTRY_METADATA_KEY, props.entry);
