@@ -4,6 +4,7 @@ import { GetCommand, PutCommand, QueryCommand, TransactWriteCommand } from '@aws
 import { LedgerContentionError } from '../shared/errors';
 import { parseOrThrow } from '../shared/validation';
 import { type ChainTip, type LedgerDraft, type LedgerEntry, LedgerDraftSchema, seal } from './chain';
+import { type PendingEntry, PendingEntrySchema, draftOf, placeDraft, sealPending } from './pending';
 
 /**
  * The ledger table: partition key `chain` (S), sort key `seq` (N). Fleetwarden creates entries
@@ -12,7 +13,13 @@ import { type ChainTip, type LedgerDraft, type LedgerEntry, LedgerDraftSchema, s
  * DeleteItem at all; anything else that rewrites an entry is caught by verification.
  *
  * Deduplication markers live in the same table under `<chain>#dedupe#<key>`, seq 0, written in
- * the same transaction as the entry: a redelivered event finds its marker and appends nothing.
+ * the same transaction as the entry (`append`), or before it holding the pending entry
+ * (`appendOnce`, see there): a redelivered event finds its marker and appends nothing.
+ *
+ * Entries may also be written without a transaction, after an outbox (the caller's own item, or
+ * the dedupe marker) says which entry is owed: `place` a draft at the tip, store the pending entry,
+ * then `settle` it. A pending entry is only ever written at the position it names; it is placed
+ * again (`replace`) only after another entry was seen at that position, which can never change.
  */
 export const LEDGER_KEY = { partition: 'chain', sort: 'seq' } as const;
 
@@ -41,6 +48,33 @@ export interface LedgerWriter {
   append(draft: LedgerDraft, options?: AppendOptions): Promise<AppendResult>;
 }
 
+/** What settling a pending entry found: it is in the chain now, or another entry holds its position. */
+export type SettleResult = { state: 'written' | 'present'; entry: LedgerEntry } | { state: 'displaced'; by: LedgerEntry };
+
+/** A ledger that writes entries after an outbox, one item per write (no transaction). */
+export interface OutboxLedger extends LedgerWriter {
+  readonly chain: string;
+  /** Places a draft after the tip this writer last saw (or reads it): the entry it would be. */
+  place(draft: LedgerDraft): Promise<PendingEntry>;
+  /** The position the next `place` will take, at the earliest (a later placement only goes further). */
+  nextSeq(): Promise<number>;
+  /**
+   * Makes sure a pending entry is in its chain: writes it if its position is free. `fresh`: it
+   * was just placed (write first); otherwise it was found in an item (read first: most likely it
+   * was written long ago).
+   */
+  settle(pending: PendingEntry, options?: { fresh?: boolean }): Promise<SettleResult>;
+  /** Places a displaced pending entry again, at the chain's tip as read now. */
+  replace(pending: PendingEntry): Promise<PendingEntry>;
+  /** Appends a deduplicated fact with two single-item writes: the marker (holding the pending entry), then the entry. */
+  appendOnce(draft: LedgerDraft, dedupeKey: string): Promise<AppendResult>;
+  /**
+   * The entry a fact was recorded with, if any: under its dedupe marker, or (from `fromSeq` on)
+   * an entry of this event about this subject. Reads only.
+   */
+  findRecorded(fact: { dedupeKey: string; eventId: string; subject: string; fromSeq?: number }): Promise<LedgerEntry | undefined>;
+}
+
 export interface DynamoLedgerOptions {
   tableName: string;
   chain?: string;
@@ -50,10 +84,12 @@ export interface DynamoLedgerOptions {
 
 export const DEFAULT_CHAIN = 'fleet';
 
-export class DynamoLedger implements LedgerWriter {
+export class DynamoLedger implements OutboxLedger {
   readonly chain: string;
   private readonly clock: () => Date;
   private readonly maxAttempts: number;
+  /** The newest position of this chain this writer has read or written (for `place`). */
+  private knownTip: ChainTip | undefined;
 
   constructor(
     private readonly doc: DynamoDBDocumentClient,
@@ -66,20 +102,117 @@ export class DynamoLedger implements LedgerWriter {
 
   /** The last entry, read consistently (a stale tip would only cost a retry, never a fork). */
   async tip(): Promise<ChainTip | undefined> {
-    const out = await this.doc.send(
-      new QueryCommand({
-        TableName: this.options.tableName,
-        KeyConditionExpression: '#c = :c',
-        ExpressionAttributeNames: { '#c': LEDGER_KEY.partition, '#h': 'hash' },
-        ExpressionAttributeValues: { ':c': this.chain },
-        ScanIndexForward: false,
-        Limit: 1,
-        ConsistentRead: true,
-        ProjectionExpression: 'seq, #h',
-      }),
-    );
-    const item = out.Items?.[0];
-    return item ? { seq: Number(item.seq), hash: String(item.hash) } : undefined;
+    const tip = await this.tipOf(this.chain);
+    this.knownTip = tip;
+    return tip;
+  }
+
+  /**
+   * Forgets the tip this writer remembers, so that the next `place` reads it: other writers
+   * append to the chain too (a remembered tip is only a guess, whose cost when wrong is a
+   * displaced entry placed again).
+   */
+  forgetTip(): void {
+    this.knownTip = undefined;
+  }
+
+  async place(draft: LedgerDraft): Promise<PendingEntry> {
+    const valid = parseOrThrow(LedgerDraftSchema, draft, 'ledger entry');
+    return placeDraft(this.chain, valid, this.knownTip ?? (await this.tip()), this.clock());
+  }
+
+  async nextSeq(): Promise<number> {
+    return ((this.knownTip ?? (await this.tip()))?.seq ?? 0) + 1;
+  }
+
+  async findRecorded(fact: { dedupeKey: string; eventId: string; subject: string; fromSeq?: number }): Promise<LedgerEntry | undefined> {
+    const marked = await this.findDuplicate(fact.dedupeKey);
+    if (marked || fact.fromSeq === undefined) return marked;
+    let ExclusiveStartKey: Record<string, unknown> | undefined;
+    do {
+      const page = await this.doc.send(
+        new QueryCommand({
+          TableName: this.options.tableName,
+          KeyConditionExpression: '#c = :c AND #s >= :from',
+          FilterExpression: '#e = :e AND #subject = :subject',
+          ExpressionAttributeNames: { '#c': LEDGER_KEY.partition, '#s': LEDGER_KEY.sort, '#e': 'eventId', '#subject': 'subject' },
+          ExpressionAttributeValues: { ':c': this.chain, ':from': fact.fromSeq, ':e': fact.eventId, ':subject': fact.subject },
+          ConsistentRead: true,
+          ExclusiveStartKey,
+        }),
+      );
+      const found = page.Items?.[0];
+      if (found) return found as LedgerEntry;
+      ExclusiveStartKey = page.LastEvaluatedKey;
+    } while (ExclusiveStartKey);
+    return undefined;
+  }
+
+  async replace(pending: PendingEntry): Promise<PendingEntry> {
+    const tip = pending.chain === this.chain ? await this.tip() : await this.tipOf(pending.chain);
+    return placeDraft(pending.chain, draftOf(pending), tip, this.clock());
+  }
+
+  async settle(pending: PendingEntry, options: { fresh?: boolean } = {}): Promise<SettleResult> {
+    const entry = sealPending(parseOrThrow(PendingEntrySchema, pending, 'pending ledger entry'));
+    if (!options.fresh) {
+      const found = await this.entryAt(entry.chain, entry.seq);
+      if (found) return this.compare(found, entry);
+    }
+    for (let attempt = 1; attempt <= this.maxAttempts; attempt++) {
+      try {
+        await this.doc.send(
+          new PutCommand({ TableName: this.options.tableName, Item: entry, ConditionExpression: 'attribute_not_exists(#c)', ExpressionAttributeNames: { '#c': LEDGER_KEY.partition } }),
+        );
+        this.remember(entry);
+        return { state: 'written', entry };
+      } catch (error) {
+        // The position is taken (by this very entry, written by whoever settled it first, or by
+        // a retried request of this writer's own), or a transaction is writing it right now.
+        if (classifyConflict(error) !== 'seq') throw error;
+        const found = await this.entryAt(entry.chain, entry.seq);
+        if (found) return this.compare(found, entry);
+        await sleep(Math.min(200, 5 * 2 ** Math.min(attempt, 6)) * Math.random());
+      }
+    }
+    throw new LedgerContentionError(`could not settle seq ${entry.seq} of chain ${entry.chain} after ${this.maxAttempts} attempts`);
+  }
+
+  /**
+   * A deduplicated append without a transaction: two single-item conditional puts (1 write unit
+   * each for items up to 1 KB) instead of a two-item transaction (2 each). The marker goes first
+   * and holds the pending entry; the entry follows. A crash between the two leaves a marker
+   * whose entry is owed: the next append of the same key (the redelivered event) finds the marker
+   * and settles its entry, so the fact is written exactly once, at the first position it was
+   * placed at that no other entry took. Only for facts that are appended again until they succeed
+   * (an SQS redelivery): a crash not followed by a retry would leave the entry owed.
+   */
+  async appendOnce(draft: LedgerDraft, dedupeKey: string): Promise<AppendResult> {
+    let pending = await this.place(draft);
+    const key = { [LEDGER_KEY.partition]: this.markerKey(dedupeKey), [LEDGER_KEY.sort]: 0 };
+    try {
+      await this.putMarker(key, pending, undefined);
+    } catch (error) {
+      if (!(error instanceof ConditionalCheckFailedException)) throw error;
+      // Appended before (or being appended right now): settle what the marker says.
+      return { ...(await this.settleMarker(key, await this.marker(key))), duplicate: true };
+    }
+    let conflicts = 0;
+    for (let attempt = 1; attempt <= this.maxAttempts; attempt++) {
+      const settled = await this.settle(pending, { fresh: true }); // placed just now, by this writer
+      if (settled.state !== 'displaced') return { entry: settled.entry, duplicate: false, conflicts };
+      conflicts += 1;
+      const moved = await this.replace(pending);
+      try {
+        await this.putMarker(key, moved, pending.seq);
+        pending = moved;
+      } catch (error) {
+        if (!(error instanceof ConditionalCheckFailedException)) throw error;
+        // Whoever settled it concurrently moved it first: follow the marker.
+        return { ...(await this.settleMarker(key, await this.marker(key))), duplicate: false };
+      }
+    }
+    throw new LedgerContentionError(`could not append to chain ${this.chain} after ${this.maxAttempts} attempts`);
   }
 
   async append(draft: LedgerDraft, options: AppendOptions = {}): Promise<AppendResult> {
@@ -93,6 +226,7 @@ export class DynamoLedger implements LedgerWriter {
       const entry = seal(this.chain, valid, await this.tip(), this.clock());
       try {
         await this.write(entry, options.dedupeKey, options.alsoWrite ?? []);
+        this.remember(entry);
         return { entry, duplicate: false, conflicts };
       } catch (error) {
         const coWrite = failedCoWrite(error, options.alsoWrite ?? []);
@@ -164,15 +298,100 @@ export class DynamoLedger implements LedgerWriter {
   }
 
   private async findDuplicate(dedupeKey: string): Promise<LedgerEntry | undefined> {
-    const marker = await this.doc.send(
-      new GetCommand({ TableName: this.options.tableName, Key: { chain: this.markerKey(dedupeKey), seq: 0 }, ConsistentRead: true }),
-    );
-    if (!marker.Item) return undefined;
-    const entry = await this.doc.send(
-      new GetCommand({ TableName: this.options.tableName, Key: { chain: this.chain, seq: marker.Item.entrySeq }, ConsistentRead: true }),
-    );
-    return entry.Item as LedgerEntry | undefined;
+    const key = { [LEDGER_KEY.partition]: this.markerKey(dedupeKey), [LEDGER_KEY.sort]: 0 };
+    const marker = await this.marker(key);
+    return marker ? (await this.settleMarker(key, marker)).entry : undefined;
   }
+
+  private async marker(key: Record<string, unknown>): Promise<Marker | undefined> {
+    const out = await this.doc.send(new GetCommand({ TableName: this.options.tableName, Key: key, ConsistentRead: true }));
+    return out.Item as Marker | undefined;
+  }
+
+  /** The marker of an `appendOnce`, placing its pending entry; `after`: only if it still names that seq. */
+  private putMarker(key: Record<string, unknown>, pending: PendingEntry, after: number | undefined) {
+    return this.doc.send(
+      new PutCommand({
+        TableName: this.options.tableName,
+        Item: { ...key, entrySeq: pending.seq, entryHash: sealPending(pending).hash, pending },
+        ConditionExpression: after === undefined ? 'attribute_not_exists(#c)' : '#s = :after',
+        ExpressionAttributeNames: after === undefined ? { '#c': LEDGER_KEY.partition } : { '#s': 'entrySeq' },
+        ...(after === undefined ? {} : { ExpressionAttributeValues: { ':after': after } }),
+      }),
+    );
+  }
+
+  /**
+   * The entry a marker stands for. A marker written in one transaction with its entry (`append`)
+   * names it; one written first (`appendOnce`) holds the pending entry, settled here: written if
+   * it is still owed, placed again (and the marker moved) if another entry took its position.
+   */
+  private async settleMarker(key: Record<string, unknown>, found: Marker | undefined): Promise<{ entry: LedgerEntry; conflicts: number }> {
+    let marker = found;
+    for (let conflicts = 0; conflicts < this.maxAttempts; conflicts++) {
+      if (!marker) throw new Error(`dedupe marker ${String(key[LEDGER_KEY.partition])} vanished`);
+      if (!marker.pending) {
+        const entry = await this.entryAt(this.chain, Number(marker.entrySeq));
+        if (!entry) throw new Error(`dedupe marker ${String(key[LEDGER_KEY.partition])} names seq ${marker.entrySeq}, which is missing`);
+        return { entry, conflicts };
+      }
+      const pending = parseOrThrow(PendingEntrySchema, marker.pending, 'pending ledger entry');
+      const settled = await this.settle(pending);
+      if (settled.state !== 'displaced') return { entry: settled.entry, conflicts };
+      const moved = await this.replace(pending);
+      try {
+        await this.putMarker(key, moved, pending.seq);
+        marker = { ...marker, entrySeq: moved.seq, pending: moved };
+      } catch (error) {
+        if (!(error instanceof ConditionalCheckFailedException)) throw error;
+        marker = await this.marker(key);
+      }
+    }
+    throw new LedgerContentionError(`could not settle dedupe marker ${String(key[LEDGER_KEY.partition])} after ${this.maxAttempts} attempts`);
+  }
+
+  private async entryAt(chain: string, seq: number): Promise<LedgerEntry | undefined> {
+    const out = await this.doc.send(new GetCommand({ TableName: this.options.tableName, Key: { [LEDGER_KEY.partition]: chain, [LEDGER_KEY.sort]: seq }, ConsistentRead: true }));
+    return out.Item as LedgerEntry | undefined;
+  }
+
+  /** The entry at a pending entry's position: this one (present), or another (displaced: the remembered tip was stale). */
+  private compare(found: LedgerEntry, entry: LedgerEntry): SettleResult {
+    if (found.hash === entry.hash) {
+      this.remember(found);
+      return { state: 'present', entry: found };
+    }
+    if (entry.chain === this.chain) this.knownTip = undefined;
+    return { state: 'displaced', by: found };
+  }
+
+  private remember(entry: LedgerEntry): void {
+    if (entry.chain === this.chain && (!this.knownTip || entry.seq > this.knownTip.seq)) this.knownTip = { seq: entry.seq, hash: entry.hash };
+  }
+
+  private async tipOf(chain: string): Promise<ChainTip | undefined> {
+    const out = await this.doc.send(
+      new QueryCommand({
+        TableName: this.options.tableName,
+        KeyConditionExpression: '#c = :c',
+        ExpressionAttributeNames: { '#c': LEDGER_KEY.partition, '#h': 'hash' },
+        ExpressionAttributeValues: { ':c': chain },
+        ScanIndexForward: false,
+        Limit: 1,
+        ConsistentRead: true,
+        ProjectionExpression: 'seq, #h',
+      }),
+    );
+    const item = out.Items?.[0];
+    return item ? { seq: Number(item.seq), hash: String(item.hash) } : undefined;
+  }
+}
+
+/** A dedupe marker: `entrySeq`/`entryHash` name the entry; `pending` is the entry owed (appendOnce). */
+interface Marker {
+  entrySeq: number;
+  entryHash?: string;
+  pending?: unknown;
 }
 
 /** A co-written item whose condition failed (the transaction wrote nothing). */

@@ -78,6 +78,25 @@ describe('LedgerDigest state machine (synthesized definition, aws-local-stepfunc
     expect(await verifyLedger(audit())).toMatchObject({ ok: true, entries: 3, digests: 2 });
   });
 
+  it('verifies and digests a chain written both ways: transactions (entry, marker, co-written item) and outboxes (a marker or an item holding the entry, written after)', async () => {
+    const poolTable = stack.ref('StateStorePoolRiskTable');
+    await ledger.append(draft(1));
+    await ledger.append(draft(2), { dedupeKey: 'event-2' });
+    await ledger.append(draft(3), {
+      dedupeKey: 'event-3',
+      alsoWrite: [{ put: { TableName: poolTable, Item: { pool: 'pool-3', history: [], version: 1 } }, onConditionFailed: () => new Error('conflict') }],
+    });
+    await ledger.appendOnce(draft(4), 'event-4');
+    const pending = await ledger.place(draft(5));
+    await documentClient().send(new PutCommand({ TableName: poolTable, Item: { pool: 'pool-5', history: [], version: 1, pending } }));
+    await ledger.append(draft(6)); // takes the seq the outbox entry was placed at: it is placed again
+    expect(await ledger.settle(pending, { fresh: true })).toMatchObject({ state: 'displaced' });
+    expect(await ledger.settle(await ledger.replace(pending), { fresh: true })).toMatchObject({ state: 'written', entry: { seq: 6 } });
+    await ledger.appendOnce(draft(4), 'event-4'); // a redelivery appends nothing
+    expect((await runStateMachine(stack, 'LedgerDigestStateMachine', { chain: 'fleet' })).status).toBe('SUCCEEDED');
+    expect(await verifyLedger(audit())).toMatchObject({ ok: true, entries: 6, digests: 1, problems: [] });
+  });
+
   it('refuses to sign over a tampered ledger and alerts operators', async () => {
     const alerts = await listen('topic');
     for (let i = 0; i < 3; i++) await ledger.append(draft(i));
