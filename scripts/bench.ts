@@ -30,6 +30,7 @@ import { awsClient, documentClient } from '../functions/shared/aws';
 import { ENTRY_METADATA_KEY } from '../lib/constructs/fleet-function';
 import { PROJECT_ROOT } from '../lib/paths';
 import { type CountingProxy, startCountingProxy } from '../local/counting-proxy';
+import { costModel, formatCostModel } from './bench/cost';
 import { swapBench } from './bench/swaps';
 import { motoEnvironment, startMoto } from '../local/moto';
 import { type LocalStack, provision } from '../local/provision';
@@ -300,7 +301,7 @@ async function motoRoundTrip(): Promise<number> {
   return round(median(times), 2);
 }
 
-const SECTIONS = ['functions', 'ledger', 'interruptions', 'swaps', 'workflows', 'kubernetes'] as const;
+const SECTIONS = ['functions', 'ledger', 'interruptions', 'swaps', 'workflows', 'kubernetes', 'nth'] as const;
 type Section = (typeof SECTIONS)[number];
 
 /** The sections `--only a,b` names (all of them without the flag). */
@@ -420,14 +421,20 @@ async function main() {
       swaps,
       kubernetes: sections.has('kubernetes') ? await (await import('./bench/kubernetes')).kubernetesBench() : undefined,
       workflows,
+      // AWS Node Termination Handler side by side with Fleetwarden (builds NTH on first use).
+      nth: sections.has('nth') ? await (await import('./bench/nth')).nthComparison({ motoEndpoint: moto.endpoint, proxy }) : undefined,
     };
     const file = path.join(PROJECT_ROOT, 'bench', 'results.json');
     mkdirSync(path.dirname(file), { recursive: true });
     // A partial run replaces only the sections it measured; the rest stay as measured before.
-    const written = partial
+    const written: Record<string, unknown> = partial
       ? { ...(JSON.parse(readFileSync(file, 'utf8')) as Record<string, unknown>), ...Object.fromEntries([...sections].map((s) => [s, results[s]])) }
       : results;
+    // Derived, not measured: the monthly cost from whatever the file now holds, recomputed every run.
+    const cost = costModel(written as never);
+    written.cost = cost;
     writeFileSync(file, `${JSON.stringify(written, null, 2)}\n`);
+    console.log(`\n${formatCostModel(cost, { layout: 'below' })}`);
     console.log(JSON.stringify(partial ? Object.fromEntries([...sections].map((s) => [s, results[s]])) : results, null, 2));
     console.log('\nwritten to bench/results.json');
   } finally {

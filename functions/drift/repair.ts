@@ -142,6 +142,10 @@ export function reportDriftCycle(reports: Awaited<ReturnType<typeof runDriftCycl
     if (report.status === 'missing') tools.logger.warn('configured group not found', { group: report.group });
     if (report.status === 'drifted') tools.logger.info('node drift', { ...report });
   }
-  tools.metrics.addMetric('DriftedNodes', 'Count', reports.reduce((n, r) => n + r.drifted.length, 0));
-  tools.metrics.addMetric('DriftBatchesStarted', 'Count', reports.filter((r) => r.batch?.outcome === 'started').length);
+  // Only when there is something to count: a series is billed for every hour it is emitted in, and
+  // a cycle runs every minute; a dashboard fills the quiet hours with zero.
+  const drifted = reports.reduce((n, r) => n + r.drifted.length, 0);
+  const started = reports.filter((r) => r.batch?.outcome === 'started').length;
+  if (drifted) tools.metrics.addMetric('DriftedNodes', 'Count', drifted);
+  if (started) tools.metrics.addMetric('DriftBatchesStarted', 'Count', started);
 }

@@ -371,9 +371,9 @@ export const UNMEASURED_NOTES: Record<UnmeasuredField, string> = {
   'metricSeries.swapPerRollback': 'rollback series: SwapRollbacks, SwapsRolledBack',
   'metricSeries.swapPerNodeSwap': 'node swap series: SwapNodeDisruptionChecks, SwapReplacementNodeChecks, SwapNodeDrains',
   'metricSeries.batchPerBatch': 'batch series: BatchWavesPlanned, BatchSwapsStarted, BatchHealthGateFailures, BatchesCompleted',
-  'metricSeries.driftPerRun': 'drift series: DriftedNodes, DriftBatchesStarted (every run, zeros too)',
+  'metricSeries.driftPerRun': 'drift series: DriftedNodes, DriftBatchesStarted (emitted only by a cycle that found drift)',
   'metricSeries.digestPerRun': 'digest series: LedgerDigestsSigned (every run)',
-  'metricSeries.cleanupPerRun': 'cleanup series: QuarantinesActive, QuarantinesReleased (every run)',
+  'metricSeries.cleanupPerRun': 'cleanup series: QuarantinesActive (every run), QuarantinesReleased (only by a run that released one)',
   'metricSeries.enforcementPerRun': 'enforcement series (not built yet)',
   'metricSeries.wastePerRun': 'waste series (not built yet)',
 };
@@ -556,6 +556,7 @@ export function costModel(measured: BenchResults, assumptions?: DeepPartial<Assu
     const quarantines = interruptions * u.quarantinesPerInterruption;
     add(w, 'Quarantine ends recorded by the cleanup: pool record updates', 'dynamodbWriteUnits', quarantines * u.plainWriteUnits, [], ['quarantinesPerInterruption', 'plainWriteUnits']);
     ledgerWrites(w, 'Quarantine ends', quarantines, ['quarantinesPerInterruption']);
+    series(w, 'QuarantinesReleased metric', u.metricSeries.cleanupPerRun - 1, quarantines, 'random', ['metricSeries.cleanupPerRun', 'quarantinesPerInterruption']);
     ledgerAppends.push({ workload: w, appends: quarantines });
 
     const nodeEvents = events * a.kubernetesNodeShare;
@@ -667,7 +668,8 @@ export function costModel(measured: BenchResults, assumptions?: DeepPartial<Assu
     add(w, 'NodeDrifted events', 'eventBridgeCustomEvents', u.driftedInstancesPerMonth, [], ['driftedInstancesPerMonth']);
     logs(w, 'NodeDrift', runs, 0);
     traces(w, 'NodeDrift', runs);
-    series(w, 'Drift metrics', u.metricSeries.driftPerRun, (60 / a.driftCycleMinutes) * a.hoursPerMonth, 'scheduled', ['metricSeries.driftPerRun']);
+    // Emitted only by a cycle that found drift: in at most as many hours as drifted instances a month.
+    series(w, 'Drift metrics', u.metricSeries.driftPerRun, u.driftedInstancesPerMonth, 'random', ['metricSeries.driftPerRun', 'driftedInstancesPerMonth']);
     coldStartSeries(w, 'NodeDrift', 'drift', runs); // a warm minute cycle: cold only when Lambda recycles the environment
   }
 
@@ -707,7 +709,9 @@ export function costModel(measured: BenchResults, assumptions?: DeepPartial<Assu
     add(w, 'Pool risk reads', 'dynamodbReadUnits', runs * u.cleanupReadUnitsPerRun, [], ['cleanupReadUnitsPerRun']);
     logs(w, 'QuarantineCleanup', runs, 0);
     traces(w, 'QuarantineCleanup', runs);
-    series(w, 'Cleanup metrics', u.metricSeries.cleanupPerRun, runs, 'scheduled', ['metricSeries.cleanupPerRun']);
+    // QuarantinesActive every run; QuarantinesReleased only by a run that released a quarantine
+    // (with the quarantine ends, under interruptions).
+    series(w, 'QuarantinesActive metric', 1, runs, 'scheduled', ['metricSeries.cleanupPerRun']);
     coldStartSeries(w, 'QuarantineCleanup', 'cleanup', runs, 'scheduled');
   }
 

@@ -17,7 +17,8 @@ export const handler = fleetHandler({ envSchema: QuarantineCleanupEnvSchema, inp
     actor: 'quarantine-cleanup',
   });
   metrics.addMetric('QuarantinesActive', MetricUnit.Count, outcome.active);
-  metrics.addMetric('QuarantinesReleased', MetricUnit.Count, outcome.released.length);
+  // Only when some were released: a series is billed for every hour it is emitted in.
+  if (outcome.released.length) metrics.addMetric('QuarantinesReleased', MetricUnit.Count, outcome.released.length);
   logger.info('quarantine cleanup', { ...outcome });
   return outcome;
 });
