@@ -1,14 +1,14 @@
 import { type Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
 import type { Logger } from '@aws-lambda-powertools/logger';
-import type { LedgerWriter } from '../ledger/store';
+import type { OutboxLedger } from '../ledger/store';
 import type { DomainEvent, EventPublisher } from '../shared/bus';
 import type { AccountDirectory } from './accounts';
 import type { EnvironmentClass } from '../shared/environments';
 import { TerminalError } from '../shared/errors';
 import type { InterruptionEvent } from './events';
 import { type Pool, poolKey } from './pool';
-import { PoolRiskConflictError, type TransactionalPoolRiskStore } from './pool-store';
-import { type PoolRiskRecord, type RiskPolicy, applySignal, quarantineEndsAt, riskScore } from './risk';
+import { PoolRecordCache, PoolRiskConflictError, type PoolRiskStore } from './pool-store';
+import { type PoolRiskRecord, type RiskPolicy, type Signal, applySignal, quarantineEndsAt, riskScore, signalCount } from './risk';
 
 /** What Fleetwarden knows about an instance once resolved in its own account. */
 export interface InstanceFacts {
@@ -32,11 +32,40 @@ export interface IngestDeps {
   accounts: AccountDirectory;
   policy: RiskPolicy;
   resolver: InstanceResolver;
-  pools: TransactionalPoolRiskStore;
-  ledger: LedgerWriter;
+  pools: PoolRiskStore;
+  ledger: OutboxLedger;
   publisher: EventPublisher;
   clock: () => Date;
   actor: string;
+  /** What a warm process remembers between events; without it every event reads what it needs. */
+  memory?: IngestMemory;
+}
+
+/**
+ * A process's memory across the events it ingests (one per container): pool records as last
+ * read or written, and the events it completed (written and published), so that a redelivery
+ * of one of those is answered without a call. A lost memory (a new container) costs reads only.
+ */
+export class IngestMemory {
+  readonly pools: PoolRecordCache;
+  private readonly completed = new Map<string, IngestOutcome>();
+
+  constructor(private readonly capacity = 10_000) {
+    this.pools = new PoolRecordCache();
+  }
+
+  /** The outcome of an event this process completed, as a duplicate delivery of it reports. */
+  completedAsDuplicate(eventId: string): IngestOutcome | undefined {
+    const outcome = this.completed.get(eventId);
+    if (!outcome) return undefined;
+    return { ...outcome, instances: outcome.instances.map((i) => ({ instanceId: i.instanceId, pool: i.pool, action: CHANGES_POOL.has(i.action) ? 'none' : i.action, duplicate: true })) };
+  }
+
+  complete(outcome: IngestOutcome): void {
+    this.completed.delete(outcome.eventId);
+    this.completed.set(outcome.eventId, outcome);
+    if (this.completed.size > this.capacity) this.completed.delete(this.completed.keys().next().value!);
+  }
 }
 
 export class UnknownAccountError extends TerminalError {
@@ -50,15 +79,31 @@ export interface IngestOutcome {
 }
 
 const MAX_CONFLICT_RETRIES = 5;
+const CHANGES_POOL = new Set(['pool.quarantined', 'pool.interruption-recorded', 'pool.rebalance-recorded']);
 
 /**
- * One interruption event, end to end: decide from the pool record read, then write the pool
- * record, the ledger entry and its dedupe marker in one transaction (conditional on the version
- * read, so the ledger always says what was applied), then publish the domain events (at least
- * once: a redelivery after a crash publishes them again). A redelivered event finds its id in
- * the pool history or its ledger marker and changes nothing.
+ * One interruption event, end to end, with single-item conditional writes (no transaction):
+ *
+ * - a pool signal: decide from the pool record, write the next record conditionally on the
+ *   version read, carrying the ledger entry that explains it (placed at the chain's tip:
+ *   `pending`, an outbox), then write that entry conditionally on its position being new, then
+ *   publish. Before a record is decided on, the entry it carries is settled: written if it is
+ *   still owed (a crash between the two writes), placed again at the tip (in the record first) if
+ *   another writer took its position. So the pool record changes if and only if its entry is
+ *   written, by this writer, by the redelivery, or by the next writer of the pool. A signal as
+ *   old as those the record only counts (risk.ts, `forgotten`) is looked up in the ledger: found,
+ *   it is a duplicate; not found, it is applied (to the summary) like any other;
+ * - anything else (an event that says nothing about a pool, a signal older than the horizon):
+ *   one deduplicated ledger append, marker first (`appendOnce`), then publish.
+ *
+ * Events go out at least once: a redelivery publishes them again, from what was applied. A
+ * redelivered event finds its id in the pool history, its entry in the ledger or its ledger
+ * marker, and changes nothing. Each write is one item (no transaction), conditional, so that
+ * concurrent ingests never lose an update: the loser re-reads and decides again.
  */
 export async function ingestInterruption(event: InterruptionEvent, deps: IngestDeps): Promise<IngestOutcome> {
+  const remembered = deps.memory?.completedAsDuplicate(event.eventId);
+  if (remembered) return remembered;
   const environment = await deps.accounts.environmentOf(event.account);
   if (!environment) throw new UnknownAccountError(`account ${event.account} is not in Fleetwarden's config (nor tagged in Organizations, if enabled)`);
   const facts = await deps.resolver.resolve(event.account, event.region, event.instanceIds);
@@ -67,6 +112,7 @@ export async function ingestInterruption(event: InterruptionEvent, deps: IngestD
     const instance = facts.get(instanceId) ?? { instanceId, account: event.account, region: event.region };
     outcome.instances.push(await ingestForInstance(event, instance, environment, deps));
   }
+  deps.memory?.complete(outcome);
   return outcome;
 }
 
@@ -102,7 +148,7 @@ async function ingestForInstance(event: InterruptionEvent, instance: InstanceFac
   };
 
   if (!kind || !pool) {
-    const { duplicate } = await deps.ledger.append(
+    const { duplicate } = await deps.ledger.appendOnce(
       {
         actor: deps.actor,
         action: 'instance.interrupted',
@@ -111,7 +157,7 @@ async function ingestForInstance(event: InterruptionEvent, instance: InstanceFac
         eventId: event.eventId,
         after: interrupted.detail as never,
       },
-      { dedupeKey },
+      dedupeKey,
     );
     // Published on redelivery too: a first attempt may have recorded and then crashed before it.
     await deps.publisher.publish([interrupted]);
@@ -120,18 +166,28 @@ async function ingestForInstance(event: InterruptionEvent, instance: InstanceFac
 
   for (let attempt = 1; ; attempt++) {
     const now = deps.clock();
-    const before = await deps.pools.get(pool);
-    const decision = applySignal(before, pool, { eventId: event.eventId, at: event.time, kind, account: event.account, environment }, deps.policy, now);
-    if (!decision.changed && decision.reason === 'duplicate') {
-      // Applied before (the ledger entry went in with it). A first attempt may have crashed
-      // before publishing, so the events go out again, from what was applied.
+    const before = await settledRecord(pool, deps);
+    const signal: Signal = { eventId: event.eventId, at: event.time, kind, account: event.account, environment };
+    let late: { late?: 'new' } = {};
+    let decision = applySignal(before, pool, signal, deps.policy, now);
+    let recorded = !decision.changed && decision.reason === 'duplicate';
+    if (!decision.changed && decision.reason === 'stale' && decision.forgotten) {
+      // As old as the signals the record only counts: the ledger tells whether it is one of them.
+      recorded = (await deps.ledger.findRecorded({ dedupeKey, eventId: event.eventId, subject: pool, fromSeq: before?.forgotten?.fromSeq })) !== undefined;
+      if (!recorded) late = { late: 'new' };
+    }
+    // Applied: the history notes where its entry will be, at the earliest.
+    if (!recorded && (decision.changed || late.late)) decision = applySignal(before, pool, { ...signal, seq: await deps.ledger.nextSeq() }, deps.policy, now, late);
+    if (recorded) {
+      // Applied before, and its entry is written (settled above). A first attempt may have
+      // crashed before publishing, so the events go out again, from what was applied.
       await deps.publisher.publish(domainEvents(event, instance, pool, before, interrupted, now, before?.quarantineEventId === event.eventId, deps.policy));
       return { instanceId: instance.instanceId, pool, action: 'none', duplicate: true };
     }
     if (!decision.changed) {
-      const { duplicate } = await deps.ledger.append(
+      const { duplicate } = await deps.ledger.appendOnce(
         { actor: deps.actor, action: 'pool.stale-signal-ignored', subject: pool, reason: `${kind} of ${instance.instanceId} at ${event.time.toISOString()} is older than the pool history kept`, eventId: event.eventId },
-        { dedupeKey },
+        dedupeKey,
       );
       return { instanceId: instance.instanceId, pool, action: 'pool.stale-signal-ignored', duplicate };
     }
@@ -143,22 +199,64 @@ async function ingestForInstance(event: InterruptionEvent, instance: InstanceFac
     const snapshot = (r: typeof before) => ({
       quarantinedUntil: r?.quarantinedUntil ?? null,
       riskScore: Number(riskScore(r, now, deps.policy.riskHalfLifeHours).toFixed(4)),
-      interruptions: r?.history.length ?? 0,
+      interruptions: signalCount(r),
     });
+    // The record carries the entry that explains it: written after the record, by this writer
+    // or, after a crash in between, by whoever reads the record next (settledRecord).
+    const pending = await deps.ledger.place({ actor: deps.actor, action, subject: pool, reason, eventId: event.eventId, before: snapshot(before), after: { ...snapshot(decision.next), instanceId: instance.instanceId } });
+    const next: PoolRiskRecord = { ...decision.next, pending };
     try {
-      // One transaction: the pool record changes if and only if its ledger entry is written.
-      await deps.ledger.append(
-        { actor: deps.actor, action, subject: pool, reason, eventId: event.eventId, before: snapshot(before), after: { ...snapshot(decision.next), instanceId: instance.instanceId } },
-        { dedupeKey, alsoWrite: [deps.pools.conditionalPut(decision.next)] },
-      );
+      await deps.pools.put(next);
     } catch (error) {
-      // Another event for the same pool landed first: re-read and decide again.
+      // Another writer changed the pool first: re-read and decide again.
+      deps.memory?.pools.delete(pool);
       if (!(error instanceof PoolRiskConflictError) || attempt >= MAX_CONFLICT_RETRIES) throw error;
       continue;
     }
+    deps.memory?.pools.set(next, false);
+    await settle(next, deps, true);
     await deps.publisher.publish(domainEvents(event, instance, pool, decision.next, interrupted, now, decision.quarantined, deps.policy));
     return { instanceId: instance.instanceId, pool, action, quarantinedUntil: decision.next.quarantinedUntil, duplicate: false };
   }
+}
+
+/** The pool record (remembered or read) with the ledger entry it carries written. */
+async function settledRecord(pool: string, deps: IngestDeps): Promise<PoolRiskRecord | undefined> {
+  const remembered = deps.memory?.pools.get(pool);
+  if (remembered?.settled) return remembered.record;
+  const record = remembered?.record ?? (await deps.pools.get(pool));
+  if (!record) return undefined;
+  return settle(record, deps, false);
+}
+
+/**
+ * Writes the ledger entry a record carries if it is still owed. If another entry took its
+ * position, it was never written: it is placed again at the tip, in the record first (a write
+ * conditional on the version, which changes nothing else), then written. Returns the record as
+ * it now stands, its entry written.
+ */
+async function settle(found: PoolRiskRecord, deps: IngestDeps, fresh: boolean): Promise<PoolRiskRecord | undefined> {
+  let record: PoolRiskRecord | undefined = found;
+  for (let attempt = 1; record?.pending; attempt++) {
+    const settled = await deps.ledger.settle(record.pending, { fresh });
+    if (settled.state !== 'displaced') break;
+    if (attempt >= MAX_CONFLICT_RETRIES * 2) throw new PoolRiskConflictError(`the ledger entry of pool ${record.pool} was displaced ${attempt} times`);
+    const moved: PoolRiskRecord = { ...record, pending: await deps.ledger.replace(record.pending), version: record.version + 1 };
+    try {
+      await deps.pools.put(moved);
+      record = moved;
+      fresh = true;
+    } catch (error) {
+      if (!(error instanceof PoolRiskConflictError)) throw error;
+      // Changed meanwhile: whoever changed it settled or kept the entry; look again.
+      deps.memory?.pools.delete(found.pool);
+      record = await deps.pools.get(found.pool);
+      fresh = false;
+    }
+    if (record) deps.memory?.pools.set(record, false);
+  }
+  if (record) deps.memory?.pools.set(record, true);
+  return record;
 }
 
 function domainEvents(

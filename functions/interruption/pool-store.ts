@@ -25,6 +25,41 @@ export interface TransactionalPoolRiskStore extends PoolRiskStore {
   conditionalPut(next: PoolRiskRecord): CoWrite;
 }
 
+/**
+ * Pool records as this process last read or wrote them (the ingest's memory across the events
+ * of a warm container), and whether the ledger entry each one holds (`pending`) is known to be
+ * written. Only ever a starting point: every write is conditional on the version, so a record
+ * another writer changed since costs a failed write and a re-read, never a lost update. Bounded:
+ * the least recently used pools are forgotten first.
+ */
+export class PoolRecordCache {
+  private readonly records = new Map<string, { record: PoolRiskRecord; settled: boolean }>();
+
+  constructor(private readonly capacity = 1_000) {}
+
+  get(pool: string): { record: PoolRiskRecord; settled: boolean } | undefined {
+    const found = this.records.get(pool);
+    if (found) {
+      this.records.delete(pool);
+      this.records.set(pool, found);
+    }
+    return found;
+  }
+
+  /** Remembers a record read or written; an older version than the one remembered is ignored. */
+  set(record: PoolRiskRecord, settled: boolean): void {
+    const known = this.records.get(record.pool);
+    if (known && known.record.version > record.version) return;
+    this.records.delete(record.pool);
+    this.records.set(record.pool, { record, settled });
+    if (this.records.size > this.capacity) this.records.delete(this.records.keys().next().value!);
+  }
+
+  delete(pool: string): void {
+    this.records.delete(pool);
+  }
+}
+
 export class DynamoPoolRiskStore implements TransactionalPoolRiskStore {
   constructor(
     private readonly doc: DynamoDBDocumentClient,

@@ -81,7 +81,7 @@ export class InterruptionIntelligence extends Construct {
     }
 
     const memberRoles = config.accounts.map((a) => `arn:${stack.partition}:iam::${a.id}:role/${config.memberRoleName}`);
-    const { poolRisk, ledger, idempotency } = store.tables;
+    const { poolRisk, ledger } = store.tables;
 
     this.ingest = new FleetFunction(this, 'InterruptionIngest', {
       entry: 'functions/interruption/ingest/handler.ts',
@@ -90,7 +90,6 @@ export class InterruptionIntelligence extends Construct {
       environment: {
         POOL_RISK_TABLE_NAME: poolRisk.tableName,
         LEDGER_TABLE_NAME: ledger.tableName,
-        IDEMPOTENCY_TABLE_NAME: idempotency.tableName,
         EVENT_BUS_NAME: store.bus.eventBusName,
         DEAD_LETTER_QUEUE_URL: this.queue.deadLetterQueue.queueUrl,
         HOME_ACCOUNT_ID: stack.account,
@@ -103,10 +102,10 @@ export class InterruptionIntelligence extends Construct {
       timeout: ingestTimeout,
     });
     this.ingest.fn.addEventSource(new SqsEventSource(this.queue.queue, { batchSize: 10, maxBatchingWindow: Duration.seconds(1), reportBatchItemFailures: true }));
-    // PutItem also as part of the ledger transaction (TransactWriteItems is authorised per item).
+    // Single-item conditional puts only: the pool record (carrying its pending ledger entry), the
+    // ledger entry, dedupe markers. No idempotency table: the use case is idempotent by itself.
     this.ingest.allow(['dynamodb:GetItem', 'dynamodb:PutItem'], [poolRisk.tableArn]);
     store.grantLedgerAppend(this.ingest.role);
-    this.ingest.allow(['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:DeleteItem'], [idempotency.tableArn]);
     store.grantDataKey(this.ingest.role);
     this.ingest.allow(['events:PutEvents'], [store.bus.eventBusArn]);
     this.ingest.allow(['sqs:SendMessage'], [this.queue.deadLetterQueue.queueArn]);

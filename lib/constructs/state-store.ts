@@ -19,7 +19,6 @@ export const TABLES = {
   authorizations: { partitionKey: 'instanceKey', ttl: 'expiresAt' },
   findings: { partitionKey: 'findingId', ttl: 'expiresAt' },
   ledger: { partitionKey: 'chain', sortKey: 'seq' },
-  idempotency: { partitionKey: 'id', ttl: 'expiration' },
   locks: { partitionKey: 'lockId', ttl: 'expiresAt' },
 } as const satisfies Record<string, { partitionKey: string; sortKey?: string; ttl?: string }>;
 
@@ -27,8 +26,8 @@ export type TableName = keyof typeof TABLES;
 
 /**
  * Everything Fleetwarden remembers and says: DynamoDB tables (pool risk, authorization flags,
- * findings, the ledger, idempotency records, locks), the customer-managed key they are encrypted
- * with, Fleetwarden's own EventBridge bus, the notification topic and the DLQ for async targets.
+ * findings, the ledger, locks), the customer-managed key they are encrypted with, Fleetwarden's
+ * own EventBridge bus, the notification topic and the DLQ for async targets.
  *
  * TTL attributes only clean up: expiry is always decided on read from stored timestamps,
  * because DynamoDB may delete expired items up to 48 hours late.
@@ -85,7 +84,6 @@ export class StateStore extends Construct {
       // Old and new images: an out-of-band edit shows up in the stream with what it replaced
       // (the stream's S3 archive is not built yet).
       ledger: table('ledger', dynamodb.StreamViewType.NEW_AND_OLD_IMAGES),
-      idempotency: table('idempotency'),
       locks: table('locks'),
     };
 

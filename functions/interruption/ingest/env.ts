@@ -14,7 +14,6 @@ export const RiskPolicySchema = z.strictObject({
 export const InterruptionIngestEnvSchema = BaseEnvSchema.extend({
   POOL_RISK_TABLE_NAME: z.string().min(1),
   LEDGER_TABLE_NAME: z.string().min(1),
-  IDEMPOTENCY_TABLE_NAME: z.string().min(1),
   EVENT_BUS_NAME: z.string().min(1),
   DEAD_LETTER_QUEUE_URL: z.string().min(1),
   HOME_ACCOUNT_ID: z.string().min(1),
