@@ -220,7 +220,7 @@ const minus = (a: Record<string, number>, b: Record<string, number>) =>
   Object.fromEntries(Object.entries(a).flatMap(([op, n]) => (n > (b[op] ?? 0) ? [[op, n - (b[op] ?? 0)] as const] : [])));
 
 const NOTE_INTERRUPTIONS =
-  'write units as DynamoDB bills them (installBilledWriteCounter): pool record + ledger entry and dedupe marker (one transaction: 2 per KB of each) + idempotency record (put, then update); a duplicate costs the failed conditional idempotency put. API calls per delivery without the event source mapping\'s ReceiveMessage/DeleteMessage (Lambda makes those), and with them';
+  'write units as DynamoDB bills them (installBilledWriteCounter), per distinct event: the pool record carrying its pending ledger entry (within 2 KB: 2) then the entry (1), or for an event without a pool its dedupe marker holding the entry (1) then the entry (1); no transaction, no idempotency table. The duplicates are answered from the warm container\'s memory (0 calls, 0 units); in a cold one a duplicate reads its pool record or costs a refused marker put (1). API calls per delivery without the event source mapping\'s ReceiveMessage/DeleteMessage (Lambda makes those), and with them; DescribeInstances once per account and region of a batch, the ledger tip once per batch';
 
 async function interruptionThroughput(stack: LocalStack, proxy: CountingProxy, writeUnits: WriteUnitCounter) {
   const instances: string[] = [];
