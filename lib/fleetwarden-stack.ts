@@ -1,7 +1,7 @@
 import { CfnOutput, Stack, type StackProps, Tags } from 'aws-cdk-lib';
 import type { Construct } from 'constructs';
 import type { FleetwardenConfig } from './config';
-import { InterruptionIntelligence } from './constructs/interruption-intelligence';
+import { InterruptionIntelligence } from './constructs/interruption';
 import { KubernetesNodes } from './constructs/kubernetes';
 import { LedgerAudit } from './constructs/ledger';
 import { NodeDrift, wantsNodeDrift } from './constructs/drift';
