@@ -173,7 +173,8 @@ async function ingestForInstance(event: InterruptionEvent, instance: InstanceFac
     let recorded = !decision.changed && decision.reason === 'duplicate';
     if (!decision.changed && decision.reason === 'stale' && decision.forgotten) {
       // As old as the signals the record only counts: the ledger tells whether it is one of them.
-      recorded = (await deps.ledger.findRecorded({ dedupeKey, eventId: event.eventId, subject: pool, fromSeq: before?.forgotten?.fromSeq })) !== undefined;
+      const forgotten = before?.forgotten;
+      recorded = (await deps.ledger.findRecorded({ eventId: event.eventId, subject: pool, fromSeq: forgotten?.fromSeq, ...(forgotten?.marked ? { dedupeKey } : {}) })) !== undefined;
       if (!recorded) late = { late: 'new' };
     }
     // Applied: the history notes where its entry will be, at the earliest.

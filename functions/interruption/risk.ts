@@ -37,6 +37,11 @@ export const ForgottenSignalsSchema = z.strictObject({
   count: z.number().int().min(1),
   weight: z.number().min(0),
   fromSeq: z.number().int().min(1).optional(),
+  /**
+   * Some of them are interruption signals recorded before their seq was noted (by a transaction
+   * with a dedupe marker): looking one up takes its marker too.
+   */
+  marked: z.literal(true).optional(),
 });
 export type ForgottenSignals = z.infer<typeof ForgottenSignalsSchema>;
 
@@ -219,7 +224,8 @@ function bySignalOrder(a: { at: string; eventId: string }, b: { at: string; even
 /** Adds the oldest kept signal (never older than the summary's newest) to the summary. */
 function forget(summary: ForgottenSignals | undefined, dropped: HistoryEntry, policy: RiskPolicy): ForgottenSignals {
   const decay = summary ? halvings(Date.parse(dropped.at) - Date.parse(summary.at), policy) : 0;
-  return { ...fromSeq(summary, dropped), at: dropped.at, eventId: dropped.eventId, count: (summary?.count ?? 0) + 1, weight: (summary?.weight ?? 0) * decay + WEIGHT[dropped.kind] };
+  const marked = summary?.marked || (dropped.seq === undefined && dropped.kind !== 'insufficient-capacity');
+  return { ...fromSeq(summary, dropped), ...(marked ? { marked: true as const } : {}), at: dropped.at, eventId: dropped.eventId, count: (summary?.count ?? 0) + 1, weight: (summary?.weight ?? 0) * decay + WEIGHT[dropped.kind] };
 }
 
 /** Adds a new signal older than the summary's newest to the summary (weighed at the summary's time). */

@@ -69,10 +69,10 @@ export interface OutboxLedger extends LedgerWriter {
   /** Appends a deduplicated fact with two single-item writes: the marker (holding the pending entry), then the entry. */
   appendOnce(draft: LedgerDraft, dedupeKey: string): Promise<AppendResult>;
   /**
-   * The entry a fact was recorded with, if any: under its dedupe marker, or (from `fromSeq` on)
-   * an entry of this event about this subject. Reads only.
+   * The entry a fact was recorded with, if any: from `fromSeq` on, an entry of this event about
+   * this subject; or the one its dedupe marker names (when a `dedupeKey` is given). Reads only.
    */
-  findRecorded(fact: { dedupeKey: string; eventId: string; subject: string; fromSeq?: number }): Promise<LedgerEntry | undefined>;
+  findRecorded(fact: { dedupeKey?: string; eventId: string; subject: string; fromSeq?: number }): Promise<LedgerEntry | undefined>;
 }
 
 export interface DynamoLedgerOptions {
@@ -125,9 +125,13 @@ export class DynamoLedger implements OutboxLedger {
     return ((this.knownTip ?? (await this.tip()))?.seq ?? 0) + 1;
   }
 
-  async findRecorded(fact: { dedupeKey: string; eventId: string; subject: string; fromSeq?: number }): Promise<LedgerEntry | undefined> {
-    const marked = await this.findDuplicate(fact.dedupeKey);
-    if (marked || fact.fromSeq === undefined) return marked;
+  async findRecorded(fact: { dedupeKey?: string; eventId: string; subject: string; fromSeq?: number }): Promise<LedgerEntry | undefined> {
+    const found = fact.fromSeq === undefined ? undefined : await this.findFrom(fact.fromSeq, fact.eventId, fact.subject);
+    return found ?? (fact.dedupeKey === undefined ? undefined : this.findDuplicate(fact.dedupeKey));
+  }
+
+  /** The first entry from `fromSeq` on of this event about this subject (a filtered query, paged). */
+  private async findFrom(fromSeq: number, eventId: string, subject: string): Promise<LedgerEntry | undefined> {
     let ExclusiveStartKey: Record<string, unknown> | undefined;
     do {
       const page = await this.doc.send(
@@ -136,7 +140,7 @@ export class DynamoLedger implements OutboxLedger {
           KeyConditionExpression: '#c = :c AND #s >= :from',
           FilterExpression: '#e = :e AND #subject = :subject',
           ExpressionAttributeNames: { '#c': LEDGER_KEY.partition, '#s': LEDGER_KEY.sort, '#e': 'eventId', '#subject': 'subject' },
-          ExpressionAttributeValues: { ':c': this.chain, ':from': fact.fromSeq, ':e': fact.eventId, ':subject': fact.subject },
+          ExpressionAttributeValues: { ':c': this.chain, ':from': fromSeq, ':e': eventId, ':subject': subject },
           ConsistentRead: true,
           ExclusiveStartKey,
         }),

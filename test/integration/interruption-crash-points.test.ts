@@ -265,6 +265,43 @@ describe('interruption ingest: a crash at every point between its writes, then a
   });
 });
 
+describe('interruption ingest over records and entries written before (transactions, markers, 200 kept signals)', () => {
+  it('recognises a redelivered event it recorded then, once the record has summed it up, by its dedupe marker', async () => {
+    const chain = `legacy-${randomUUID()}`;
+    const { instanceId, pool } = await freshInstance();
+    const t = Date.now() - 3_600_000;
+    const old = Array.from({ length: MAX_HISTORY + 3 }, (_, i) => eventFor('rebalance-recommendation', instanceId, new Date(t + i * 60_000)));
+    // What the transaction-era ingest left: the record (every signal kept, no seqs) written in one
+    // transaction with each entry and its marker.
+    const ledger = ledgerOf(chain);
+    let record: PoolRiskRecord | undefined;
+    for (const e of old) {
+      const history = [...(record?.history ?? []), { eventId: e.eventId, at: e.time.toISOString(), kind: 'rebalance' as const, account: PROD, environment: 'PROD' as const }];
+      const next: PoolRiskRecord = { pool: pool!, history, version: (record?.version ?? 0) + 1 };
+      await ledger.append(
+        { actor: 'interruption-ingest', action: 'pool.rebalance-recorded', subject: pool!, reason: 'recorded', eventId: e.eventId },
+        { dedupeKey: e.eventId, alsoWrite: [pools().conditionalPut(next)] },
+      );
+      record = next;
+    }
+    const fresh = eventFor('spot-interruption-warning', instanceId);
+    await ingestInterruption(fresh, processOn(chain).deps);
+    const summed = await pools().get(pool!);
+    expect(summed?.forgotten).toMatchObject({ count: old.length + 1 - MAX_HISTORY, marked: true });
+    expect(summed?.forgotten?.fromSeq).toBeUndefined();
+
+    for (const again of [old[0]!, old[3]!, fresh]) {
+      const p = processOn(chain);
+      expect((await ingestInterruption(again, p.deps)).instances[0]).toMatchObject({ duplicate: true });
+      expect(p.published.map((e) => e.detailType)).toContain('InstanceInterrupted');
+    }
+    const recorded = await entries(chain);
+    expect(recorded.map((e) => e.eventId)).toEqual([...old, fresh].map((e) => e.eventId));
+    expect(verifyChain(chain, recorded).ok).toBe(true);
+    expect((await pools().get(pool!))?.version).toBe(summed!.version);
+  });
+});
+
 describe('interruption ingest: containers racing on one pool (property)', () => {
   it('records every distinct event once and loses no update, whatever the interleaving and the duplicates', async () => {
     await fc.assert(

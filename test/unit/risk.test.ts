@@ -155,6 +155,15 @@ describe('pool risk decisions', () => {
       expect(record.history.every((h) => h.seq !== undefined)).toBe(true);
     });
 
+    it('marks a summary holding interruption signals recorded before their seq was noted (their markers find them)', () => {
+      const now = hours(20);
+      const build = (over: (i: number) => Partial<Signal>) => many(MAX_HISTORY + 1, over).reduce<PoolRiskRecord | undefined>((r, s) => apply(r, s, now), undefined)!;
+      expect(build((i) => ({ seq: i + 1 })).forgotten?.marked).toBeUndefined();
+      expect(build(() => ({})).forgotten).toMatchObject({ marked: true });
+      // The gatekeeper's capacity signals have markers of their own, which the ingest never looks up.
+      expect(build(() => ({ kind: 'insufficient-capacity' })).forgotten?.marked).toBeUndefined();
+    });
+
     it('keeps every signal a redelivery could still bring, whatever the half-life and quarantine (15 days)', () => {
       const short = { ...policy, riskHalfLifeHours: 1, quarantineDays: 1 };
       expect(applySignal(undefined, POOL, signal({ at: hours(-14 * 24) }), short, t0)).toMatchObject({ changed: true });
