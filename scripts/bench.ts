@@ -220,7 +220,7 @@ const minus = (a: Record<string, number>, b: Record<string, number>) =>
   Object.fromEntries(Object.entries(a).flatMap(([op, n]) => (n > (b[op] ?? 0) ? [[op, n - (b[op] ?? 0)] as const] : [])));
 
 const NOTE_INTERRUPTIONS =
-  'write units as DynamoDB bills them (installBilledWriteCounter), per distinct event: the pool record carrying its pending ledger entry (within 2 KB: 2) then the entry (1), or for an event without a pool its dedupe marker holding the entry (1) then the entry (1); no transaction, no idempotency table. The duplicates are answered from the warm container\'s memory (0 calls, 0 units); in a cold one a duplicate reads its pool record or costs a refused marker put (1). API calls per delivery without the event source mapping\'s ReceiveMessage/DeleteMessage (Lambda makes those), and with them; DescribeInstances once per account and region of a batch, the ledger tip once per batch';
+  'write units as DynamoDB bills them (installBilledWriteCounter), per distinct event: the pool record carrying its pending ledger entry (within 2 KB: 2) then the entry (1), or for an event without a pool its dedupe marker holding the entry (1) then the entry (1); no transaction, no idempotency table. The duplicates are answered from the warm container\'s memory (0 calls, 0 units); in a cold one (coldContainerDuplicates, measured apart) a duplicate reads its pool record and the ledger, and publishes its events again; one without a pool costs a refused marker put (1). API calls per delivery without the event source mapping\'s ReceiveMessage/DeleteMessage (Lambda makes those), and with them; DescribeInstances once per account and region of a batch, the ledger tip once per batch';
 
 async function interruptionThroughput(stack: LocalStack, proxy: CountingProxy, writeUnits: WriteUnitCounter) {
   const instances: string[] = [];
@@ -264,6 +264,19 @@ async function interruptionThroughput(stack: LocalStack, proxy: CountingProxy, w
   const esm = (c: Record<string, number>) => (c.ReceiveMessage ?? 0) + (c.DeleteMessage ?? 0) + (c.ChangeMessageVisibility ?? 0);
   const total = (c: Record<string, number>) => Object.values(c).reduce((a, b) => a + b, 0);
   const duplicateCalls = minus(calls, distinctCalls);
+
+  // The same duplicates once more, to a cold container (a new environment is a new one locally):
+  // no memory of the events it completed, so they take the durable path (the pool history, the
+  // ledger), and republish their events.
+  const ingest = [...stack.functions.values()].find((f) => f.logicalId.startsWith('InterruptionsInterruptionIngest'))!;
+  await deliverToQueue(stack, 'InterruptionsEventsQueue', duplicates);
+  const coldMark = proxy.counts();
+  billedMark = billed.mark();
+  ingest.environment.FLEETWARDEN_BENCH_CONTAINER = 'cold';
+  const coldPump = await pumpQueue(stack, 'InterruptionsEventsQueue', 'InterruptionsInterruptionIngest', { maxBatches: 1000 });
+  delete ingest.environment.FLEETWARDEN_BENCH_CONTAINER;
+  const billedCold = billed.since(billedMark);
+  const coldCalls = minus(proxy.counts(), coldMark);
   return {
     awsApiCallsPerDelivery: round((total(calls) - esm(calls)) / deliveries.length, 2),
     awsApiCallsPerDeliveryWithEventSourceMapping: round(total(calls) / deliveries.length, 2),
@@ -282,6 +295,13 @@ async function interruptionThroughput(stack: LocalStack, proxy: CountingProxy, w
     writeUnitsPerDistinctEvent: round(billedDistinct.units / distinct.length, 2),
     writeUnitsPerDuplicate: round(billedDuplicates.units / duplicates.length, 2),
     largestItemBytes: billed.largest(),
+    coldContainerDuplicates: {
+      deliveries: duplicates.length,
+      failedDeliveries: coldPump.failed,
+      writeUnitsPerDuplicate: round(billedCold.units / duplicates.length, 2),
+      awsApiCallsPerDuplicate: round((total(coldCalls) - esm(coldCalls)) / duplicates.length, 2),
+      awsApiCallsByOperation: coldCalls,
+    },
     // The figures as this bench counted them before (moto's 1 per successful write, transactions
     // estimated, failed conditional writes missed), over all deliveries per distinct event.
     writeUnitsAsMotoReports: { perDelivery: round(written.units / deliveries.length, 2), perDistinctEvent: round(written.units / distinct.length, 2) },
