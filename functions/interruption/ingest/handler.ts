@@ -5,14 +5,14 @@ import { AccountSessions } from '../../shared/accounts';
 import { EVENT_SOURCES, EventBridgePublisher } from '../../shared/bus';
 import { SqsDeadLetters } from '../../shared/dead-letters';
 import { fleetHandler, perEnvironment } from '../../shared/middleware';
-import { parseRecordBody, processSqsRecords } from '../../shared/sqs-records';
+import { processSqsRecords } from '../../shared/sqs-records';
 import { ConfiguredAccounts } from '../accounts';
 import { Ec2InstanceResolver } from '../instances';
 import { type InterruptionEvent, parseInterruptionEvent } from '../events';
 import { type IngestDeps, IngestMemory, ingestInterruption, reportIngest } from '../ingest';
 import { DynamoPoolRiskStore } from '../pool-store';
 import { type InterruptionIngestEnv, InterruptionIngestEnvSchema } from './env';
-import { PrefetchingResolver } from './prefetch';
+import { PrefetchingResolver, eventsToResolve } from './prefetch';
 
 const wire = perEnvironment((env: InterruptionIngestEnv) => {
   const resolver = new PrefetchingResolver(new Ec2InstanceResolver(new AccountSessions(env.HOME_ACCOUNT_ID, env.MEMBER_ROLE_NAME)));
@@ -42,7 +42,7 @@ export const handler = fleetHandler({ envSchema: InterruptionIngestEnvSchema, in
   // Other functions append to the chain between invocations: read its tip once per batch, then
   // chain this batch's own appends on it.
   ledger.forgetTip();
-  await resolver.prefetch(await knownEvents(event.Records.map((r) => r.body), deps));
+  await resolver.prefetch(await eventsToResolve(event.Records.map((r) => r.body), deps));
   // One record at a time: every record appends to the same ledger chain, and parallel appenders
   // would mostly race each other for its tip.
   return processSqsRecords(
@@ -51,10 +51,3 @@ export const handler = fleetHandler({ envSchema: InterruptionIngestEnvSchema, in
     tools,
   );
 });
-
-/** The batch's events from accounts Fleetwarden knows (the others are parked without a lookup). */
-async function knownEvents(bodies: string[], deps: IngestDeps): Promise<InterruptionEvent[]> {
-  const events = bodies.map((body) => parseRecordBody(body, parseInterruptionEvent)).flatMap((p) => (p.ok ? [p.event] : []));
-  const known = await Promise.all(events.map((e) => deps.accounts.environmentOf(e.account).catch(() => undefined)));
-  return events.filter((e, i) => known[i] !== undefined && !deps.memory?.completedAsDuplicate(e.eventId));
-}

@@ -1,4 +1,6 @@
-import type { InstanceFacts, InstanceResolver } from '../ingest';
+import { parseRecordBody } from '../../shared/sqs-records';
+import { parseInterruptionEvent, type InterruptionEvent } from '../events';
+import type { IngestDeps, InstanceFacts, InstanceResolver } from '../ingest';
 
 /**
  * Resolves the instances of a whole SQS batch at once: one DescribeInstances per account and
@@ -40,3 +42,14 @@ export class PrefetchingResolver implements InstanceResolver {
 }
 
 const factsKey = (account: string, region: string, instanceId: string) => `${account}/${region}/${instanceId}`;
+
+/**
+ * The events of a batch whose instances are worth looking up at once: those that parse, from an
+ * account Fleetwarden knows (the others are parked without a lookup), not already completed by this
+ * container.
+ */
+export async function eventsToResolve(bodies: string[], deps: IngestDeps): Promise<InterruptionEvent[]> {
+  const events = bodies.map((body) => parseRecordBody(body, parseInterruptionEvent)).flatMap((p) => (p.ok ? [p.event] : []));
+  const known = await Promise.all(events.map((e) => deps.accounts.environmentOf(e.account).catch(() => undefined)));
+  return events.filter((e, i) => known[i] !== undefined && !deps.memory?.completedAsDuplicate(e.eventId));
+}
