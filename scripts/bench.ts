@@ -261,7 +261,7 @@ async function interruptionThroughput(stack: LocalStack, proxy: CountingProxy, w
   const written = writeUnits.since(mark);
   const calls = minus(proxy.counts(), delivering);
   // The event source mapping's own SQS calls are Lambda's, not the function's: counted apart.
-  const esm = (c: Record<string, number>) => (c.ReceiveMessage ?? 0) + (c.DeleteMessage ?? 0) + (c.ChangeMessageVisibility ?? 0);
+  const esm = (c: Record<string, number>) => (c.ReceiveMessage ?? 0) + (c.DeleteMessage ?? 0) + (c.DeleteMessageBatch ?? 0) + (c.ChangeMessageVisibility ?? 0);
   const total = (c: Record<string, number>) => Object.values(c).reduce((a, b) => a + b, 0);
   const duplicateCalls = minus(calls, distinctCalls);
 

@@ -537,7 +537,7 @@ export function costModel(measured: BenchResults, assumptions?: DeepPartial<Assu
     const duplicates = events * a.duplicateDeliveryRate;
     const deliveries = events + duplicates;
     const invocations = deliveries / a.deliveriesPerIngestInvocation;
-    const deletesPerDelivery = op(calls, 'DeleteMessage') / m.deliveries;
+    const deletesPerDelivery = (op(calls, 'DeleteMessage') + op(calls, 'DeleteMessageBatch')) / m.deliveries;
     const readsPerDelivery = (op(calls, 'GetItem') + op(calls, 'Query') + op(calls, 'BatchGetItem') + op(calls, 'Scan')) / m.deliveries;
     // Each distinct event is two single-item puts (the pool record or dedupe marker carrying the entry, then the entry): one append.
     const appendsPerEvent = op(calls, 'PutItem') / 2 / m.distinctEvents;

@@ -189,7 +189,7 @@ async function fleetwardenRun(stack: LocalStack, k8s: Workloads, ctx: NthContext
   const harness = { SendMessage: 1 };
   // Lambda's SQS event source mapping: one receive that returned the batch and one delete per
   // message, per queue; the local pump's extra empty receive before it stops is left out.
-  const eventSourceMapping = { ReceiveMessage: ingest.batches + drain.batches, DeleteMessage: (aws.DeleteMessage ?? 0), ChangeMessageVisibility: aws.ChangeMessageVisibility ?? 0 };
+  const eventSourceMapping = { ReceiveMessage: ingest.batches + drain.batches, DeleteMessageBatch: (aws.DeleteMessageBatch ?? 0) + (aws.DeleteMessage ?? 0), ChangeMessageVisibility: aws.ChangeMessageVisibility ?? 0 };
   const timeline = kubeTimeline(kube.calls(), t0);
   const functionCalls = sum(aws) - harness.SendMessage - [...QUEUE_POLLING].reduce((n, op) => n + (aws[op] ?? 0), 0);
   return {
