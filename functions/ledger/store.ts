@@ -132,23 +132,7 @@ export class DynamoLedger implements OutboxLedger {
 
   /** The first entry from `fromSeq` on of this event about this subject (a filtered query, paged). */
   private async findFrom(fromSeq: number, eventId: string, subject: string): Promise<LedgerEntry | undefined> {
-    let ExclusiveStartKey: Record<string, unknown> | undefined;
-    do {
-      const page = await this.doc.send(
-        new QueryCommand({
-          TableName: this.options.tableName,
-          KeyConditionExpression: '#c = :c AND #s >= :from',
-          FilterExpression: '#e = :e AND #subject = :subject',
-          ExpressionAttributeNames: { '#c': LEDGER_KEY.partition, '#s': LEDGER_KEY.sort, '#e': 'eventId', '#subject': 'subject' },
-          ExpressionAttributeValues: { ':c': this.chain, ':from': fromSeq, ':e': eventId, ':subject': subject },
-          ConsistentRead: true,
-          ExclusiveStartKey,
-        }),
-      );
-      const found = page.Items?.[0];
-      if (found) return found as LedgerEntry;
-      ExclusiveStartKey = page.LastEvaluatedKey;
-    } while (ExclusiveStartKey);
+    for await (const item of this.itemsFrom(fromSeq, { eventId, subject })) return item as LedgerEntry;
     return undefined;
   }
 
@@ -249,15 +233,21 @@ export class DynamoLedger implements OutboxLedger {
   }
 
   /** Entries in sequence order, paginated, read consistently. */
-  async *entries(fromSeq = 1): AsyncGenerator<Record<string, unknown>> {
+  entries(fromSeq = 1): AsyncGenerator<Record<string, unknown>> {
+    return this.itemsFrom(fromSeq);
+  }
+
+  /** The chain's items from `fromSeq` on, in sequence order, paged, read consistently; `only` filters on the server. */
+  private async *itemsFrom(fromSeq: number, only?: { eventId: string; subject: string }): AsyncGenerator<Record<string, unknown>> {
     let ExclusiveStartKey: Record<string, unknown> | undefined;
     do {
       const page = await this.doc.send(
         new QueryCommand({
           TableName: this.options.tableName,
           KeyConditionExpression: '#c = :c AND #s >= :from',
-          ExpressionAttributeNames: { '#c': LEDGER_KEY.partition, '#s': LEDGER_KEY.sort },
-          ExpressionAttributeValues: { ':c': this.chain, ':from': fromSeq },
+          ...(only ? { FilterExpression: '#e = :e AND #subject = :subject' } : {}),
+          ExpressionAttributeNames: { '#c': LEDGER_KEY.partition, '#s': LEDGER_KEY.sort, ...(only ? { '#e': 'eventId', '#subject': 'subject' } : {}) },
+          ExpressionAttributeValues: { ':c': this.chain, ':from': fromSeq, ...(only ? { ':e': only.eventId, ':subject': only.subject } : {}) },
           ConsistentRead: true,
           ExclusiveStartKey,
         }),
