@@ -63,6 +63,11 @@ export interface RecordPipeline<T, R> {
   retry?: { queueUrl: string; visibilitySeconds: (receiveCount: number) => number };
   /** Called with each record's result, for the consumer's own metrics and log line. */
   onDone?: (event: T, result: R) => void;
+  /**
+   * Called once with the batch's parsed events before any is acted on (to look up what they all
+   * need in one go); the events are parsed once, for this and for the acts.
+   */
+  prepare?: (events: T[]) => Promise<void>;
 }
 
 export interface PipelineTools {
@@ -86,8 +91,19 @@ export async function processSqsRecords<T, R>(event: SqsEvent, pipeline: RecordP
     tools.metrics.addMetric('EventsParked', MetricUnit.Count, 1);
     tools.logger.warn('event parked in the DLQ', { messageId: record.messageId, error: error.name, reason: error.message });
   };
+  // Parsed once per record; a parser bug (not a Terminal.* refusal) fails its record, not the batch.
+  const parsedBodies = new Map<string, ParsedRecord<T> | { bug: unknown }>();
+  for (const record of event.Records) {
+    try {
+      parsedBodies.set(record.messageId, parseRecordBody(record.body, pipeline.parse));
+    } catch (bug) {
+      parsedBodies.set(record.messageId, { bug });
+    }
+  }
+  if (pipeline.prepare) await pipeline.prepare([...parsedBodies.values()].flatMap((p) => ('ok' in p && p.ok ? [p.event] : [])));
   const processRecord = async (record: SQSRecord) => {
-    const parsed = parseRecordBody(record.body, pipeline.parse);
+    const parsed = parsedBodies.get(record.messageId) ?? parseRecordBody(record.body, pipeline.parse);
+    if ('bug' in parsed) throw parsed.bug;
     if (!parsed.ok) return park(record, parsed.error);
     try {
       const result = await pipeline.act(parsed.event, record);

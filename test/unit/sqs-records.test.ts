@@ -83,6 +83,44 @@ describe('processSqsRecords (parse, act, park or retry, partial batch response)'
   });
 });
 
+describe('processSqsRecords with prepare (one look-up for the whole batch)', () => {
+  it('should parse each record once and hand prepare the batch\'s events before the first act', async () => {
+    // Prepare
+    const seen: string[] = [];
+    const counting = (raw: unknown) => {
+      seen.push(`parse ${JSON.stringify(raw)}`);
+      return parse(raw);
+    };
+    const event = { Records: [sqsRecord('a', '{"n":1}'), sqsRecord('b', 'not json'), sqsRecord('c', '{"n":2}')] };
+
+    // Act
+    const response = await processSqsRecords(
+      event,
+      { parse: counting, prepare: async (events) => void seen.push(`prepare ${events.join(',')}`), act: async (n) => void seen.push(`act ${n}`), deadLetters: new RecordingDeadLetters(), parallel: false },
+      pipelineTools,
+    );
+
+    // Assess
+    expect(response.batchItemFailures).toEqual([]);
+    expect(seen).toEqual(['parse {"n":1}', 'parse {"n":2}', 'prepare 1,2', 'act 1', 'act 2']);
+  });
+
+  it('should fail only the record whose parser has a bug, as without prepare', async () => {
+    const buggy = (raw: unknown) => {
+      if ((raw as { n?: number }).n === 3) throw new TypeError('bug');
+      return parse(raw);
+    };
+    const acted: number[] = [];
+    const response = await processSqsRecords(
+      { Records: [sqsRecord('a', '{"n":3}'), sqsRecord('b', '{"n":1}')] },
+      { parse: buggy, prepare: async () => {}, act: async (n) => void acted.push(n), deadLetters: new RecordingDeadLetters(), parallel: false },
+      pipelineTools,
+    );
+    expect(response.batchItemFailures).toEqual([{ itemIdentifier: 'a' }]);
+    expect(acted).toEqual([1]);
+  });
+});
+
 describe('backoffVisibilitySeconds', () => {
   it('should grow by 5 s per receive and stop at 30 s', () => {
     expect([0, 1, 2, 3, 6, 7, 100].map(backoffVisibilitySeconds)).toEqual([5, 5, 10, 15, 30, 30, 30]);

@@ -42,12 +42,18 @@ export const handler = fleetHandler({ envSchema: InterruptionIngestEnvSchema, in
   // Other functions append to the chain between invocations: read its tip once per batch, then
   // chain this batch's own appends on it.
   ledger.forgetTip();
-  await resolver.prefetch(await eventsToResolve(event.Records.map((r) => r.body), deps));
   // One record at a time: every record appends to the same ledger chain, and parallel appenders
-  // would mostly race each other for its tip.
+  // would mostly race each other for its tip. The batch's instances are looked up at once first.
   return processSqsRecords(
     event,
-    { parse: parseInterruptionEvent, act: (e: InterruptionEvent) => ingestInterruption(e, deps), deadLetters, parallel: false, onDone: (e, outcome) => reportIngest(e, outcome, tools) },
+    {
+      parse: parseInterruptionEvent,
+      prepare: async (events) => resolver.prefetch(await eventsToResolve(events, deps)),
+      act: (e: InterruptionEvent) => ingestInterruption(e, deps),
+      deadLetters,
+      parallel: false,
+      onDone: (e, outcome) => reportIngest(e, outcome, tools),
+    },
     tools,
   );
 });

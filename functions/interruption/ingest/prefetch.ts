@@ -1,5 +1,4 @@
-import { parseRecordBody } from '../../shared/sqs-records';
-import { parseInterruptionEvent, type InterruptionEvent } from '../events';
+import type { InterruptionEvent } from '../events';
 import type { IngestDeps, InstanceFacts, InstanceResolver } from '../ingest';
 
 /**
@@ -44,12 +43,11 @@ export class PrefetchingResolver implements InstanceResolver {
 const factsKey = (account: string, region: string, instanceId: string) => `${account}/${region}/${instanceId}`;
 
 /**
- * The events of a batch whose instances are worth looking up at once: those that parse, from an
- * account Fleetwarden knows (the others are parked without a lookup), not already completed by this
+ * The events of a batch whose instances are worth looking up at once: those from an account
+ * Fleetwarden knows (the others are parked without a lookup), not already completed by this
  * container.
  */
-export async function eventsToResolve(bodies: string[], deps: IngestDeps): Promise<InterruptionEvent[]> {
-  const events = bodies.map((body) => parseRecordBody(body, parseInterruptionEvent)).flatMap((p) => (p.ok ? [p.event] : []));
+export async function eventsToResolve(events: InterruptionEvent[], deps: IngestDeps): Promise<InterruptionEvent[]> {
   const known = await Promise.all(events.map((e) => deps.accounts.environmentOf(e.account).catch(() => undefined)));
   return events.filter((e, i) => known[i] !== undefined && !deps.memory?.completedAsDuplicate(e.eventId));
 }
