@@ -44,7 +44,7 @@ import { type LocalStack, provision } from '../../local/provision';
 import { deliverToQueue, pumpQueue } from '../../local/sqs-source';
 import { invokeFunction } from '../../local/stepfunctions';
 import { synthTemplate } from '../../local/template';
-import { applyRbac, clusterDown, clusterUp, clusterUser } from '../k8s/control-plane';
+import { applyRbac, clusterDown, clusterUp, clusterUser, runScript } from '../k8s/control-plane';
 import { testInstance } from '../k8s/instances';
 import { Workloads } from '../k8s/workloads';
 import { type AwsProxy, type CallRecord, type KubeProxy, startAwsProxy, startKubeProxy } from './nth-proxies';
@@ -73,20 +73,7 @@ const span = (from: number | null | undefined, to: number | null | undefined) =>
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** Runs nth-build.sh (waits on its lock, builds if the cache lacks the binary); resolves to the binary's path. */
-function buildNth(args: string[] = []): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const child = spawn('bash', [BUILD_SCRIPT, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let tail = '';
-    child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
-    child.stderr.on('data', (c: Buffer) => {
-      tail = (tail + c.toString()).slice(-4000);
-      for (const line of c.toString().split('\n')) if (line.startsWith('[nth]')) process.stderr.write(`${line}\n`);
-    });
-    child.on('error', reject);
-    child.on('exit', (code) => (code === 0 ? resolve(stdout.trim()) : reject(new Error(`nth-build.sh ${args.join(' ')} exited with ${code}:\n${tail}`))));
-  });
-}
+const buildNth = (args: string[] = []) => runScript(BUILD_SCRIPT, args, { echo: '[nth]' });
 
 /** The Spot interruption warning for an instance, as EventBridge puts it on the queue (test/events shape). */
 function interruptionEvent(instanceId: string): Record<string, unknown> {

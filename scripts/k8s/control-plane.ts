@@ -10,25 +10,31 @@ import { PROJECT_ROOT } from '../../lib/paths';
 
 const SCRIPT = path.join(PROJECT_ROOT, 'scripts', 'k8s', 'cluster.sh');
 
-/** Runs cluster.sh; rejects with the command's last output lines when it fails. */
-function run(args: string[], options: { echo?: boolean } = {}): Promise<string> {
+/**
+ * Runs a bash script of the test infrastructure; resolves to its stdout, rejects with its last
+ * stderr lines when it fails. `echo` names the prefix of the progress lines shown as they come
+ * (a cold build takes many minutes).
+ */
+export function runScript(script: string, args: string[], options: { echo?: string } = {}): Promise<string> {
   return new Promise((resolve, reject) => {
-    const child = spawn('bash', [SCRIPT, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn('bash', [script, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let tail = '';
     child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
     child.stderr.on('data', (chunk: Buffer) => {
       tail = (tail + chunk.toString()).slice(-6000);
-      // A cold build takes many minutes: show its progress lines.
-      if (options.echo) for (const line of chunk.toString().split('\n')) if (line.startsWith('[k8s]')) process.stderr.write(`${line}\n`);
+      if (options.echo) for (const line of chunk.toString().split('\n')) if (line.startsWith(options.echo)) process.stderr.write(`${line}\n`);
     });
     child.on('error', reject);
     child.on('exit', (code) => {
       if (code === 0) resolve(stdout.trim());
-      else reject(new Error(`scripts/k8s/cluster.sh ${args.join(' ')} exited with ${code}:\n${tail.trim().split('\n').slice(-40).join('\n')}`));
+      else reject(new Error(`${path.relative(PROJECT_ROOT, script)} ${args.join(' ')} exited with ${code}:\n${tail.trim().split('\n').slice(-40).join('\n')}`));
     });
   });
 }
+
+/** Runs cluster.sh, showing its `[k8s]` progress lines when asked. */
+const run = (args: string[], options: { echo?: boolean } = {}) => runScript(SCRIPT, args, { echo: options.echo ? '[k8s]' : undefined });
 
 /** Builds the binaries if the cache lacks them (minutes, once per version), starts everything, waits until usable. */
 export async function clusterUp(dir: string, options: { echo?: boolean } = { echo: true }): Promise<{ kubeconfig: string; server: string; seconds: number }> {
