@@ -4,7 +4,7 @@ import type { OutboxLedger } from '../ledger/store';
 import type { DomainEvent, EventPublisher } from '../shared/bus';
 import type { AccountDirectory } from './accounts';
 import type { EnvironmentClass } from '../shared/environments';
-import { TerminalError } from '../shared/errors';
+import { UnknownAccountError } from '../shared/errors';
 import type { InterruptionEvent } from './events';
 import { type Pool, poolKey } from './pool';
 import { PoolRecordCache, PoolRiskConflictError, type PoolRiskStore } from './pool-store';
@@ -25,8 +25,6 @@ export interface InstanceFacts {
 export interface InstanceResolver {
   resolve(account: string, region: string, instanceIds: string[]): Promise<Map<string, InstanceFacts>>;
 }
-
-export type { DomainEvent, EventPublisher } from '../shared/bus';
 
 export interface IngestDeps {
   accounts: AccountDirectory;
@@ -66,10 +64,6 @@ export class IngestMemory {
     this.completed.set(outcome.eventId, outcome);
     if (this.completed.size > this.capacity) this.completed.delete(this.completed.keys().next().value!);
   }
-}
-
-export class UnknownAccountError extends TerminalError {
-  override name = 'Terminal.UnknownAccount';
 }
 
 export interface IngestOutcome {

@@ -34,6 +34,11 @@ export class InvalidEnvironmentError extends TerminalError {
   override name = 'Terminal.InvalidEnvironment';
 }
 
+/** An account the config does not list (nor Organizations tags, where enabled): its environment class, and so what may be done there, is unknown. */
+export class UnknownAccountError extends TerminalError {
+  override name = 'Terminal.UnknownAccount';
+}
+
 /** A message that is not an event this consumer understands (another source or detail-type): parked, never retried. */
 export class UnknownEventError extends TerminalError {
   override name = 'Terminal.UnknownEvent';

@@ -1,9 +1,8 @@
 import type { Gatekeeper } from '../gatekeeper/gatekeeper';
-import { UnknownAccountError } from '../interruption/ingest';
 import type { EventPublisher } from '../shared/bus';
 import type { LedgerWriter } from '../ledger/store';
 import type { EnvironmentClass } from '../shared/environments';
-import { RetryableError, TerminalError, causeMessage } from '../shared/errors';
+import { RetryableError, TerminalError, UnknownAccountError, causeMessage } from '../shared/errors';
 import { CAPACITY_ERRORS, type SwapAws } from './aws';
 import { type CompensationAction, decideCompensation } from './compensate';
 import type { Metrics } from '@aws-lambda-powertools/metrics';
