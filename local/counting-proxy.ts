@@ -18,7 +18,9 @@ function operationOf(method: string, url: string, headers: Record<string, string
   if (typeof target === 'string') return target.split('.').pop()!; // JSON protocols: DynamoDB, EventBridge, SQS, KMS…
   const action = /(?:^|[?&])Action=([A-Za-z]+)/.exec(url)?.[1] ?? /(?:^|&)Action=([A-Za-z]+)/.exec(body)?.[1];
   if (action) return action; // query protocols: EC2, STS, SNS, Auto Scaling…
-  return `S3:${method}`; // REST (S3)
+  // REST (S3): a listing is a GET too, but S3 bills it as a LIST request.
+  if (method === 'GET' && /[?&]list-type=2(?:&|$)/.test(url)) return 'S3:LIST';
+  return `S3:${method}`;
 }
 
 export async function startCountingProxy(target: string): Promise<CountingProxy> {

@@ -410,11 +410,17 @@ async function main() {
     }
     let workflows: Record<string, unknown> | undefined;
     if (sections.has('workflows')) {
+      // The chain's first digest, then an hourly run as every later one is: a previous digest to
+      // read and verify, one new entry to digest.
+      await sequential.append({ actor: 'bench', action: 'pool.quarantined', subject: 'pool-first', reason: 'bench', eventId: 'digest-first' });
+      const first = await runStateMachine(stack, 'LedgerDigestStateMachine', { chain: 'fleet' });
+      await sequential.append({ actor: 'bench', action: 'pool.quarantined', subject: 'pool-next', reason: 'bench', eventId: 'digest-next' });
       proxy.reset();
       const digest = await runStateMachine(stack, 'LedgerDigestStateMachine', { chain: 'fleet' });
       const digestCalls = proxy.counts();
       workflows = {
         ledgerDigest: { status: digest.status, stateTransitions: digest.transitions, lambdaInvocations: digest.lambdaInvocations, sdkTaskCalls: digest.sdkCalls, awsApiCalls: digestCalls },
+        ledgerFirstDigest: { status: first.status, stateTransitions: first.transitions, sdkTaskCalls: first.sdkCalls },
       };
     }
     if (sections.has('ledger')) {

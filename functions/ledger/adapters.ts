@@ -1,7 +1,7 @@
 import { GetObjectCommand, ListObjectVersionsCommand, ListObjectsV2Command, NoSuchKey, type S3Client } from '@aws-sdk/client-s3';
 import { KMSInvalidSignatureException, SignCommand, VerifyCommand, type KMSClient } from '@aws-sdk/client-kms';
-import { type Digest, DigestSchema, type DigestSigner, digestPrefix, latestDigestKey } from './digest';
-import { LedgerTamperedError } from '../shared/errors';
+import { type Digest, type DigestSigner, digestPrefix, latestDigestKey, parseStoredDigest } from './digest';
+import type { DigestSource } from './audit';
 
 /** Signs digests with an asymmetric KMS key (ECC_NIST_P256); the private key never leaves KMS. */
 export class KmsDigestSigner implements DigestSigner {
@@ -33,7 +33,7 @@ export class KmsDigestSigner implements DigestSigner {
 }
 
 /** Reads digests from the locked archive bucket. */
-export class DigestArchive {
+export class DigestArchive implements DigestSource {
   constructor(
     private readonly s3: S3Client,
     private readonly bucket: string,
@@ -98,11 +98,6 @@ export class DigestArchive {
       if (error instanceof NoSuchKey) return undefined;
       throw error;
     }
-    // A digest that does not parse is not a bad request: the archive itself was tampered with.
-    try {
-      return DigestSchema.parse(JSON.parse(body ?? 'null'));
-    } catch (cause) {
-      throw new LedgerTamperedError(`digest ${key} is not a valid digest`, { cause });
-    }
+    return parseStoredDigest(key, body);
   }
 }

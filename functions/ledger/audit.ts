@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { type ChainTip, type VerifyProblem, verifyChain } from './chain';
-import { type Digest, type DigestSigner, digestHash, digestKey, digestSignatureValid, latestDigestKey, nextDigest, signDigest } from './digest';
+import { type Digest, type DigestSigner, digestHash, digestKey, digestPrefix, digestSignatureValid, latestDigestKey, nextDigest, signDigest } from './digest';
 import { LedgerTamperedError } from '../shared/errors';
 
 /** The two ledger reads the audit needs; DynamoLedger implements both. */
@@ -9,18 +9,32 @@ export interface LedgerSource {
   entries(fromSeq?: number): AsyncIterable<Record<string, unknown>>;
 }
 
-export interface DigestSource {
+/** What the digest workflow needs from the archive: where the chain of digests ends. */
+export interface NewestDigests {
+  /** What latest.json says (a convenience pointer; the stored digests are the truth). */
   pointer(chain: string): Promise<Digest | undefined>;
+  /** The stored digest covering the newest entries. */
   newest(chain: string): Promise<Digest | undefined>;
+}
+
+/** What a full verification reads from the archive. */
+export interface DigestSource extends NewestDigests {
   all(chain: string): Promise<Digest[]>;
   hidden(chain: string): Promise<string[]>;
 }
 
-export interface AuditDeps {
+interface Signing {
   ledger: LedgerSource;
-  digests: DigestSource;
   signer: DigestSigner;
+}
+
+export interface DigestDeps extends Signing {
+  digests: NewestDigests;
   clock?: () => Date;
+}
+
+export interface AuditDeps extends Signing {
+  digests: DigestSource;
 }
 
 /** What the digest workflow stores next, or that there is nothing new since the last digest. */
@@ -31,6 +45,12 @@ export type DigestPlan =
       chain: string;
       key: string;
       latestKey: string;
+      /**
+       * The key a listing starts after to see this digest and everything newer (the previous
+       * digest's key, or the chain's prefix); stored as latest.json's metadata so that the next
+       * run lists a handful of keys instead of the whole archive.
+       */
+      listAfter: string;
       body: string;
       /** Object Lock buckets require an integrity header on every write. */
       contentMd5: string;
@@ -50,7 +70,7 @@ async function collect(source: AsyncIterable<Record<string, unknown>>): Promise<
  * then signs a digest of the new tip. Throws Terminal.LedgerTampered rather than sign over a
  * broken chain: a digest must never launder tampering.
  */
-export async function prepareDigest(deps: AuditDeps): Promise<DigestPlan> {
+export async function prepareDigest(deps: DigestDeps): Promise<DigestPlan> {
   const chain = deps.ledger.chain;
   // The newest stored digest, not latest.json: a run that stored its digest but failed before
   // moving the pointer must not make the next run chain to an older digest.
@@ -78,6 +98,7 @@ export async function prepareDigest(deps: AuditDeps): Promise<DigestPlan> {
     chain,
     key: digestKey(chain, digest.fromSeq),
     latestKey: latestDigestKey(chain),
+    listAfter: previous ? digestKey(chain, previous.fromSeq) : digestPrefix(chain),
     body,
     contentMd5: createHash('md5').update(body).digest('base64'),
     fromSeq: digest.fromSeq,

@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import * as z from 'zod';
 import { canonicalJson } from './canonical';
 import type { ChainTip } from './chain';
+import { LedgerTamperedError } from '../shared/errors';
 
 /**
  * A signed digest vouches for a ledger chain up to `toSeq`/`tipHash` and chains to the digest
@@ -73,4 +74,13 @@ export async function signDigest(unsigned: UnsignedDigest, signer: DigestSigner)
 export async function digestSignatureValid(digest: Digest, signer: DigestSigner): Promise<boolean> {
   const { signature, ...unsigned } = digest;
   return signer.verify(signedBytes(unsigned), Buffer.from(signature, 'base64'));
+}
+
+/** A stored digest that does not parse is not a bad request: the archive itself was tampered with. */
+export function parseStoredDigest(key: string, body: string | undefined): Digest {
+  try {
+    return DigestSchema.parse(JSON.parse(body ?? 'null'));
+  } catch (cause) {
+    throw new LedgerTamperedError(`digest ${key} is not a valid digest`, { cause });
+  }
 }

@@ -12,8 +12,14 @@ import { acknowledge } from '../nag';
 import { PROJECT_ROOT } from '../paths';
 
 
-/** Replaces @aws-sdk/credential-provider-node in every bundle (see `bundling.esbuildArgs`). */
-const LAMBDA_CREDENTIALS = 'functions/shared/lambda-credentials.ts';
+/**
+ * Packages every bundle replaces by a smaller module of the project (see `bundling.esbuildArgs`;
+ * each module says what changes). Paths are relative to the project root.
+ */
+export const BUNDLE_ALIASES: Readonly<Record<string, string>> = {
+  '@aws-sdk/credential-provider-node': 'functions/shared/lambda-credentials.ts',
+  semver: 'functions/shared/xray-semver.ts',
+};
 
 /** Metadata key under which each function records its TypeScript entry (read by the local harness). */
 export const ENTRY_METADATA_KEY = 'fleetwarden:entry';
@@ -99,10 +105,10 @@ export class FleetFunction<S extends z.ZodObject = z.ZodObject> extends Construc
         // Some dependencies still call require(); give the ESM bundle one.
         banner: "import { createRequire as __fwCreateRequire } from 'node:module'; const require = __fwCreateRequire(import.meta.url);",
         forceDockerBundling: false,
-        // The SDK's default credential chain is the environment provider alone in the bundles: it
-        // is the only link that answers in Lambda (functions/shared/lambda-credentials.ts says
-        // what changes; README, Performance). Relative to the project root, esbuild's working dir.
-        esbuildArgs: { '--alias': `@aws-sdk/credential-provider-node=./${LAMBDA_CREDENTIALS}` },
+        // The SDK's default credential chain is the environment provider alone in the bundles (the
+        // only link that answers in Lambda), and semver is the one function X-Ray's SDK v2
+        // patcher needs (README, Performance). Relative to the project root, esbuild's working dir.
+        esbuildArgs: Object.fromEntries(Object.entries(BUNDLE_ALIASES).map(([from, to]) => [`--alias:${from}`, `./${to}`])),
       },
     });
     this.fn.node.addMetadata(ENTRY_METADATA_KEY, props.entry);

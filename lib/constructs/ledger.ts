@@ -8,6 +8,7 @@ import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import * as tasks from 'aws-cdk-lib/aws-stepfunctions-tasks';
 import { Construct } from 'constructs';
 import { LedgerDigestEnvSchema } from '../../functions/ledger/digest/env';
+import { DIGEST_LISTING_LIMIT } from '../../functions/ledger/listing';
 import { DEFAULT_CHAIN } from '../../functions/ledger/store';
 import { RETRYABLE_ERROR_NAMES } from '../../functions/shared/errors';
 import type { FleetwardenConfig } from '../config';
@@ -80,18 +81,13 @@ export class LedgerAudit extends Construct {
       envSchema: LedgerDigestEnvSchema,
       environment: {
         LEDGER_TABLE_NAME: ledgerTable.tableName,
-        ARCHIVE_BUCKET_NAME: this.archive.bucketName,
         SIGNING_KEY_ID: this.signingKey.keyArn,
       },
       config,
       timeout: Duration.minutes(5),
     });
     this.digestFunction.allow(['dynamodb:Query', 'dynamodb:GetItem'], [ledgerTable.tableArn]);
-    this.digestFunction.allow(['s3:GetObject'], [this.archive.arnForObjects('digests/*')]);
-    acknowledge(this.digestFunction, 'AwsSolutions-IAM5', 'Reads are limited to the digests/ prefix of the archive.', [
-      `Resource::<${logicalIdOf(this.archive)}.Arn>/digests/*`,
-    ]);
-    this.digestFunction.allow(['s3:ListBucket', 's3:ListBucketVersions'], [this.archive.bucketArn]);
+    // The workflow reads the archive (SDK tasks); the function reads only the ledger table.
     this.digestFunction.allow(['kms:Decrypt', 'kms:DescribeKey'], [store.key.keyArn]);
     this.digestFunction.allow(['kms:Sign', 'kms:Verify'], [this.signingKey.keyArn]);
 
@@ -113,7 +109,8 @@ export class LedgerAudit extends Construct {
 
   private digestStateMachine(store: StateStore): sfn.StateMachine {
     const digestObjects = this.archive.arnForObjects('digests/*');
-    const writeDigest = (name: string, keyPath: string) =>
+    const s3Retry = { errors: ['S3.S3Exception', 'S3.SlowDownException', 'States.TaskFailed'], maxAttempts: 4, interval: Duration.seconds(2), backoffRate: 2 };
+    const writeDigest = (name: string, keyPath: string, metadata?: Record<string, string>) =>
       new tasks.CallAwsService(this, name, {
         service: 's3',
         action: 'putObject',
@@ -124,15 +121,75 @@ export class LedgerAudit extends Construct {
           // Object Lock buckets refuse writes without an integrity header.
           ContentMD5: sfn.JsonPath.stringAt('$.digest.contentMd5'),
           ContentType: 'application/json',
+          ...(metadata ? { Metadata: metadata } : {}),
         },
         iamResources: [digestObjects],
         additionalIamStatements: [new iam.PolicyStatement({ actions: ['kms:GenerateDataKey'], resources: [store.key.keyArn] })],
         resultPath: sfn.JsonPath.DISCARD,
-      }).addRetry({ errors: ['S3.S3Exception', 'S3.SlowDownException', 'States.TaskFailed'], maxAttempts: 4, interval: Duration.seconds(2), backoffRate: 2 });
+      }).addRetry(s3Retry);
+
+    // The archive is read here rather than in the function, so that the function's bundle carries
+    // no S3 client. latest.json's `listafter` metadata names the key a listing starts after to
+    // see the digest it points at and anything stored after it; the function decides from what
+    // was listed (functions/ledger/listing.ts).
+    const decrypt = [new iam.PolicyStatement({ actions: ['kms:Decrypt'], resources: [store.key.keyArn] })];
+    const readPointer = new tasks.CallAwsService(this, 'Read where latest.json says the digests end', {
+      service: 's3',
+      action: 'getObject',
+      parameters: { Bucket: this.archive.bucketName, Key: sfn.JsonPath.format('digests/{}/latest.json', sfn.JsonPath.stringAt('$.chain')) },
+      iamResources: [digestObjects],
+      additionalIamStatements: decrypt,
+      resultSelector: { 'metadata.$': '$.Metadata' },
+      resultPath: '$.pointer',
+      // Not States.TaskFailed: a missing latest.json (the chain's first digest) is caught below.
+    }).addRetry({ ...s3Retry, errors: ['S3.S3Exception', 'S3.SlowDownException', 'S3.InternalErrorException'] });
+    const fromPrefix = new sfn.Pass(this, 'List from the first digest', {
+      parameters: { key: sfn.JsonPath.format('digests/{}/', sfn.JsonPath.stringAt('$.chain')) },
+      resultPath: '$.listAfter',
+    });
+    readPointer.addCatch(fromPrefix, { errors: ['S3.NoSuchKeyException'], resultPath: sfn.JsonPath.DISCARD });
+    const fromPointer = new sfn.Pass(this, 'List from the digest before the one latest.json names', {
+      parameters: { key: sfn.JsonPath.stringAt('$.pointer.metadata.listafter') },
+      resultPath: '$.listAfter',
+    });
+    const list = new tasks.CallAwsService(this, 'List the newest digests', {
+      service: 's3',
+      action: 'listObjectsV2',
+      parameters: {
+        Bucket: this.archive.bucketName,
+        Prefix: sfn.JsonPath.format('digests/{}/', sfn.JsonPath.stringAt('$.chain')),
+        StartAfter: sfn.JsonPath.stringAt('$.listAfter.key'),
+        MaxKeys: DIGEST_LISTING_LIMIT,
+      },
+      iamResources: [this.archive.bucketArn],
+      iamAction: 's3:ListBucket',
+      resultPath: '$.listing',
+    }).addRetry(s3Retry);
+    const readEach = new sfn.Map(this, 'Read each listed digest', {
+      itemsPath: '$.listing.Contents',
+      itemSelector: { 'key.$': '$$.Map.Item.Value.Key' },
+      maxConcurrency: 10,
+      resultPath: '$.listed.objects',
+    });
+    const nothingStored = new sfn.Pass(this, 'Nothing is stored yet', { result: sfn.Result.fromArray([]), resultPath: '$.listed.objects' });
+    readEach.itemProcessor(
+      new tasks.CallAwsService(this, 'Read a listed digest', {
+        service: 's3',
+        action: 'getObject',
+        parameters: { Bucket: this.archive.bucketName, 'Key.$': '$.key' },
+        iamResources: [digestObjects],
+        additionalIamStatements: decrypt,
+        resultSelector: { 'body.$': '$.Body' },
+        resultPath: '$.read',
+      }).addRetry(s3Retry),
+    );
 
     const verifyAndSign = new tasks.LambdaInvoke(this, 'Verify the ledger and sign a digest', {
       lambdaFunction: this.digestFunction.fn,
-      payload: sfn.TaskInput.fromObject({ chain: sfn.JsonPath.stringAt('$.chain') }),
+      payload: sfn.TaskInput.fromObject({
+        chain: sfn.JsonPath.stringAt('$.chain'),
+        listed: { objects: sfn.JsonPath.listAt('$.listed.objects'), truncated: sfn.JsonPath.objectAt('$.listing.IsTruncated') },
+      }),
       resultSelector: { 'plan.$': '$.Payload' },
       resultPath: '$.result',
       retryOnServiceExceptions: true,
@@ -168,17 +225,33 @@ export class LedgerAudit extends Construct {
       resultPath: sfn.JsonPath.DISCARD,
     });
 
-    const definition = verifyAndSign.next(unwrap).next(
-      new sfn.Choice(this, 'Is there anything new since the last digest?')
-        .when(
-          sfn.Condition.booleanEquals('$.digest.hasNew', true),
-          writeDigest('Store the signed digest in the locked archive', '$.digest.key')
-            .next(writeDigest('Point latest.json at the new digest', '$.digest.latestKey'))
-            .next(announce)
-            .next(new sfn.Succeed(this, 'Digest stored')),
-        )
-        .otherwise(new sfn.Succeed(this, 'Nothing new to digest')),
-    );
+    const definition = readPointer
+      .next(
+        new sfn.Choice(this, 'Does latest.json say where to list from?')
+          .when(sfn.Condition.isPresent('$.pointer.metadata.listafter'), fromPointer)
+          .otherwise(fromPrefix)
+          .afterwards(),
+      )
+      .next(list)
+      .next(
+        new sfn.Choice(this, 'Is any digest stored?')
+          .when(sfn.Condition.isPresent('$.listing.Contents'), readEach)
+          .otherwise(nothingStored)
+          .afterwards(),
+      )
+      .next(verifyAndSign)
+      .next(unwrap)
+      .next(
+        new sfn.Choice(this, 'Is there anything new since the last digest?')
+          .when(
+            sfn.Condition.booleanEquals('$.digest.hasNew', true),
+            writeDigest('Store the signed digest in the locked archive', '$.digest.key')
+              .next(writeDigest('Point latest.json at the new digest', '$.digest.latestKey', { listafter: sfn.JsonPath.stringAt('$.digest.listAfter') }))
+              .next(announce)
+              .next(new sfn.Succeed(this, 'Digest stored')),
+          )
+          .otherwise(new sfn.Succeed(this, 'Nothing new to digest')),
+      );
 
     const stateMachine = fleetStateMachine(this, 'DigestStateMachine', {
       stateMachineName: 'fleetwarden-ledger-digest',

@@ -689,8 +689,10 @@ export function costModel(measured: BenchResults, assumptions?: DeepPartial<Assu
       runUnmeasured: ['digestBaseMs'],
     });
     add(w, 'Digest and latest.json PUTs', 's3Puts', runs * op(d.awsApiCalls, 'S3:PUT'), [f('awsApiCalls.S3:PUT')]);
-    add(w, 'Previous digest and latest.json GETs', 's3Gets', runs * op(d.awsApiCalls, 'S3:GET'), [f('awsApiCalls.S3:GET')]);
+    add(w, 'latest.json and previous digest GETs', 's3Gets', runs * op(d.awsApiCalls, 'S3:GET'), [f('awsApiCalls.S3:GET')]);
+    add(w, 'Listing of the newest digests (a LIST, billed at the PUT rate)', 's3Puts', runs * op(d.awsApiCalls, 'S3:LIST'), [f('awsApiCalls.S3:LIST')]);
     add(w, 'KMS Sign of the digest', 'kmsRequests', runs * op(d.awsApiCalls, 'Sign'), [f('awsApiCalls.Sign')]);
+    add(w, "KMS Verify of the previous digest's signature", 'kmsRequests', runs * op(d.awsApiCalls, 'Verify'), [f('awsApiCalls.Verify')]);
     add(w, 'Ledger Query of the new entries (a page at least)', 'dynamodbReadUnits', runs * op(d.awsApiCalls, 'Query') * u.readUnitsPerReadCall, [f('awsApiCalls.Query')], ['readUnitsPerReadCall']);
     add(w, 'LedgerDigestSigned events', 'eventBridgeCustomEvents', runs * op(d.awsApiCalls, 'PutEvents'), [f('awsApiCalls.PutEvents')]);
     add(w, `Digests stored under Object Lock (month ${a.storageMonth})`, 's3Storage', (runs * op(d.awsApiCalls, 'S3:PUT') * a.storageMonth * u.digestObjectBytes) / GB, [f('awsApiCalls.S3:PUT')], ['digestObjectBytes']);

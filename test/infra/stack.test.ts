@@ -98,7 +98,7 @@ describe('functions', () => {
           entry: 'functions/ledger/digest/handler.ts',
           description: 'missing env',
           envSchema: LedgerDigestEnvSchema,
-          environment: { LEDGER_TABLE_NAME: 't', ARCHIVE_BUCKET_NAME: 'b' } as never,
+          environment: { LEDGER_TABLE_NAME: 't' } as never,
           config: parseConfig({ homeRegion: 'us-east-1', regions: ['us-east-1'], accounts: [{ id: '111111111111', name: 'p', environment: 'PROD' }] }),
         }),
     ).toThrow(/environment does not satisfy its schema.*SIGNING_KEY_ID/s);

@@ -46,7 +46,9 @@ describe('LedgerDigest state machine (synthesized definition, aws-local-stepfunc
 
     expect(run.status).toBe('SUCCEEDED');
     expect(run.lambdaInvocations).toBe(1);
-    expect(run.sdkCalls).toBe(3);
+    // Read latest.json (absent), list the chain's digests (none), store the digest, move
+    // latest.json, announce: the function itself never calls S3.
+    expect(run.sdkCalls).toBe(5);
     const s3 = awsClient(S3Client);
     const bucket = stack.ref('LedgerArchive');
     const stored = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: 'digests/fleet/000000000001.json' }));
@@ -123,6 +125,48 @@ describe('LedgerDigest state machine (synthesized definition, aws-local-stepfunc
     const report = await verifyLedger(audit());
     expect(report.ok).toBe(false);
     expect(report.problems.map((p) => p.kind)).toContain('truncated');
+  });
+
+  it('lists only from the digest latest.json names: a run reads that digest and latest.json, not the whole archive', async () => {
+    for (let i = 1; i <= 3; i++) {
+      await ledger.append(draft(i));
+      expect((await runStateMachine(stack, 'LedgerDigestStateMachine', { chain: 'fleet' })).status).toBe('SUCCEEDED');
+    }
+    const s3 = awsClient(S3Client);
+    const pointer = await s3.send(new HeadObjectCommand({ Bucket: stack.ref('LedgerArchive'), Key: 'digests/fleet/latest.json' }));
+    expect(pointer.Metadata).toEqual({ listafter: 'digests/fleet/000000000002.json' });
+    await ledger.append(draft(4));
+
+    const run = await runStateMachine(stack, 'LedgerDigestStateMachine', { chain: 'fleet' });
+
+    expect(run.status).toBe('SUCCEEDED');
+    expect(run.events.filter((e) => e.type === 'StateEntered' && e.state === 'Read a listed digest').length).toBe(2);
+    expect((await audit().digests.all('fleet')).map((d) => [d.fromSeq, d.toSeq])).toEqual([
+      [1, 1],
+      [2, 2],
+      [3, 3],
+      [4, 4],
+    ]);
+  });
+
+  it('refuses to sign when latest.json is gone and more digests are stored than a run leaves behind', async () => {
+    const alerts = await listen('topic');
+    await ledger.append(draft(1));
+    const s3 = awsClient(S3Client);
+    const bucket = stack.ref('LedgerArchive');
+    const { PutObjectCommand } = await import('@aws-sdk/client-s3');
+    const { createHash } = await import('node:crypto');
+    // Fifty-one objects under the chain's prefix and no latest.json: the listing stops short.
+    for (let i = 1; i <= 51; i++) {
+      const body = `{"junk":${i}}`;
+      await s3.send(new PutObjectCommand({ Bucket: bucket, Key: `digests/fleet/${String(i).padStart(12, '0')}.json`, Body: body, ContentMD5: createHash('md5').update(body).digest('base64') }));
+    }
+
+    const run = await runStateMachine(stack, 'LedgerDigestStateMachine', { chain: 'fleet' });
+
+    expect(run).toMatchObject({ status: 'FAILED', error: 'Terminal.LedgerTampered' });
+    const [alert] = (await alerts()) as { Message: string }[];
+    expect(alert?.Message).toMatch(/more than 50 digests of chain fleet follow the one latest\.json names/);
   });
 
   it('keeps one digest chain when a run stored its digest but failed to move latest.json', async () => {

@@ -29,7 +29,9 @@ const measured: BenchResults = {
     drainFunctionReportedDrainMs: { median: 1000 },
     nodeSwaps: { successfulNodeSwap: { stateTransitions: 30, lambdaInvocations: 7 }, nodeSwapRolledBackAfterAttach: { stateTransitions: 20, lambdaInvocations: 7 } },
   },
-  workflows: { ledgerDigest: { stateTransitions: 7, lambdaInvocations: 1, awsApiCalls: { 'S3:GET': 2, 'S3:PUT': 2, Query: 1, Sign: 1, PutEvents: 1 } } },
+  workflows: {
+    ledgerDigest: { stateTransitions: 15, lambdaInvocations: 1, awsApiCalls: { 'S3:GET': 3, 'S3:LIST': 1, 'S3:PUT': 2, Query: 1, Verify: 1, Sign: 1, PutEvents: 1 } },
+  },
 };
 
 const find = (lines: CostLine[], workload: CostLine['workload'], unit: string, item = '') => {
@@ -64,14 +66,17 @@ describe('the bench cost model', () => {
     const { lines } = costModel(measured, assumptions);
 
     // Assess
-    // 720 runs × 7 transitions = 5,040 × $0.025 / 1,000
-    expect(find(lines, 'digest', 'state transitions').usd).toBeCloseTo(0.126, 10);
+    // 720 runs × 15 transitions = 10,800 × $0.025 / 1,000
+    expect(find(lines, 'digest', 'state transitions').usd).toBeCloseTo(0.27, 10);
     // 720 runs × 2 PUTs = 1,440 × $0.005 / 1,000
-    expect(find(lines, 'digest', 'PUT requests').usd).toBeCloseTo(0.0072, 10);
-    // 1,440 GETs × $0.0004 / 1,000
-    expect(find(lines, 'digest', 'GET requests').usd).toBeCloseTo(0.000576, 10);
-    // 720 KMS Sign × $0.03 / 10,000
+    expect(find(lines, 'digest', 'PUT requests', 'PUTs').usd).toBeCloseTo(0.0072, 10);
+    // 720 LISTs, priced as PUTs: × $0.005 / 1,000
+    expect(find(lines, 'digest', 'PUT requests', 'Listing').usd).toBeCloseTo(0.0036, 10);
+    // 720 runs × 3 GETs = 2,160 × $0.0004 / 1,000
+    expect(find(lines, 'digest', 'GET requests').usd).toBeCloseTo(0.000864, 10);
+    // 720 KMS Sign × $0.03 / 10,000, and as many Verify
     expect(find(lines, 'digest', 'requests', 'KMS Sign').usd).toBeCloseTo(0.00216, 10);
+    expect(find(lines, 'digest', 'requests', 'KMS Verify').usd).toBeCloseTo(0.00216, 10);
     // 720 invocations × $0.20 / 1,000,000
     expect(find(lines, 'digest', 'requests', 'invocations').usd).toBeCloseTo(0.000144, 10);
     // 720 × 0.5 GB × (400 ms + 100% cold × 100 ms INIT) = 180 GB-s × $0.0000133334
