@@ -4,6 +4,7 @@ import { App, Validations } from 'aws-cdk-lib';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import { parseConfig } from './config';
 import { FleetwardenStack } from './fleetwarden-stack';
+import { FleetwardenMemberStack } from './member-stack';
 import { PROJECT_ROOT } from './paths';
 
 export interface BuildOptions {
@@ -17,6 +18,8 @@ export interface BuildOptions {
 }
 
 export const STACK_NAME = 'Fleetwarden';
+/** The member-account baseline, deployed into every member account and region. */
+export const MEMBER_STACK_NAME = 'FleetwardenMember';
 
 function projectContext(): Record<string, unknown> {
   const cdkJson = JSON.parse(readFileSync(path.join(PROJECT_ROOT, 'cdk.json'), 'utf8')) as { context?: Record<string, unknown> };
@@ -24,7 +27,7 @@ function projectContext(): Record<string, unknown> {
 }
 
 /** Builds the app exactly as `cdk synth` does; tests and the local harness call this too. */
-export function buildApp(options: BuildOptions = {}): { app: App; stack: FleetwardenStack } {
+export function buildApp(options: BuildOptions = {}): { app: App; stack: FleetwardenStack; member: FleetwardenMemberStack } {
   const context: Record<string, unknown> = {};
   if (options.skipBundling) context['aws:cdk:bundling-stacks'] = [];
   if (options.config !== undefined) context.fleetwarden = options.config;
@@ -36,6 +39,12 @@ export function buildApp(options: BuildOptions = {}): { app: App; stack: Fleetwa
     env: { region: config.homeRegion, account: process.env.CDK_DEFAULT_ACCOUNT },
     description: 'Fleetwarden: fleet guardian for EC2 and Kubernetes on AWS',
   });
+  // Env-agnostic, so that one template serves every member account and region (StackSet or cdk deploy).
+  const member = new FleetwardenMemberStack(app, MEMBER_STACK_NAME, {
+    config,
+    homeAccount: process.env.CDK_DEFAULT_ACCOUNT,
+    description: 'Fleetwarden member baseline: the member role the home roles assume, and forwarding of the handled events to the home account bus',
+  });
   if (options.nag !== false) Validations.of(app).addPlugins(new AwsSolutionsChecks(app, { verbose: true }));
-  return { app, stack };
+  return { app, stack, member };
 }

@@ -33,10 +33,21 @@ const perEnvironment = <T extends z.ZodType>(value: T, defaults: Record<Environm
     })
     .prefault({});
 
+const REGION = z.string().regex(/^[a-z]{2}(-[a-z]+)+-\d$/, 'a region looks like us-east-1');
+const ACCOUNT_ID = z.string().regex(/^\d{12}$/, 'an AWS account id is 12 digits');
+
 export const AccountSchema = z.strictObject({
-  id: z.string().regex(/^\d{12}$/, 'an AWS account id is 12 digits'),
+  id: ACCOUNT_ID,
   name: z.string().min(1),
   environment: EnvironmentClassSchema,
+  /** The regions Fleetwarden watches in this account (default: all of `regions`). */
+  regions: z.array(REGION).min(1).optional(),
+});
+
+/** A tag an instance must carry: with `value`, exactly that value; without, any value. */
+export const TagMatchSchema = z.strictObject({
+  key: z.string().min(1).max(128),
+  value: z.string().max(256).optional(),
 });
 
 export const EnforcementActionSchema = z.enum(['none', 'stop', 'terminate']);
@@ -60,6 +71,24 @@ export const PoliciesSchema = z
         graceHours: z.number().min(0).max(24 * 30).default(24),
         actions: perEnvironment(EnforcementActionSchema, { PROD: 'none', STAGING: 'none', LAB: 'none' }),
         protectedTag: z.string().min(1).default('fleetwarden:protected'),
+        /** An instance is authorized when any one of these holds. */
+        authorizedWhen: z
+          .strictObject({
+            tags: z.array(TagMatchSchema).default([{ key: 'ManagedBy', value: 'fleetwarden' }, { key: 'eks:cluster-name' }]),
+            /** Launched by an Auto Scaling group (its `aws:autoscaling:groupName` tag). */
+            autoScalingGroup: z.boolean().default(true),
+          })
+          .prefault({}),
+        /** Allow-lists: an instance matching any of these is authorized too. */
+        allow: z
+          .strictObject({
+            tags: z.array(TagMatchSchema).default([]),
+            amis: z.array(z.string().regex(/^ami-[0-9a-f]{8,17}$/, 'an AMI id looks like ami-0123456789abcdef0')).default([]),
+            accounts: z.array(ACCOUNT_ID).default([]),
+          })
+          .prefault({}),
+        /** The backstop sweep over every account and region. */
+        sweepSchedule: z.string().min(1).default('rate(1 hour)'),
         circuitBreaker: z
           .strictObject({
             maxActionsPerRun: z.number().int().min(0).default(10),
@@ -89,13 +118,15 @@ export const FleetwardenConfigSchema = z
     stage: z.enum(['dev', 'prod']).default('dev'),
     /** Audit-only: decide and record, never act. Destructive actions are opt-in. */
     dryRun: z.boolean().default(true),
-    homeRegion: z.string().regex(/^[a-z]{2}(-[a-z]+)+-\d$/, 'a region looks like us-east-1'),
-    regions: z.array(z.string().regex(/^[a-z]{2}(-[a-z]+)+-\d$/, 'a region looks like us-east-1')).min(1),
+    homeRegion: REGION,
+    regions: z.array(REGION).min(1),
     accounts: z.array(AccountSchema).min(1),
     /** Role Fleetwarden assumes in each member account (deployed there by your org's baseline). */
     memberRoleName: z.string().regex(/^[\w+=,.@-]{1,64}$/, 'not an IAM role name').default('fleetwarden-member'),
     organizations: z
       .strictObject({
+        /** The organization's id: member roles then also require it of whoever assumes them, and the bus accepts the whole organization. */
+        id: z.string().regex(/^o-[a-z0-9]{10,32}$/, 'an organization id looks like o-a1b2c3d4e5').optional(),
         /** Read each account's environment class from this Organizations account tag. */
         environmentTag: z.string().min(1).optional(),
       })
@@ -176,6 +207,16 @@ export const FleetwardenConfigSchema = z
         });
       }
       seen.set(account.id, index);
+      account.regions?.forEach((region, r) => {
+        if (!config.regions.includes(region)) {
+          ctx.addIssue({ code: 'custom', path: ['accounts', index, 'regions', r], message: `region ${region} is not one of regions (${config.regions.join(', ')})` });
+        }
+      });
+    });
+    config.policies.enforcement.allow.accounts.forEach((account, index) => {
+      if (!seen.has(account) && !config.organizations.environmentTag) {
+        ctx.addIssue({ code: 'custom', path: ['policies', 'enforcement', 'allow', 'accounts', index], message: `account ${account} is not one of accounts` });
+      }
     });
     const clusterNames = new Map<string, number>();
     config.kubernetes.clusters.forEach((cluster, index) => {

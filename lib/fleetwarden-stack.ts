@@ -1,6 +1,7 @@
 import { CfnOutput, Stack, type StackProps, Tags } from 'aws-cdk-lib';
 import type { Construct } from 'constructs';
 import type { FleetwardenConfig } from './config';
+import { Enforcement } from './constructs/enforcement';
 import { InterruptionIntelligence } from './constructs/interruption';
 import { KubernetesNodes } from './constructs/kubernetes';
 import { LedgerAudit } from './constructs/ledger';
@@ -18,6 +19,7 @@ export class FleetwardenStack extends Stack {
   readonly store: StateStore;
   readonly ledger: LedgerAudit;
   readonly interruptions: InterruptionIntelligence;
+  readonly enforcement: Enforcement;
   readonly swaps: NodeSwap;
   readonly batches: SwapBatch;
   readonly drift?: NodeDrift;
@@ -31,6 +33,7 @@ export class FleetwardenStack extends Stack {
     this.store = new StateStore(this, 'StateStore', { config });
     this.ledger = new LedgerAudit(this, 'Ledger', { config, store: this.store });
     this.interruptions = new InterruptionIntelligence(this, 'Interruptions', { config, store: this.store });
+    this.enforcement = new Enforcement(this, 'Enforcement', { config, store: this.store });
     this.swaps = new NodeSwap(this, 'Swaps', { config, store: this.store });
     this.batches = new SwapBatch(this, 'SwapBatch', { config, store: this.store, swap: this.swaps.stateMachine });
     if (wantsNodeDrift(config)) this.drift = new NodeDrift(this, 'NodeDrift', { config, store: this.store, batch: this.batches.stateMachine });
@@ -46,6 +49,9 @@ export class FleetwardenStack extends Stack {
       LedgerDigestStateMachineArn: this.ledger.stateMachine.stateMachineArn,
       PoolRiskTableName: this.store.tables.poolRisk.tableName,
       InterruptionQueueUrl: this.interruptions.queue.queue.queueUrl,
+      AuthorizationsTableName: this.store.tables.authorizations.tableName,
+      EnforcementQueueUrl: this.enforcement.queue.queue.queueUrl,
+      EnforcementSweepStateMachineArn: this.enforcement.stateMachine.stateMachineArn,
       NodeSwapStateMachineArn: this.swaps.stateMachine.stateMachineArn,
       SwapBatchStateMachineArn: this.batches.stateMachine.stateMachineArn,
       ...(this.kubernetes ? { NodeDrainQueueUrl: this.kubernetes.queue.queue.queueUrl } : {}),

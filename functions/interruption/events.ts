@@ -1,6 +1,7 @@
 import * as z from 'zod';
 import { MalformedEventError, UnknownEventError } from '../shared/errors';
-import { AccountIdSchema, InstanceIdSchema, isInstanceId } from '../shared/ids';
+import { EnvelopeHeadSchema, type HandledEvent, envelope, handledEvent } from '../shared/aws-events';
+import { InstanceIdSchema, isInstanceId } from '../shared/ids';
 import { describeIssues, sqsText } from '../shared/validation';
 
 /**
@@ -9,18 +10,6 @@ import { describeIssues, sqsText } from '../shared/validation';
  * does). The EventBridge patterns of the CDK rules are derived from this registry, so the rules
  * and the handler cannot disagree about which events arrive.
  */
-const envelope = <S extends string, D extends string, T extends z.ZodType>(source: S, detailType: D, detail: T) =>
-  z.object({
-    version: z.string().optional(),
-    id: z.string().min(1),
-    'detail-type': z.literal(detailType),
-    source: z.literal(source),
-    account: AccountIdSchema,
-    time: z.iso.datetime({ offset: true }),
-    region: z.string().min(1),
-    resources: z.array(z.string()).default([]),
-    detail,
-  });
 
 /**
  * @example
@@ -113,22 +102,15 @@ export interface InterruptionEvent {
 
 export const SPOT_NOTICE_MS = 2 * 60_000;
 
-interface Parser {
-  source: string;
-  detailType: string;
-  /** The EventBridge pattern of the rule that brings these events. */
-  pattern: Record<string, unknown>;
+interface Parser extends HandledEvent {
   parse(raw: unknown): InterruptionEvent;
 }
 
 function parser<T extends z.ZodType>(schema: T, pattern: Record<string, unknown>, normalize: (e: z.infer<T>) => Omit<InterruptionEvent, 'eventId' | 'detailType' | 'account' | 'region' | 'time'>): Parser {
-  const shape = (schema as unknown as z.ZodObject).shape;
-  const source = (shape.source as z.ZodLiteral<string>).value;
-  const detailType = (shape['detail-type'] as z.ZodLiteral<string>).value;
+  const handled = handledEvent(schema, pattern);
+  const { detailType } = handled;
   return {
-    source,
-    detailType,
-    pattern: { source: [source], 'detail-type': [detailType], ...pattern },
+    ...handled,
     parse(raw) {
       const result = schema.safeParse(raw);
       if (!result.success) throw new MalformedEventError(`malformed "${detailType}" event: ${describeIssues(result.error)}`);
@@ -168,8 +150,6 @@ export const HANDLED_EVENTS = PARSERS.map(({ source, detailType, pattern }) => (
 
 /** A value of the event as a reason quotes it: at most 100 characters, in what SQS can carry. */
 const inReason = (value: string) => sqsText(value, 100);
-
-const EnvelopeHeadSchema = z.object({ source: z.string(), 'detail-type': z.string() });
 
 /** The parse step of the ingest's SQS records: an InterruptionEvent, or UnknownEventError / MalformedEventError with the reason. */
 export function parseInterruptionEvent(raw: unknown): InterruptionEvent {

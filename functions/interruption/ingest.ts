@@ -2,7 +2,7 @@ import { type Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
 import type { Logger } from '@aws-lambda-powertools/logger';
 import type { OutboxLedger } from '../ledger/store';
 import type { DomainEvent, EventPublisher } from '../shared/bus';
-import type { AccountDirectory } from './accounts';
+import type { AccountDirectory } from '../shared/account-directory';
 import type { EnvironmentClass } from '../shared/environments';
 import { UnknownAccountError } from '../shared/errors';
 import type { InterruptionEvent } from './events';

@@ -8,6 +8,7 @@ export const EVENT_SOURCES = {
   kubernetes: 'fleetwarden.kubernetes',
   swap: 'fleetwarden.swap',
   drift: 'fleetwarden.drift',
+  enforcement: 'fleetwarden.enforcement',
 } as const;
 
 /** One of Fleetwarden's own domain events, as published on its bus (schemas in the README). */

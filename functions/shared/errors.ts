@@ -60,7 +60,7 @@ export class LedgerTamperedError extends TerminalError {
 }
 
 /** Names the state machines retry; the CDK constructs import this list. */
-export const RETRYABLE_ERROR_NAMES = ['Retryable.Error', 'Retryable.LedgerContention', 'Retryable.PoolRiskConflict', 'Retryable.KubernetesUnavailable'] as const;
+export const RETRYABLE_ERROR_NAMES = ['Retryable.Error', 'Retryable.LedgerContention', 'Retryable.PoolRiskConflict', 'Retryable.KubernetesUnavailable', 'Retryable.FlagConflict'] as const;
 
 export function isRetryable(error: unknown): boolean {
   return error instanceof FleetwardenError ? error.retryable : false;

@@ -34,6 +34,8 @@ export interface FleetFunctionProps<S extends z.ZodObject> {
   config: FleetwardenConfig;
   timeout?: Duration;
   memorySize?: number;
+  /** A fixed IAM role name, for roles that other accounts trust by ARN (default: generated). */
+  roleName?: string;
 }
 
 /**
@@ -68,6 +70,7 @@ export class FleetFunction<S extends z.ZodObject = z.ZodObject> extends Construc
     });
     this.role = new iam.Role(this, 'Role', {
       assumedBy: new iam.ServicePrincipal('lambda.amazonaws.com'),
+      roleName: props.roleName,
       description: `${serviceName}: ${props.description}`,
     });
     this.role.addToPolicy(

@@ -11,6 +11,7 @@ import type { FleetwardenConfig } from '../config';
 import { acknowledge } from '../nag';
 import { FleetFunction } from './fleet-function';
 import { EncryptedQueueTarget, FleetQueue } from './fleet-queue';
+import { MEMBER_ROLE_TRUSTEES, memberEventsPolicy } from './member-access';
 import { accountEnvironmentsJson, riskPolicyJson } from './runtime-config';
 import type { StateStore } from './state-store';
 
@@ -66,19 +67,8 @@ export class InterruptionIntelligence extends Construct {
           targets: [new EncryptedQueueTarget(this.queue.queue, { deadLetterQueue: store.asyncDeadLetters.queue, retryAttempts: 10, maxEventAge: Duration.hours(1) })],
         }),
     );
-    // Member accounts forward their EC2/Health/ASG events to this account's default bus.
-    for (const account of config.accounts) {
-      new events.CfnEventBusPolicy(this, `AllowEventsFrom${account.id}`, {
-        eventBusName: 'default',
-        statementId: `fleetwarden-${account.id}`,
-        statement: {
-          Effect: 'Allow',
-          Principal: { AWS: `arn:${stack.partition}:iam::${account.id}:root` },
-          Action: 'events:PutEvents',
-          Resource: `arn:${stack.partition}:events:${stack.region}:${stack.account}:event-bus/default`,
-        },
-      });
-    }
+    // Member accounts forward the events Fleetwarden handles to this account's default bus.
+    memberEventsPolicy(this, config);
 
     const memberRoles = config.accounts.map((a) => `arn:${stack.partition}:iam::${a.id}:role/${config.memberRoleName}`);
     const { poolRisk, ledger } = store.tables;
@@ -100,6 +90,8 @@ export class InterruptionIntelligence extends Construct {
       },
       config,
       timeout: ingestTimeout,
+      // Member roles trust this role by name.
+      roleName: MEMBER_ROLE_TRUSTEES.interruptionIngest,
     });
     this.ingest.fn.addEventSource(new SqsEventSource(this.queue.queue, { batchSize: 10, maxBatchingWindow: Duration.seconds(1), reportBatchItemFailures: true }));
     // Single-item conditional puts only: the pool record (carrying its pending ledger entry), the

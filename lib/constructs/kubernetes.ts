@@ -10,6 +10,7 @@ import type { FleetwardenConfig } from '../config';
 import { acknowledge } from '../nag';
 import { grantClusterAccess } from './eks-access';
 import { FleetFunction } from './fleet-function';
+import { MEMBER_ROLE_TRUSTEES } from './member-access';
 import { FleetQueue } from './fleet-queue';
 import type { StateStore } from './state-store';
 
@@ -74,6 +75,7 @@ export class KubernetesNodes extends Construct {
       },
       config,
       timeout,
+      roleName: MEMBER_ROLE_TRUSTEES.kubernetesDrain,
     });
     // No batching window: a Spot notice is two minutes. Records of a batch drain in parallel.
     this.drain.fn.addEventSource(new SqsEventSource(this.queue.queue, { batchSize: 10, reportBatchItemFailures: true }));

@@ -11,3 +11,12 @@ export const riskPolicyJson = (config: FleetwardenConfig): string =>
     insufficientCapacityMinutes: config.policies.quarantine.insufficientCapacityMinutes,
     riskHalfLifeHours: config.policies.quarantine.riskHalfLifeHours,
   });
+
+export const enforcementPolicyJson = (config: FleetwardenConfig): string => {
+  const { graceHours, actions, protectedTag, authorizedWhen, allow, circuitBreaker } = config.policies.enforcement;
+  return JSON.stringify({ graceHours, actions, protectedTag, authorizedWhen, allow, circuitBreaker });
+};
+
+/** Every account-region the enforcer sweeps: each account's own `regions`, or all of them. */
+export const sweepTargets = (config: FleetwardenConfig): { account: string; region: string }[] =>
+  config.accounts.flatMap((a) => (a.regions ?? config.regions).map((region) => ({ account: a.id, region })));

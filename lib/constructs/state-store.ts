@@ -6,6 +6,7 @@ import * as kms from 'aws-cdk-lib/aws-kms';
 import * as sns from 'aws-cdk-lib/aws-sns';
 import * as subscriptions from 'aws-cdk-lib/aws-sns-subscriptions';
 import { Construct } from 'constructs';
+import { OPEN_FLAGS_INDEX } from '../../functions/enforcement/flag-store';
 import type { FleetwardenConfig } from '../config';
 import { DeadLetterQueue } from './fleet-queue';
 
@@ -23,6 +24,7 @@ export const TABLES = {
 } as const satisfies Record<string, { partitionKey: string; sortKey?: string; ttl?: string }>;
 
 export type TableName = keyof typeof TABLES;
+
 
 /**
  * Everything Fleetwarden remembers and says: DynamoDB tables (pool risk, authorization flags,
@@ -77,7 +79,7 @@ export class StateStore extends Construct {
         removalPolicy: this.removalPolicy,
       });
     };
-    this.tables = {
+    const tables = {
       poolRisk: table('poolRisk'),
       authorizations: table('authorizations'),
       findings: table('findings'),
@@ -86,6 +88,13 @@ export class StateStore extends Construct {
       ledger: table('ledger', dynamodb.StreamViewType.NEW_AND_OLD_IMAGES),
       locks: table('locks'),
     };
+    tables.authorizations.addGlobalSecondaryIndex({
+      indexName: OPEN_FLAGS_INDEX.name,
+      partitionKey: { name: OPEN_FLAGS_INDEX.partitionKey, type: dynamodb.AttributeType.STRING },
+      sortKey: { name: OPEN_FLAGS_INDEX.sortKey, type: dynamodb.AttributeType.STRING },
+      projectionType: dynamodb.ProjectionType.ALL,
+    });
+    this.tables = tables;
 
     this.bus = new events.EventBus(this, 'Bus', { eventBusName: 'fleetwarden' });
 

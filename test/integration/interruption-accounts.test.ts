@@ -1,6 +1,6 @@
 import { CreateAccountCommand, CreateOrganizationCommand, DescribeCreateAccountStatusCommand, OrganizationsClient, TagResourceCommand } from '@aws-sdk/client-organizations';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { ConfiguredAccounts } from '../../functions/interruption/accounts';
+import { ConfiguredAccounts } from '../../functions/shared/account-directory';
 import { awsClient } from '../../functions/shared/aws';
 
 let tagged: string;

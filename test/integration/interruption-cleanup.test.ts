@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import fc from 'fast-check';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { ConfiguredAccounts } from '../../functions/interruption/accounts';
+import { ConfiguredAccounts } from '../../functions/shared/account-directory';
 import { Ec2InstanceResolver } from '../../functions/interruption/instances';
 import { AccountSessions } from '../../functions/shared/accounts';
 import { releaseEndedQuarantines } from '../../functions/interruption/cleanup';

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { type DynamoDBDocumentClient, PutCommand } from '@aws-sdk/lib-dynamodb';
 import fc from 'fast-check';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { ConfiguredAccounts } from '../../functions/interruption/accounts';
+import { ConfiguredAccounts } from '../../functions/shared/account-directory';
 import { parseInterruptionEvent } from '../../functions/interruption/events';
 import { type IngestDeps, IngestMemory, ingestInterruption } from '../../functions/interruption/ingest';
 import type { DomainEvent } from '../../functions/shared/bus';

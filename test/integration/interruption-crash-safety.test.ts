@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { ConfiguredAccounts } from '../../functions/interruption/accounts';
+import { ConfiguredAccounts } from '../../functions/shared/account-directory';
 import { Ec2InstanceResolver } from '../../functions/interruption/instances';
 import { AccountSessions } from '../../functions/shared/accounts';
 import { parseInterruptionEvent } from '../../functions/interruption/events';

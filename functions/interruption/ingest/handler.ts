@@ -6,7 +6,7 @@ import { EVENT_SOURCES, EventBridgePublisher } from '../../shared/bus';
 import { SqsDeadLetters } from '../../shared/dead-letters';
 import { fleetHandler, perEnvironment } from '../../shared/middleware';
 import { processSqsRecords } from '../../shared/sqs-records';
-import { ConfiguredAccounts } from '../accounts';
+import { ConfiguredAccounts } from '../../shared/account-directory';
 import { Ec2InstanceResolver } from '../instances';
 import { type InterruptionEvent, parseInterruptionEvent } from '../events';
 import { type IngestDeps, IngestMemory, ingestInterruption, reportIngest } from '../ingest';

@@ -1,6 +1,6 @@
 import { ListTagsForResourceCommand, OrganizationsClient } from '@aws-sdk/client-organizations';
-import { awsClient } from '../shared/aws';
-import { type EnvironmentClass, EnvironmentClassSchema } from '../shared/environments';
+import { awsClient } from './aws';
+import { type EnvironmentClass, EnvironmentClassSchema } from './environments';
 
 /** Which environment class an account belongs to: decides what its interruptions do to a pool. */
 export interface AccountDirectory {

@@ -1,0 +1,1 @@
+export { EnforcementEnvSchema as EnforcementStepsEnvSchema, type EnforcementEnv as EnforcementStepsEnv } from '../env';

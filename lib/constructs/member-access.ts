@@ -1,0 +1,66 @@
+import { Stack } from 'aws-cdk-lib';
+import * as events from 'aws-cdk-lib/aws-events';
+import type { Construct } from 'constructs';
+import type { FleetwardenConfig } from '../config';
+
+/**
+ * The home roles that assume the member role, by IAM role name. The names are fixed so that the
+ * member stack can trust exactly these roles (by ARN) instead of the whole home account. Renaming
+ * one means redeploying every member stack.
+ */
+export const MEMBER_ROLE_TRUSTEES = {
+  interruptionIngest: 'fleetwarden-interruption-ingest',
+  enforcementCheck: 'fleetwarden-enforcement-check',
+  enforcementSteps: 'fleetwarden-enforcement-steps',
+  /** Exists only with `kubernetes.clusters` configured. */
+  kubernetesDrain: 'fleetwarden-kubernetes-drain',
+} as const;
+
+/**
+ * The ARNs of the trusted home roles in the given home account: only roles the home stack of
+ * this config creates (IAM refuses a trust policy that names a role that does not exist).
+ */
+export function memberTrusteeArns(partition: string, homeAccount: string, config: FleetwardenConfig): string[] {
+  const { kubernetesDrain, ...always } = MEMBER_ROLE_TRUSTEES;
+  const names = [...Object.values(always), ...(config.kubernetes.clusters.length ? [kubernetesDrain] : [])];
+  return names.map((name) => `arn:${partition}:iam::${homeAccount}:role/${name}`);
+}
+
+/**
+ * The `default` bus of the home account accepts events from the configured accounts only: one
+ * statement per account, or, with `organizations.id` set, one statement for the whole
+ * organization. Created directly in `scope`, so the resources keep the logical ids they had there.
+ */
+export function memberEventsPolicy(scope: Construct, config: FleetwardenConfig): events.CfnEventBusPolicy[] {
+  const stack = Stack.of(scope);
+  const bus = `arn:${stack.partition}:events:${stack.region}:${stack.account}:event-bus/default`;
+  const orgId = config.organizations.id;
+  if (orgId) {
+    return [
+      new events.CfnEventBusPolicy(scope, 'AllowEventsFromOrganization', {
+        eventBusName: 'default',
+        statementId: 'fleetwarden-organization',
+        statement: {
+          Effect: 'Allow',
+          Principal: '*',
+          Action: 'events:PutEvents',
+          Resource: bus,
+          Condition: { StringEquals: { 'aws:PrincipalOrgID': orgId } },
+        },
+      }),
+    ];
+  }
+  return config.accounts.map(
+    (account) =>
+      new events.CfnEventBusPolicy(scope, `AllowEventsFrom${account.id}`, {
+        eventBusName: 'default',
+        statementId: `fleetwarden-${account.id}`,
+        statement: {
+          Effect: 'Allow',
+          Principal: { AWS: `arn:${stack.partition}:iam::${account.id}:root` },
+          Action: 'events:PutEvents',
+          Resource: bus,
+        },
+      }),
+  );
+}
