@@ -39,8 +39,9 @@ export function fixture(name: string, changes: { id?: string; account?: string; 
 }
 
 /** Launches an instance in a member account, with that account's own (assumed-role) credentials in moto. */
-export async function launchInstance(account: string, options: { spot?: boolean; instanceType?: string; zone?: string; tags?: Record<string, string> } = {}): Promise<string> {
-  const credentials = await new AccountSessions('123456789012', 'fleetwarden-member').options(account, 'us-east-1');
+export async function launchInstance(account: string, options: { spot?: boolean; instanceType?: string; zone?: string; tags?: Record<string, string>; region?: string } = {}): Promise<string> {
+  const region = options.region ?? 'us-east-1';
+  const credentials = await new AccountSessions('123456789012', 'fleetwarden-member').options(account, region);
   const ec2 = awsClient(EC2Client, credentials);
   const out = await ec2.send(
     new RunInstancesCommand({
@@ -48,7 +49,7 @@ export async function launchInstance(account: string, options: { spot?: boolean;
       MinCount: 1,
       MaxCount: 1,
       InstanceType: (options.instanceType ?? 'm5.large') as never,
-      Placement: { AvailabilityZone: options.zone ?? 'us-east-1a' },
+      Placement: { AvailabilityZone: options.zone ?? `${region}a` },
       InstanceMarketOptions: options.spot === false ? undefined : { MarketType: 'spot' },
       TagSpecifications: options.tags
         ? [{ ResourceType: 'instance', Tags: Object.entries(options.tags).map(([Key, Value]) => ({ Key, Value })) }]

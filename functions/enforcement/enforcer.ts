@@ -5,7 +5,7 @@ import { UnknownAccountError } from '../shared/errors';
 import type { Notifier } from '../shared/notifications';
 import type { EnforcementEvent } from './events';
 import { FlagConflictError, type FlagStore } from './flag-store';
-import { type Flag, type FlagTransition, afterStart, flagKey, onGraceOver, onObserved, planRun, startAction } from './flags';
+import { type Flag, type FlagTransition, afterStart, flagKey, graceOver, isOpen, onGraceOver, onObserved, planRun, startAction } from './flags';
 import type { InstanceActions, InstanceDirectory } from './instances';
 import type { EnforcementPolicy, ObservedInstance } from './policy';
 
@@ -27,6 +27,8 @@ export interface FlagOutcome {
   instanceKey: string;
   action: FlagTransition['action'] | 'unchanged';
   state?: Flag['state'];
+  /** The flag as it is now (after the transition), if there is one. */
+  flag?: Flag;
 }
 
 const DETAIL_TYPES: Record<FlagTransition['action'], string | undefined> = {
@@ -88,10 +90,10 @@ async function settle(instanceKey: string, known: Flag | undefined, decide: (cur
   let current = known;
   for (let attempt = 1; ; attempt++) {
     const transition = decide(current);
-    if (!transition) return { instanceKey, action: 'unchanged', state: current?.state };
+    if (!transition) return { instanceKey, action: 'unchanged', state: current?.state, flag: current };
     try {
       await record(transition, eventId, deps);
-      return { instanceKey, action: transition.action, state: transition.after.state };
+      return { instanceKey, action: transition.action, state: transition.after.state, flag: transition.after };
     } catch (error) {
       if (!(error instanceof FlagConflictError) || attempt === 3) throw error;
       current = await deps.flags.get(instanceKey);
@@ -203,6 +205,12 @@ export async function sweepTarget(target: { account: string; region: string; swe
   const report: SweepReport = { ...emptyReport(), targets: 1 };
   const ctx = { eventId: sweepId, now, environment, policy: deps.policy };
   const seen = new Set<string>();
+  // The open flags as this sweep leaves them: a flag raised now is acted on in this run when
+  // its grace is already over (a grace of 0).
+  const keep = (instanceId: string, outcome: FlagOutcome) => {
+    if (outcome.flag && isOpen(outcome.flag)) open.set(instanceId, outcome.flag);
+    else open.delete(instanceId);
+  };
   const count = (outcome: FlagOutcome) => {
     if (outcome.action === 'instance.flagged') report.flagged += 1;
     if (outcome.action === 'instance.flag-resolved') report.resolved += 1;
@@ -218,7 +226,7 @@ export async function sweepTarget(target: { account: string; region: string; swe
       const instanceKey = flagKey(account, region, instance.instanceId);
       const outcome = await settle(instanceKey, current, (c) => onObserved(c, instance, instance, ctx), sweepId, deps);
       count(outcome);
-      if (outcome.action !== 'unchanged') open.delete(instance.instanceId);
+      keep(instance.instanceId, outcome);
     }
   }
   // Open flags whose instance the listing did not show: stopped, or gone.
@@ -228,11 +236,11 @@ export async function sweepTarget(target: { account: string; region: string; swe
     for (const flag of missing) {
       const outcome = await settle(flag.instanceKey, flag, (c) => onObserved(c, flag, described.get(flag.instanceId), ctx), sweepId, deps);
       count(outcome);
-      if (outcome.action !== 'unchanged') open.delete(flag.instanceId);
+      keep(flag.instanceId, outcome);
     }
   }
   for (const flag of open.values()) {
-    if (!((flag.state === 'flagged' || flag.state === 'acting') && Date.parse(flag.graceUntil) <= now.getTime())) continue;
+    if (!graceOver(flag, now)) continue;
     report.expiredByEnvironment[flag.environment] = (report.expiredByEnvironment[flag.environment] ?? 0) + 1;
     if (report.expired.length < EXPIRED_PER_BATCH) report.expired.push({ instanceKey: flag.instanceKey, environment: flag.environment });
   }

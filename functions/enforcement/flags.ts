@@ -95,7 +95,9 @@ export function onObserved(current: Flag | undefined, key: { account: string; re
   const graceUntil = new Date(ctx.now.getTime() + ctx.policy.graceHours * 3_600_000);
   const flag: Flag = {
     instanceKey: flagKey(key.account, key.region, key.instanceId),
-    ...key,
+    account: key.account,
+    region: key.region,
+    instanceId: key.instanceId,
     environment: ctx.environment,
     state: 'flagged',
     flaggedAt: ctx.now.toISOString(),
