@@ -50,6 +50,9 @@ export const TagMatchSchema = z.strictObject({
   value: z.string().max(256).optional(),
 });
 
+/** Beyond this many accounts the home bus must accept the organization instead of each account. */
+export const MAX_ACCOUNTS_WITHOUT_ORGANIZATION = 100;
+
 export const EnforcementActionSchema = z.enum(['none', 'stop', 'terminate']);
 
 export const PoliciesSchema = z
@@ -226,6 +229,13 @@ export const FleetwardenConfigSchema = z
       }
       clusterNames.set(cluster.name, index);
     });
+    if (config.accounts.length > MAX_ACCOUNTS_WITHOUT_ORGANIZATION && !config.organizations.id) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['accounts'],
+        message: `${config.accounts.length} accounts: set organizations.id beyond ${MAX_ACCOUNTS_WITHOUT_ORGANIZATION} (without it the home bus needs one policy statement per account, and a stack holds at most 500 resources)`,
+      });
+    }
     if (!config.regions.includes(config.homeRegion)) {
       ctx.addIssue({ code: 'custom', path: ['homeRegion'], message: 'homeRegion must be one of regions' });
     }

@@ -146,7 +146,8 @@ export interface SweepReport {
   expired: { instanceKey: string; environment: Flag['environment'] }[];
 }
 
-export const EXPIRED_PER_BATCH = 50;
+/** Enough for a run's acts (the circuit breaker caps them), small enough for 1,000 batch reports in 256 KB. */
+export const EXPIRED_PER_BATCH = 10;
 
 export const emptyReport = (): SweepReport => ({ targets: 0, failed: [], instances: 0, pages: 0, flagged: 0, resolved: 0, expiredByEnvironment: {}, expired: [] });
 

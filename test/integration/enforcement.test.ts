@@ -255,3 +255,52 @@ function envOf(stack: LocalStack): Record<string, string> {
   if (!fn) throw new Error('no EnforcementSteps function');
   return fn.environment;
 }
+
+describe('the act step (real adapters against moto, a fault injected around EC2)', () => {
+  it('finishes an action a run died in: acting was recorded, the next run re-checks, terminates once and records it', async () => {
+    const stack = await provision(synthTemplate(acting({ graceHours: 0 })));
+    const deps = enforcerDeps(EnforcementEnvSchema.parse(envOf(stack)), 'enforcement-sweep');
+    const rogue = await launchInstance(LAB, { spot: false });
+    const { actOnFlag, sweepTarget } = await import('../../functions/enforcement/enforcer');
+    const report = await sweepTarget({ account: LAB, region: 'us-east-1', sweepId: 'sweep-a' }, deps);
+    const instanceKey = `${LAB}/us-east-1/${rogue}`;
+    expect(report.expired).toContainEqual({ instanceKey, environment: 'LAB' });
+    const real = deps.instances;
+    deps.instances = Object.assign(Object.create(real), {
+      terminate: async () => {
+        throw Object.assign(new Error('the function timed out'), { name: 'Sandbox.Timedout' });
+      },
+    });
+
+    await expect(actOnFlag({ instanceKey, sweepId: 'sweep-a' }, deps)).rejects.toThrow('the function timed out');
+    expect((await flags(stack)).get(rogue)).toMatchObject({ state: 'acting', outcome: 'terminating' });
+    expect(await stateOf(LAB, rogue)).toBe('running');
+
+    deps.instances = real;
+    expect(await actOnFlag({ instanceKey, sweepId: 'sweep-b' }, deps)).toMatchObject({ action: 'instance.terminated', state: 'acted' });
+    expect(await stateOf(LAB, rogue)).toMatch(/shutting-down|terminated/);
+    const actions = (await ledger(stack)).filter((e) => e.subject === instanceKey).map((e) => e.action);
+    expect(actions).toEqual(['instance.flagged', 'instance.action-started', 'instance.terminated']);
+  });
+
+  it('resolves a flag whose instance was made authorized or terminated by its owner before the grace was over', async () => {
+    const stack = await provision(synthTemplate(acting()));
+    const deps = enforcerDeps(EnforcementEnvSchema.parse(envOf(stack)), 'enforcement-sweep');
+    const tagLater = await launchInstance(LAB, { spot: false });
+    const goneLater = await launchInstance(LAB, { spot: false });
+    const { sweepTarget } = await import('../../functions/enforcement/enforcer');
+    expect(await sweepTarget({ account: LAB, region: 'us-east-1', sweepId: 'first' }, deps)).toMatchObject({ flagged: 2, resolved: 0 });
+    const ec2 = awsClient(EC2Client, await new AccountSessions(HOME, 'fleetwarden-member').options(LAB, 'us-east-1'));
+    const { CreateTagsCommand, TerminateInstancesCommand } = await import('@aws-sdk/client-ec2');
+    await ec2.send(new CreateTagsCommand({ Resources: [tagLater], Tags: [{ Key: 'ManagedBy', Value: 'fleetwarden' }] }));
+    await ec2.send(new TerminateInstancesCommand({ InstanceIds: [goneLater] }));
+
+    expect(await sweepTarget({ account: LAB, region: 'us-east-1', sweepId: 'second' }, deps)).toMatchObject({ flagged: 0, resolved: 2 });
+
+    const stored = await flags(stack);
+    expect(stored.get(tagLater)).toMatchObject({ state: 'resolved', outcome: 'authorized by tag ManagedBy=fleetwarden' });
+    expect(stored.get(goneLater)).toMatchObject({ state: 'resolved', outcome: expect.stringMatching(/^instance is (shutting-down|terminated)$/) });
+    expect(stored.get(goneLater)!.openScope).toBeUndefined();
+    expect(await deps.flags.openIn(LAB, 'us-east-1')).toEqual([]);
+  });
+});

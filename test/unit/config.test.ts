@@ -21,6 +21,8 @@ describe('deployment config', () => {
     });
     expect(config.policies.enforcement.graceHours).toBe(24);
     expect(config.policies.enforcement.actions).toEqual({ PROD: 'none', STAGING: 'none', LAB: 'none' });
+    expect(config.policies.enforcement.authorizedWhen).toEqual({ tags: [{ key: 'ManagedBy', value: 'fleetwarden' }, { key: 'eks:cluster-name' }], autoScalingGroup: true });
+    expect(config.policies.enforcement.allow).toEqual({ tags: [], amis: [], accounts: [] });
     expect(config.policies.waste).toEqual({ unattachedEbsDays: 7, unusedSnapshotDays: 30, eipMonthlyUsd: 3.6 });
     expect(config.policies.drift.cycleMinutes).toBe(1);
   });
@@ -39,6 +41,16 @@ describe('deployment config', () => {
     [{ ...minimal, policies: { quarantine: { dayz: 3 } } }, 'fleetwarden.policies.quarantine.dayz: unknown key'],
     [{ ...minimal, homeRegion: 'eu-west-1' }, 'fleetwarden.homeRegion: homeRegion must be one of regions'],
     [{ ...minimal, accounts: [minimal.accounts[0], minimal.accounts[0]] }, 'fleetwarden.accounts[1].id: account 111111111111 is already listed at accounts.0'],
+    [{ ...minimal, accounts: [{ ...minimal.accounts[0], regions: ['eu-west-1'] }] }, 'fleetwarden.accounts[0].regions[0]: region eu-west-1 is not one of regions (us-east-1)'],
+    [
+      { ...minimal, accounts: Array.from({ length: 101 }, (_, i) => ({ id: String(100_000_000_000 + i), name: `a${i}`, environment: 'LAB' })) },
+      'fleetwarden.accounts: 101 accounts: set organizations.id beyond 100',
+    ],
+    [{ ...minimal, memberRoleName: 'fleetwarden member' }, 'fleetwarden.memberRoleName: not an IAM role name'],
+    [{ ...minimal, organizations: { id: 'org-1' } }, 'fleetwarden.organizations.id: an organization id looks like o-a1b2c3d4e5'],
+    [{ ...minimal, policies: { enforcement: { allow: { accounts: ['444444444444'] } } } }, 'fleetwarden.policies.enforcement.allow.accounts[0]: account 444444444444 is not one of accounts'],
+    [{ ...minimal, policies: { enforcement: { allow: { amis: ['ubuntu'] } } } }, 'fleetwarden.policies.enforcement.allow.amis[0]: an AMI id looks like ami-0123456789abcdef0'],
+    [{ ...minimal, policies: { enforcement: { authorizedWhen: { tags: [{ value: 'x' }] } } } }, 'fleetwarden.policies.enforcement.authorizedWhen.tags[0].key'],
   ])('rejects a bad key naming its path (%#)', (raw, path) => {
     expect(() => parseConfig(raw)).toThrow(ConfigError);
     expect(() => parseConfig(raw)).toThrow(path);
