@@ -56,7 +56,8 @@ export interface EnforcementEvent {
 
 /** The principal a CloudTrail record names, as a flag shows it. */
 export function creatorOf(identity: z.infer<typeof UserIdentitySchema>): string {
-  const who = identity.arn ?? identity.sessionContext?.sessionIssuer?.arn ?? identity.principalId ?? identity.userName ?? identity.type;
+  // The first field that names someone (an empty one names no one).
+  const who = identity.arn || identity.sessionContext?.sessionIssuer?.arn || identity.principalId || identity.userName || identity.type;
   return identity.invokedBy ? `${who} via ${identity.invokedBy}` : who;
 }
 

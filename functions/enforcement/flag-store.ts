@@ -70,7 +70,8 @@ export class DynamoFlagStore implements FlagStore {
   constructor(
     private readonly client: DynamoDBDocumentClient,
     private readonly tableName: string,
-    private readonly ledger: LedgerWriter,
+    /** Absent for a store that only reads (the operator's listing). */
+    private readonly ledger?: LedgerWriter,
   ) {}
 
   async get(instanceKey: string): Promise<Flag | undefined> {
@@ -108,6 +109,7 @@ export class DynamoFlagStore implements FlagStore {
   }
 
   async record(transition: FlagTransition, eventId: string, actor: string): Promise<{ duplicate: boolean }> {
+    if (!this.ledger) throw new Error('this flag store only reads: it has no ledger to record transitions in');
     const { after, before } = transition;
     const result = await this.ledger.append(
       { actor, action: transition.action, subject: after.instanceKey, reason: transition.reason, eventId, before: summary(before), after: summary(after) },

@@ -36,7 +36,7 @@ export interface ObservedInstance {
 
 export type Authorization = { authorized: true; by: string } | { authorized: false; reason: string };
 
-const tagMatches = (tags: Record<string, string>, match: TagMatch) => match.key in tags && (match.value === undefined || tags[match.key] === match.value);
+const tagMatches = (tags: Record<string, string>, match: TagMatch) => Object.hasOwn(tags, match.key) && (match.value === undefined || tags[match.key] === match.value);
 const describeTag = (match: TagMatch) => (match.value === undefined ? `tag ${match.key}` : `tag ${match.key}=${match.value}`);
 
 /**
@@ -53,7 +53,7 @@ export function authorize(instance: ObservedInstance, policy: EnforcementPolicy)
   return { authorized: false, reason: wanted.length ? `none of ${wanted.join(', ')}; not allow-listed` : 'no authorization rule matches' };
 }
 
-export const isProtected = (instance: ObservedInstance, policy: EnforcementPolicy): boolean => policy.protectedTag in instance.tags;
+export const isProtected = (instance: ObservedInstance, policy: EnforcementPolicy): boolean => Object.hasOwn(instance.tags, policy.protectedTag);
 
 /** Instances in these states are in scope: they run (or are about to) and cost money. */
 export const IN_SCOPE_STATES = ['pending', 'running'] as const;

@@ -1,9 +1,8 @@
-import { CloudFormationClient, DescribeStacksCommand } from '@aws-sdk/client-cloudformation';
 import { KMSClient } from '@aws-sdk/client-kms';
 import { S3Client } from '@aws-sdk/client-s3';
 import * as z from 'zod';
 import { awsClient, documentClient } from '../shared/aws';
-import { describeIssues } from '../shared/validation';
+import { CliUsageError, parseCliArgs, stackOutputs } from '../shared/cli';
 import { DigestArchive, KmsDigestSigner } from './adapters';
 import { type LedgerVerification, verifyLedger } from './audit';
 import { DEFAULT_CHAIN, DynamoLedger } from './store';
@@ -28,38 +27,8 @@ export const VerifyArgsSchema = z
   });
 export type VerifyArgs = z.infer<typeof VerifyArgsSchema>;
 
-export class CliUsageError extends Error {
-  override readonly name = 'CliUsageError';
-}
-
-/** Parses `--key value` / `--flag` pairs into an object for the schema. */
-export function parseFlags(argv: string[]): Record<string, string | boolean> {
-  const flags: Record<string, string | boolean> = {};
-  for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i]!;
-    if (!arg.startsWith('--')) throw new CliUsageError(`unexpected argument "${arg}"`);
-    const [key, inline] = arg.slice(2).split('=', 2) as [string, string | undefined];
-    const next = argv[i + 1];
-    if (inline !== undefined) flags[key] = inline;
-    else if (next !== undefined && !next.startsWith('--')) {
-      flags[key] = next;
-      i++;
-    } else flags[key] = true;
-  }
-  return flags;
-}
-
 export function parseVerifyArgs(argv: string[]): VerifyArgs {
-  const result = VerifyArgsSchema.safeParse(parseFlags(argv));
-  if (!result.success) {
-    throw new CliUsageError(describeIssues(result.error).replace(/(^|; )([a-z-]+): /g, '$1--$2: ').replace(/\(root\): Unrecognized keys?: /, 'unknown flag: '));
-  }
-  return result.data;
-}
-
-async function stackOutputs(stackName: string, region?: string): Promise<Record<string, string>> {
-  const out = await awsClient(CloudFormationClient, { region }).send(new DescribeStacksCommand({ StackName: stackName }));
-  return Object.fromEntries((out.Stacks?.[0]?.Outputs ?? []).map((o) => [o.OutputKey!, o.OutputValue!]));
+  return parseCliArgs(VerifyArgsSchema, argv);
 }
 
 export async function runVerify(args: VerifyArgs): Promise<LedgerVerification> {

@@ -1,8 +1,6 @@
 import { randomBytes } from 'node:crypto';
-import { CloudFormationClient, DescribeStacksCommand } from '@aws-sdk/client-cloudformation';
 import * as z from 'zod';
-import { CliUsageError, parseFlags } from '../ledger/cli';
-import { awsClient } from '../shared/aws';
+import { CliUsageError, parseFlags, stackOutputs } from '../shared/cli';
 import { type ExecutionStatus, type StartedExecution, describeExecution, startExecution } from '../shared/executions';
 import { type SwapRequest, SwapRequestSchema } from './model';
 import { type BatchRequest, BatchRequestSchema, BudgetSchema } from '../batch/model';
@@ -179,14 +177,7 @@ export function parseSwapStatusArgs(argv: string[]): SwapStatusArgs {
 /** The workflow's ARN: given, or read from the stack's outputs. */
 export async function resolveStateMachine(target: Target, output: (typeof STACK_OUTPUTS)[keyof typeof STACK_OUTPUTS], region?: string): Promise<string> {
   if ('stateMachine' in target) return target.stateMachine;
-  let outputs: Record<string, string>;
-  try {
-    const out = await awsClient(CloudFormationClient, { region }).send(new DescribeStacksCommand({ StackName: target.stack }));
-    outputs = Object.fromEntries((out.Stacks?.[0]?.Outputs ?? []).map((o) => [o.OutputKey!, o.OutputValue!]));
-  } catch (error) {
-    if ((error as Error).name === 'ValidationError') throw new CliUsageError(`--stack: no stack ${target.stack}${region ? ` in ${region}` : ''}`);
-    throw error;
-  }
+  const outputs = await stackOutputs(target.stack, region);
   const arn = outputs[output];
   if (!arn) throw new CliUsageError(`--stack: stack ${target.stack} has no output ${output}${output === STACK_OUTPUTS.batch ? ' (deployed before batch swaps?)' : ''}`);
   return arn;

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { formatStarted, formatStatus, manualExecutionName, parseSwapBatchArgs, parseSwapStartArgs, parseSwapStatusArgs, runSwapCommand } from '../../functions/swap/cli';
-import { CliUsageError } from '../../functions/ledger/cli';
+import { CliUsageError } from '../../functions/shared/cli';
 import { EXECUTION_NAME } from '../../functions/shared/executions';
 
 const SM = 'arn:aws:states:us-east-1:111111111111:stateMachine:fleetwarden-node-swap';

@@ -1,5 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { CliUsageError, parseVerifyArgs } from '../../functions/ledger/cli';
+import { parseFlagsArgs, timeLeft } from '../../functions/enforcement/cli';
+import { parseVerifyArgs } from '../../functions/ledger/cli';
+import { CliUsageError } from '../../functions/shared/cli';
 
 describe('fleetwarden ledger verify arguments', () => {
   it('accepts a stack name and defaults the chain', () => {
@@ -19,5 +21,22 @@ describe('fleetwarden ledger verify arguments', () => {
   ])('names the bad flag: %j', (argv, message) => {
     expect(() => parseVerifyArgs(argv)).toThrow(CliUsageError);
     expect(() => parseVerifyArgs(argv)).toThrow(message);
+  });
+});
+
+describe('fleetwarden flags', () => {
+  it('names the bad flag', () => {
+    expect(() => parseFlagsArgs(['--table', 'flags', '--state', 'gone'])).toThrow(/^--state: /);
+    expect(() => parseFlagsArgs(['--table', 'flags', '--account', '12'])).toThrow(/^--account: an account id is 12 digits/);
+    expect(() => parseFlagsArgs(['--account', '123456789012'])).toThrow(/--stack: give --stack or --table/);
+    expect(() => parseFlagsArgs(['--table', 'flags', '--colour', 'red'])).toThrow(/unknown flag: "colour"/);
+  });
+
+  it('lists open flags by default and says how much grace is left', () => {
+    expect(parseFlagsArgs(['--stack', 'Fleetwarden'])).toMatchObject({ state: 'open', json: false });
+    const flag = { state: 'flagged', graceUntil: '2026-12-03T12:30:00.000Z' } as never;
+    expect(timeLeft(flag, new Date('2026-12-03T09:10:00.000Z'))).toBe('3h 20m left');
+    expect(timeLeft(flag, new Date('2026-12-03T13:00:00.000Z'))).toBe('grace over');
+    expect(timeLeft({ state: 'acted', outcome: 'terminated', graceUntil: '' } as never, new Date())).toBe('terminated');
   });
 });
