@@ -11,6 +11,7 @@ import { motoEnvironment, startMoto } from '../local/moto';
 import { provision } from '../local/provision';
 import { synthTemplate } from '../local/template';
 import { driftSteps } from './demo/drift';
+import { enforcementSteps } from './demo/enforcement';
 import { interruptionSteps } from './demo/interruptions';
 import { kubernetesSteps } from './demo/kubernetes';
 import { ledgerSteps } from './demo/ledger';
@@ -18,7 +19,7 @@ import { swapSteps } from './demo/swaps';
 import { type DemoContext, Timeline } from './demo/timeline';
 
 /** The demo's chapters, in order; later capabilities append theirs. */
-const steps: ((ctx: DemoContext) => Promise<void>)[] = [ledgerSteps, interruptionSteps, kubernetesSteps, swapSteps, driftSteps];
+const steps: ((ctx: DemoContext) => Promise<void>)[] = [ledgerSteps, interruptionSteps, kubernetesSteps, swapSteps, driftSteps, enforcementSteps];
 
 async function main(): Promise<number> {
   const timeline = new Timeline();

@@ -46,6 +46,7 @@ export function timeLeft(flag: Flag, now: Date): string {
   if (!OPEN.includes(flag.state)) return flag.outcome ?? flag.state;
   const ms = Date.parse(flag.graceUntil) - now.getTime();
   if (ms <= 0) return flag.state === 'left' ? `left: ${flag.outcome ?? ''}` : 'grace over';
+  if (ms < 60_000) return `${Math.ceil(ms / 1000)}s left`;
   const minutes = Math.ceil(ms / 60_000);
   return `${Math.floor(minutes / 60)}h ${minutes % 60}m left`;
 }

@@ -1,7 +1,7 @@
 import * as z from 'zod';
 import { EnvironmentClassSchema } from '../shared/environments';
 import { AccountIdSchema } from '../shared/ids';
-import { type EnforcerDeps, actOnFlag, planActions, sweepBatch } from './enforcer';
+import { type ActPlan, type EnforcerDeps, type FlagOutcome, type SweepReport, actOnFlag, planActions, sweepBatch } from './enforcer';
 
 const TargetSchema = z.strictObject({ account: AccountIdSchema, region: z.string().min(1) });
 const ReportSchema = z.strictObject({
@@ -39,4 +39,18 @@ export async function runEnforcementStep(input: EnforcementStepInput, deps: Enfo
     case 'act':
       return actOnFlag(input, deps);
   }
+}
+
+/** What each step counts in CloudWatch (every step emits at least one series, zero included). */
+export function stepMetrics(step: EnforcementStepInput['step'], result: SweepReport | ActPlan | FlagOutcome): Record<string, number> {
+  if (step === 'sweep') {
+    const r = result as SweepReport;
+    return { InstancesSwept: r.instances, InstancesFlagged: r.flagged, SweepTargetsFailed: r.failed.length };
+  }
+  if (step === 'plan') {
+    const r = result as ActPlan;
+    return { PlannedActions: r.planned, CircuitBreakerTripped: r.trip ? 1 : 0 };
+  }
+  const r = result as FlagOutcome;
+  return { EnforcementActions: r.action === 'instance.stopped' || r.action === 'instance.terminated' ? 1 : 0 };
 }
