@@ -1,4 +1,4 @@
-import { type CfnElement, Stack, Validations } from 'aws-cdk-lib';
+import { type CfnElement, Stack, Token, Validations } from 'aws-cdk-lib';
 import type { IConstruct } from 'constructs';
 
 /**
@@ -15,4 +15,13 @@ export function acknowledge(scope: IConstruct, rule: string, reason: string, fin
 export function logicalIdOf(construct: IConstruct): string {
   const element = (construct.node.defaultChild ?? construct) as CfnElement;
   return Stack.of(construct).resolve(element.logicalId) as string;
+}
+
+/**
+ * The account as cdk-nag writes it in a finding: `<AWS::AccountId>` when the stack is
+ * environment-agnostic, the literal id when the app knows it (`cdk synth` with credentials).
+ */
+export function accountInFinding(scope: IConstruct): string {
+  const account = Stack.of(scope).account;
+  return Token.isUnresolved(account) ? '<AWS::AccountId>' : account;
 }

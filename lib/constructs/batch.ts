@@ -7,7 +7,7 @@ import { Construct } from 'constructs';
 import { SwapBatchEnvSchema } from '../../functions/batch/handler/env';
 import { BATCH_TIMEOUT_DAYS } from '../../functions/batch/model';
 import type { FleetwardenConfig } from '../config';
-import { acknowledge, logicalIdOf } from '../nag';
+import { accountInFinding, acknowledge, logicalIdOf } from '../nag';
 import { FleetFunction } from './fleet-function';
 import { fleetStateMachine, logicStep } from './fleet-state-machine';
 import type { StateStore } from './state-store';
@@ -187,7 +187,7 @@ export class SwapBatch extends Construct {
       [
         'Resource::*',
         `Resource::<${logicalIdOf(this.steps.fn)}.Arn>:*`,
-        `Resource::arn:<AWS::Partition>:states:${stack.region}:<AWS::AccountId>:execution:{"Fn::Select":[6,{"Fn::Split":[":",{"Ref":"${logicalIdOf(swap as sfn.StateMachine)}"}]}]}*`,
+        `Resource::arn:<AWS::Partition>:states:${stack.region}:${accountInFinding(this)}:execution:{"Fn::Select":[6,{"Fn::Split":[":",{"Ref":"${logicalIdOf(swap as sfn.StateMachine)}"}]}]}*`,
         `Resource::arn:<AWS::Partition>:events:${stack.region}:<AWS::AccountId>:rule/StepFunctionsGetEventsForStepFunctionsExecutionRule`,
       ],
     );

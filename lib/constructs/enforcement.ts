@@ -10,7 +10,7 @@ import { ENFORCEMENT_EVENTS } from '../../functions/enforcement/events';
 import { OPEN_FLAGS_INDEX } from '../../functions/enforcement/flag-store';
 import { EnforcementStepsEnvSchema } from '../../functions/enforcement/steps/env';
 import type { FleetwardenConfig } from '../config';
-import { acknowledge, logicalIdOf } from '../nag';
+import { accountInFinding, acknowledge, logicalIdOf } from '../nag';
 import { FleetFunction } from './fleet-function';
 import { EncryptedQueueTarget, FleetQueue } from './fleet-queue';
 import { fleetStateMachine, logicStep } from './fleet-state-machine';
@@ -135,7 +135,7 @@ export class Enforcement extends Construct {
       }),
     );
     acknowledge(this.steps, 'AwsSolutions-IAM5', 'Any instance of this account, in any region, except those with the protected tag (IAM condition).', [
-      `Resource::arn:<AWS::Partition>:ec2:*:<AWS::AccountId>:instance/*`,
+      `Resource::arn:<AWS::Partition>:ec2:*:${accountInFinding(this)}:instance/*`,
     ]);
 
     this.stateMachine = this.sweepStateMachine(config, store);

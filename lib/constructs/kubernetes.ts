@@ -7,7 +7,7 @@ import { Construct } from 'constructs';
 import { nodeDrainPattern } from '../../functions/kubernetes/events';
 import { NodeDrainEnvSchema } from '../../functions/kubernetes/drain/env';
 import type { FleetwardenConfig } from '../config';
-import { acknowledge } from '../nag';
+import { accountInFinding, acknowledge } from '../nag';
 import { grantClusterAccess } from './eks-access';
 import { FleetFunction } from './fleet-function';
 import { MEMBER_ROLE_TRUSTEES } from './member-access';
@@ -93,7 +93,7 @@ export class KubernetesNodes extends Construct {
       this.drain,
       'AwsSolutions-IAM5',
       "A node group's Auto Scaling group is named by the lifecycle event, not known at deploy time; CompleteLifecycleAction also needs the action's token from that event.",
-      [`Resource::arn:<AWS::Partition>:autoscaling:*:<AWS::AccountId>:autoScalingGroup:*:autoScalingGroupName/*`],
+      [`Resource::arn:<AWS::Partition>:autoscaling:*:${accountInFinding(this)}:autoScalingGroup:*:autoScalingGroupName/*`],
     );
     // eks:DescribeCluster, the clusters' access roles, and an access entry per cluster of this account and region.
     this.accessEntries.push(...grantClusterAccess(this, this.drain.role, k8s.clusters));

@@ -214,6 +214,23 @@ describe('cdk-nag AwsSolutions', () => {
     expect(findings).toEqual([]);
   });
 
+  it('reports no unacknowledged finding when the account is known too (cdk synth with credentials), with clusters configured', () => {
+    const saved = process.env.CDK_DEFAULT_ACCOUNT;
+    process.env.CDK_DEFAULT_ACCOUNT = '123456789012';
+    try {
+      const { app: known } = buildApp({
+        skipBundling: true,
+        nag: false,
+        config: { homeRegion: 'us-east-1', regions: ['us-east-1'], accounts: [{ id: '123456789012', name: 'home', environment: 'PROD' }], kubernetes: { clusters: [{ name: 'prod-eks', region: 'us-east-1' }] } },
+      });
+      const report = new AwsSolutionsChecks().validateScope(known);
+      expect(report.violations.flatMap((v) => v.violatingResources.map((r) => `${v.ruleName} ${r.resourceLogicalId}`))).toEqual([]);
+    } finally {
+      if (saved === undefined) delete process.env.CDK_DEFAULT_ACCOUNT;
+      else process.env.CDK_DEFAULT_ACCOUNT = saved;
+    }
+  });
+
   it('gives every acknowledgement a reason', () => {
     // Recorded as { "Annotation::<rule id>": "<reason>" } on the acknowledging construct.
     const acknowledgements = app.node
