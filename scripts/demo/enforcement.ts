@@ -86,13 +86,16 @@ export async function enforcementSteps({ timeline }: DemoContext): Promise<void>
   await new Promise((resolve) => setTimeout(resolve, GRACE_SECONDS * 1000 + 200));
   const sweep = await runStateMachine(stack, 'EnforcementSweepStateMachine', {}, { retryMs: 0 });
   timeline.step('step functions', `EnforcementSweep after the grace: ${sweep.status}, ${sweep.transitions} state transitions, ${sweep.lambdaInvocations} Lambda invocations`);
+  let others = 0;
   for (const e of await published()) {
     const d = e.detail as Record<string, string | number>;
-    if (e['detail-type'] === 'InstanceFlagged') timeline.step('sweep', `flagged ${d.instanceId}, which no event announced (grace until ${d.graceUntil})`);
+    if (e['detail-type'] === 'InstanceFlagged' && d.instanceId === missed) timeline.step('sweep', `flagged ${d.instanceId}, which no event announced (grace until ${d.graceUntil})`);
+    else if (e['detail-type'] === 'InstanceFlagged') others += 1;
     if (e['detail-type'] === 'InstanceTerminated') timeline.ok(`terminated ${d.instanceId} in LAB: ${d.reason}`);
     if (e['detail-type'] === 'InstanceFlagLeft') timeline.step('re-check', `left ${d.instanceId} (${d.environment}): ${d.reason}`);
     if (e['detail-type'] === 'SweepChecked') timeline.detail(`sweep: ${d.targets} account-regions, ${d.instances} instances, ${d.flagged} newly flagged, ${d.planned} planned actions, circuit breaker ${d.tripped ? 'tripped' : 'not tripped'}`);
   }
+  if (others) timeline.detail(`also flagged: ${others} untagged instance(s) the earlier chapters launched in the same accounts`);
   const states: string[] = [];
   for (const [account, id] of [[LAB, labRogue], [PROD, prodRogue], [LAB, labProtected], [LAB, authorized], [LAB, missed]] as const) {
     const ec2 = awsClient(EC2Client, await new AccountSessions('123456789012', 'fleetwarden-member').options(account, 'us-east-1'));
