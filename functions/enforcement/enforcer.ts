@@ -167,6 +167,23 @@ export function addReport(into: SweepReport, report: SweepReport): SweepReport {
   return into;
 }
 
+/**
+ * The deps with flag transitions recorded one at a time: every transition appends to the one
+ * ledger chain, and appenders in parallel only race each other for its tip (each lost race is a
+ * cancelled transaction, re-read and retried). Reads still go on in parallel.
+ */
+function oneWriterAtATime(deps: EnforcerDeps): EnforcerDeps {
+  let tail: Promise<unknown> = Promise.resolve();
+  const serial = <T>(write: () => Promise<T>): Promise<T> => {
+    const run = tail.then(write, write);
+    tail = run.catch(() => undefined);
+    return run;
+  };
+  const flags: FlagStore = Object.create(deps.flags) as FlagStore;
+  flags.record = (transition, eventId, actor) => serial(() => deps.flags.record(transition, eventId, actor));
+  return { ...deps, flags };
+}
+
 /** How many account-regions of one batch are swept at once. */
 const TARGETS_AT_ONCE = 5;
 
@@ -175,7 +192,8 @@ const TARGETS_AT_ONCE = 5;
  * role, throttling beyond the SDK's retries, an unknown account) is reported as failed for this
  * run and does not stop the others.
  */
-export async function sweepBatch(request: { sweepId: string; targets: { account: string; region: string }[] }, deps: EnforcerDeps): Promise<SweepReport> {
+export async function sweepBatch(request: { sweepId: string; targets: { account: string; region: string }[] }, given: EnforcerDeps): Promise<SweepReport> {
+  const deps = oneWriterAtATime(given);
   const total = emptyReport();
   const queue = [...request.targets];
   const worker = async () => {

@@ -25,6 +25,7 @@ export interface EnforcementProps {
 
 /** Account-regions one sweep step covers (a few at once inside the function). */
 export const TARGETS_PER_BATCH = 10;
+export const SWEEP_BATCHES_AT_ONCE = 10;
 
 /**
  * The rogue-instance enforcer: EventBridge rules (home default bus, where member accounts
@@ -175,7 +176,9 @@ export class Enforcement extends Construct {
     const sweep = new sfn.Map(this, 'Sweep every account and region', {
       itemsPath: '$.batches',
       itemSelector: { 'sweepId.$': '$.sweepId', 'targets.$': '$$.Map.Item.Value.targets' },
-      maxConcurrency: 40,
+      // Batches in flight: reads scale with them, but every flag they raise appends to the one
+      // ledger chain, whose tip concurrent writers race for.
+      maxConcurrency: SWEEP_BATCHES_AT_ONCE,
       resultPath: '$.reports',
     });
     sweep.itemProcessor(sweepOne);

@@ -2,7 +2,7 @@ import { Template } from 'aws-cdk-lib/assertions';
 import { describe, expect, it } from 'vitest';
 import { EXPIRED_PER_BATCH, type SweepReport } from '../../functions/enforcement/enforcer';
 import { buildApp } from '../../lib/app';
-import { TARGETS_PER_BATCH } from '../../lib/constructs/enforcement';
+import { SWEEP_BATCHES_AT_ONCE, TARGETS_PER_BATCH } from '../../lib/constructs/enforcement';
 import { MEMBER_ROLE_TRUSTEES } from '../../lib/constructs/member-access';
 
 const synth = (config: Record<string, unknown>) => {
@@ -28,7 +28,7 @@ describe('EnforcementSweep sizing', () => {
     expect(batches).toHaveLength((500 * 4) / TARGETS_PER_BATCH);
     expect(batches.every((b) => b.targets.length === TARGETS_PER_BATCH)).toBe(true);
     expect(Buffer.byteLength(definition)).toBeLessThan(1_048_576 / 4);
-    expect(parsed.States['Sweep every account and region']!.MaxConcurrency).toBe(40);
+    expect(parsed.States['Sweep every account and region']!.MaxConcurrency).toBe(SWEEP_BATCHES_AT_ONCE);
     // The largest report a batch can return: every target failed with a long error, and a full list of expired flags.
     const worst: SweepReport = {
       targets: TARGETS_PER_BATCH,
