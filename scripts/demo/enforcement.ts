@@ -52,8 +52,8 @@ export async function enforcementSteps({ timeline }: DemoContext): Promise<void>
   const stack = await provision(synthTemplate(config), { prefix: 'demo-enf' });
   timeline.step('cdk synth', `the stack with policies.enforcement: LAB terminate, PROD none, grace ${GRACE_SECONDS} s (24 h by default), dry run off`);
   timeline.detail('authorized: tag ManagedBy=fleetwarden, tag eks:cluster-name, or an Auto Scaling group; protected: tag fleetwarden:protected');
-  const published = await listenToBus(stack, ['fleetwarden.enforcement'], 'demo-enf');
-  const notified = await listenToTopic(stack, 'demo-enf');
+  const published = await listenToBus(stack, ['fleetwarden.enforcement'], 'bus');
+  const notified = await listenToTopic(stack, 'topic');
 
   const labRogue = await testInstance(LAB, { spot: false });
   const prodRogue = await testInstance(PROD, { spot: false });
