@@ -348,7 +348,7 @@ export const UNMEASURED_NOTES: Record<UnmeasuredField, string> = {
   cleanupReadUnitsPerRun: 'RRU of a cleanup run (reading the pool risk records)',
   driftMsPerRun: 'billed ms of a NodeDrift run (DescribeAutoScalingGroups, launch template versions, DescribeInstances)',
   driftedInstancesPerMonth: 'drifted instances recorded a month (node.drifted + NodeDrifted; their repairs are swaps)',
-  enforcementBaseMs: 'billed ms of an enforcement sweep besides its DescribeInstances pages (not built yet)',
+  enforcementBaseMs: 'billed ms of an enforcement sweep besides its DescribeInstances pages (built; not measured by the bench yet)',
   describeInstancesPageMs: 'ms per DescribeInstances page',
   instancesPerDescribeInstancesPage: 'instances per DescribeInstances page',
   enforcementReadUnitsPerRun: 'RRU of a sweep (authorizations of the account)',
@@ -356,7 +356,7 @@ export const UNMEASURED_NOTES: Record<UnmeasuredField, string> = {
   wasteScanMs: 'billed ms of a waste scan (volumes, snapshots, addresses; not built yet)',
   wasteWriteUnitsPerRun: 'WRU per waste scan (findings)',
   wasteLedgerAppendsPerRun: 'ledger appends per waste scan',
-  notBuiltColdInitMs: 'cold init of the enforcement and waste functions (not built yet)',
+  notBuiltColdInitMs: 'cold init of the enforcement and waste functions (not measured by the bench yet)',
   logBytesPerLambdaInvocation: 'log bytes per invocation: JSON platform start/report lines, the EMF blob, an INFO line',
   logBytesPerStateTransition: 'log bytes per state transition (Step Functions logging ALL with execution data)',
   sqsIdlePollsPerMinutePerMapping: 'ReceiveMessage calls of an idle SQS event source mapping (5 pollers × one 20 s long poll)',
@@ -376,7 +376,7 @@ export const UNMEASURED_NOTES: Record<UnmeasuredField, string> = {
   'metricSeries.driftPerRun': 'drift series: DriftedNodes, DriftBatchesStarted (emitted only by a cycle that found drift)',
   'metricSeries.digestPerRun': 'digest series: LedgerDigestsSigned (every run)',
   'metricSeries.cleanupPerRun': 'cleanup series: QuarantinesActive (every run), QuarantinesReleased (only by a run that released one)',
-  'metricSeries.enforcementPerRun': 'enforcement series (not built yet)',
+  'metricSeries.enforcementPerRun': 'enforcement series (built; not measured by the bench yet)',
   'metricSeries.wastePerRun': 'waste series (not built yet)',
 };
 
@@ -720,7 +720,7 @@ export function costModel(measured: BenchResults, assumptions?: DeepPartial<Assu
     coldStartSeries(w, 'QuarantineCleanup', 'cleanup', runs, 'scheduled');
   }
 
-  // --- Enforcement sweeps and waste scans (not built yet: every per-run count is an estimate) ---
+  // --- Enforcement sweeps and waste scans (not measured by the bench yet: every per-run count is an estimate) ---
   {
     const perAccountRegion = a.instances / Math.max(1, a.accountRegions);
     const pages = Math.max(1, Math.ceil(perAccountRegion / Math.max(1, u.instancesPerDescribeInstancesPage)));
