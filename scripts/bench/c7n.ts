@@ -133,7 +133,11 @@ export async function runC7nOrg(options: { endpoint: string; workdir: string; ta
     `accounts:\n${accounts.map((a) => `  - account_id: "${a}"\n    name: "${a}"\n    role: arn:aws:iam::${a}:role/${roleName}\n    regions: [${regionsOf(a).join(', ')}]\n`).join('')}`,
   );
   writeFileSync(policyYml, POLICY_YAML);
-  const args = ['run', '-c', accountsYml, '-s', outdir, '-u', policyYml];
+  // No resource cache (c7n keeps a run's resources 15 minutes by default, in ~/.cache): every
+  // run asks the emulator, and nothing is written outside the workdir.
+  const cache = path.join(workdir, 'cache');
+  mkdirSync(cache, { recursive: true });
+  const args = ['run', '-c', accountsYml, '-s', outdir, '-u', policyYml, '--cache-period', '0', '--cache-path', cache];
   const started = performance.now();
   const out = await run(path.join(VENV, 'bin', 'c7n-org'), args, { env: custodianEnv(endpoint), timeout: COMMAND_TIMEOUT_MS, maxBuffer: 64 * 1024 * 1024 });
   const durationMs = Math.round(performance.now() - started);
@@ -165,7 +169,7 @@ export async function runCustodianPerTarget(options: {
   const started = performance.now();
   let log = '';
   for (const t of targets) {
-    const out = await run(path.join(VENV, 'bin', 'custodian'), ['run', '-s', dirOf(t), '--region', t.region, policyYml], {
+    const out = await run(path.join(VENV, 'bin', 'custodian'), ['run', '-s', dirOf(t), '--region', t.region, '--cache-period', '0', '-f', path.join(workdir, 'cache'), policyYml], {
       env: custodianEnv(endpoint, await assume(t)),
       timeout: COMMAND_TIMEOUT_MS,
       maxBuffer: 64 * 1024 * 1024,
@@ -174,7 +178,7 @@ export async function runCustodianPerTarget(options: {
   }
   return {
     mode: 'custodian run per account-region',
-    command: `custodian run -s out-single/<account>/<region> --region <region> policy.yml (x${targets.length})`,
+    command: `custodian run -s out-single/<account>/<region> --region <region> --cache-period 0 -f cache policy.yml (x${targets.length})`,
     versions: await versions(),
     durationMs: Math.round(performance.now() - started),
     ...collect(workdir, targets, dirOf),

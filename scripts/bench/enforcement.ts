@@ -25,7 +25,7 @@
 import '../quiet-runtime';
 import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
@@ -69,6 +69,12 @@ const PAGE_SIZE = 1_000;
 const SWEEP = 'EnforcementSweepStateMachine';
 /** The EnforcementSteps function's memory (lib/constructs/enforcement.ts). */
 const LAMBDA_MEMORY_MB = 1024;
+/**
+ * The billed duration the cost assumes (moto's latency is not AWS's): 100 ms per invocation, plus
+ * 20 ms per AWS call its steps make (a same-region round trip), as if made one after the other
+ * (an upper bound: a batch's reads of several account-regions overlap; its writes do not).
+ */
+const ASSUMED = { msPerInvocation: 100, msPerCall: 20 };
 
 /**
  * AWS list prices (us-east-1, as published on the service pricing pages; the house table of
@@ -105,9 +111,9 @@ function benchConfig(): Record<string, unknown> {
 /**
  * moto keeps every model instance it ever creates (BaseModel.instances_tracked, for its
  * /moto-api listing), and its TransactWriteItems deep-copies each table a transaction touches,
- * for the rollback: every transaction leaks a copy of the whole ledger table. The first sweep's
- * ~1,000 appends (several transactions each, with the lost races) grew moto past 14 GB, and
- * growing, on this 24 GB machine. So the section's moto is test/emulators/moto_serial.py,
+ * for the rollback: every transaction leaks a copy of the whole ledger table (quadratic: the
+ * first sweep's ~1,000 appends grew moto past 14 GB, and growing, on this 24 GB machine, before
+ * two-thirds of them were done). So the section's moto is test/emulators/moto_serial.py,
  * unchanged, with DynamoDB's models untracked (their /moto-api listing is empty; nothing else
  * reads it).
  */
@@ -302,16 +308,19 @@ type Meters = ReturnType<typeof installMeters>;
 
 /** What the sweep workflow's state holds at the end (the Pass state's batches, the Map's reports, the plan). */
 interface SweepOutput {
-  reports?: { targets: number; failed: { account: string; region: string; error?: string }[]; instances: number; pages: number; flagged: number; resolved: number }[];
+  reports?: { targets: number; failed: { account: string; region: string; error?: string }[]; batchError?: string; instances: number; pages: number; flagged: number; resolved: number }[];
   plan?: { trip: boolean; acting: string[]; planned: number; fleet: number; reason?: string };
 }
 
-/** The cost of one sweep from its counted units, at the list prices above. */
-function sweepCost(run: { transitions: number; invocations: number; lambdaBilledMs: number }, units: Totals, snsPublishes: number) {
+const lambdaComputeUsd = (ms: number) => (ms / 1000) * (LAMBDA_MEMORY_MB / 1024) * PRICE.lambdaGbSecond;
+
+/** The cost of one sweep from its counted units, at the list prices above, Lambda billed for the ASSUMED duration. */
+function sweepCost(run: { transitions: number; invocations: number; awsApiCalls: number; localLambdaMs: number }, units: Totals, snsPublishes: number) {
+  const assumedMs = run.invocations * ASSUMED.msPerInvocation + run.awsApiCalls * ASSUMED.msPerCall;
   const lines = {
     stepFunctionsTransitions: run.transitions * PRICE.transition,
     lambdaRequests: run.invocations * PRICE.lambdaRequest,
-    lambdaCompute: (run.lambdaBilledMs / 1000) * (LAMBDA_MEMORY_MB / 1024) * PRICE.lambdaGbSecond,
+    lambdaCompute: lambdaComputeUsd(assumedMs),
     dynamodbWrites: (units.writeUnits + units.cancelledWriteUnits) * PRICE.ddbWrite,
     dynamodbReads: units.readUnits * PRICE.ddbRead,
     eventBridgeEvents: units.eventBridgeEntries * PRICE.event,
@@ -320,36 +329,40 @@ function sweepCost(run: { transitions: number; invocations: number; lambdaBilled
   return {
     usd: round(sum(Object.values(lines)), 6),
     lines: Object.fromEntries(Object.entries(lines).map(([k, v]) => [k, round(v, 7)])),
-    assumptions: `Lambda ${LAMBDA_MEMORY_MB} MB (ARM64) billed for each invocation's wall time measured here (${Math.round(run.lambdaBilledMs)} ms in all, moto answering: AWS's own latency differs); DynamoDB units as metered on the clients, cancelled transactions' write units included; SNS deliveries not included`,
+    assumptions: `Lambda ${LAMBDA_MEMORY_MB} MB (ARM64) billed ${Math.round(assumedMs)} ms in all: ${ASSUMED.msPerInvocation} ms per invocation plus ${ASSUMED.msPerCall} ms per AWS call, one after the other; DynamoDB units as metered on the clients, cancelled transactions' write units included; SNS deliveries not included`,
+    // Lambda billed instead for the wall time measured here (moto answering, one request at a time).
+    lambdaComputeAtLocalDurationUsd: round(lambdaComputeUsd(run.localLambdaMs), 7),
   };
 }
 
-/** Every TimeoutSeconds of the local run (the tasks' and the execution's): a day. */
+/** Every timeout of the local run (the tasks', the execution's, the function's): a day. */
 const LOCAL_TIMEOUT_SECONDS = 86_400;
 
 /** An ASL definition with every TimeoutSeconds (the execution's, every task's, in Map item processors too) set to a day. */
-function withLocalTimeouts(value: unknown): unknown {
-  if (Array.isArray(value)) return value.map(withLocalTimeouts);
+function withLocalTimeoutSeconds(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(withLocalTimeoutSeconds);
   if (value === null || typeof value !== 'object') return value;
-  return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, k === 'TimeoutSeconds' ? LOCAL_TIMEOUT_SECONDS : withLocalTimeouts(v)]));
+  return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, k === 'TimeoutSeconds' ? LOCAL_TIMEOUT_SECONDS : withLocalTimeoutSeconds(v)]));
 }
 
 /**
- * The stack as the sweep runs here: its state machines with their timeouts lifted (the local
- * runner enforces them, and without one it would apply its own 60 s). The sweep step's 10
- * minutes are sized for DynamoDB's latency; moto, answering one request at a time and copying
- * every table a transaction touches (its rollback snapshot, once per item), can take longer for
- * the first sweep's 1,000 flags, and a timed-out step is reported not swept while its handler
- * goes on writing in the background. Nothing else of the definitions changes.
+ * The stack as the sweep runs here: its state machines' and functions' timeouts lifted (the local
+ * runner enforces the states' TimeoutSeconds, 60 s where none is set, and the handler's middy
+ * stops 5 ms before the function's Timeout, from the local context). The sweep step's 10 minutes
+ * are sized for AWS's latency; moto, answering one request at a time and copying every table a
+ * transaction touches (its rollback snapshot, once per item), can take longer for the first
+ * sweep's 1,000 flags, and a timed-out step is reported not swept while its handler goes on
+ * writing in the background. Nothing else of the definitions changes.
  */
-const withLocalStateTimeouts = (stack: LocalStack): LocalStack => ({
+const withLocalTimeouts = (stack: LocalStack): LocalStack => ({
   ...stack,
-  stateMachines: new Map([...stack.stateMachines].map(([id, m]) => [id, { ...m, definition: withLocalTimeouts(m.definition) as Record<string, unknown> }])),
+  stateMachines: new Map([...stack.stateMachines].map(([id, m]) => [id, { ...m, definition: withLocalTimeoutSeconds(m.definition) as Record<string, unknown> }])),
+  functions: new Map([...stack.functions].map(([id, f]) => [id, { ...f, timeoutSeconds: LOCAL_TIMEOUT_SECONDS }])),
 });
 
 async function sweep(stack: LocalStack, proxy: CountingProxy, meters: Meters, label: string, minimumPages: number) {
   const machine = [...stack.stateMachines.values()].find((m) => m.logicalId.startsWith(SWEEP))!;
-  // Every Lambda task timed as Lambda bills it: from the invocation to its answer.
+  // Every Lambda task timed here, from the invocation to its answer (reported; the cost assumes its own durations).
   const lambdaMs: Record<string, number[]> = {};
   const around: Record<string, (input: unknown, real: TaskHandler) => Promise<unknown>> = {};
   for (const name of taskStates(machine.definition).keys()) {
@@ -373,17 +386,16 @@ async function sweep(stack: LocalStack, proxy: CountingProxy, meters: Meters, la
   const units = meters.since(mark);
   const output = (run.output ?? {}) as SweepOutput;
   const reports = output.reports ?? [];
-  const lambdaBilledMs = sum(Object.values(lambdaMs).flat());
   const describeCalls = calls.DescribeInstances ?? 0;
   return {
     status: run.status === 'SUCCEEDED' ? 'SUCCEEDED' : `${run.status}: ${run.error ?? ''} ${run.cause ?? ''}`.trim(),
     durationMs,
     stateTransitions: run.transitions,
     lambdaInvocations: run.lambdaInvocations,
-    lambdaMsByStep: Object.fromEntries(Object.entries(lambdaMs).map(([step, ms]) => [step, ms])),
+    localLambdaMsByStep: lambdaMs,
     swept: {
       targets: sum(reports.map((r) => r.targets)),
-      failed: reports.flatMap((r) => r.failed),
+      failed: reports.flatMap((r) => r.failed.map((f) => ({ ...f, error: f.error ?? r.batchError }))),
       instances: sum(reports.map((r) => r.instances)),
       pages: sum(reports.map((r) => r.pages)),
       flagged: sum(reports.map((r) => r.flagged)),
@@ -403,7 +415,7 @@ async function sweep(stack: LocalStack, proxy: CountingProxy, meters: Meters, la
     },
     eventBridgeEntries: units.eventBridgeEntries,
     snsPublishes: calls.Publish ?? 0,
-    costUsd: sweepCost({ transitions: run.transitions, invocations: run.lambdaInvocations, lambdaBilledMs }, units, calls.Publish ?? 0),
+    costUsd: sweepCost({ transitions: run.transitions, invocations: run.lambdaInvocations, awsApiCalls: proxy.total(), localLambdaMs: sum(Object.values(lambdaMs).flat()) }, units, calls.Publish ?? 0),
   };
 }
 
@@ -446,7 +458,7 @@ async function custodian(proxy: CountingProxy, fleetwardenFlags: Set<string>) {
       awsApiCalls: proxy.total(),
       awsApiCallsByOperation: calls,
       logTail: result.logTail,
-      note: 'report only: no actions (mark-for-op would tag every finding, a write the dry-run Fleetwarden sweep does not make); the ec2 resource asks DescribeInstances with the instance-state-name filter (its `query`), without MaxResults, and filters the tags client side. When the first instance it samples has no Tags key, c7n also calls DescribeTags for the whole region (its AWOL-tags check)',
+      note: 'report only, no resource cache (--cache-period 0): no actions (mark-for-op would tag every finding, a write the dry-run Fleetwarden sweep does not make); the ec2 resource asks DescribeInstances with the instance-state-name filter (its `query`), without MaxResults, and filters the tags client side. When the first instance it samples has no Tags key, c7n also calls DescribeTags for the whole region (its AWOL-tags check)',
     };
   } finally {
     rmSync(workdir, { recursive: true, force: true });
@@ -456,10 +468,11 @@ async function custodian(proxy: CountingProxy, fleetwardenFlags: Set<string>) {
 // ---------------------------------------------------------------------------------------------
 
 const NOTE =
-  'first sweep: every account-region listed (DescribeInstances, 1,000 per page), each unauthorized instance flagged: GetItem of its dedupe marker, the chain tip (Query), one 3-item transaction (ledger entry, dedupe marker, flag: 2 WRU each per KB), one PutEvents entry and one SNS notification each. Second sweep over the unchanged fleet: the open flags of each account-region read from the sparse GSI (Query), every instance decided from the listing, nothing written. Dry run, grace 24 h: nothing is acted on in either. moto answers every request one at a time (test/emulators/moto_serial.py), so the durations are emulator-bound';
+  'first sweep: every account-region listed (DescribeInstances, up to 1,000 per page), each unauthorized instance flagged: GetItem of its dedupe marker, the chain tip (Query), one 3-item transaction (ledger entry, dedupe marker, flag: 2 WRU each per KB), one PutEvents entry and one SNS notification each. Second sweep over the unchanged fleet (target: 0 write units): the open flags of each account-region read from the sparse GSI (Query), every instance decided from the listing, nothing written; its container is warm, so the member credentials of the first sweep are reused (a cold one adds an AssumeRole per account-region). Dry run, grace 24 h: nothing is acted on in either. The local run lifts the steps\' and the function\'s timeouts (withLocalTimeouts), and moto answers every request one at a time (test/emulators/moto_serial.py) and copies each table a transaction touches: the durations are emulator-bound, and only as quiet as the machine (loadAverage)';
 
 export async function enforcementBench(): Promise<Record<string, unknown>> {
   const sectionStarted = performance.now();
+  const loadAtStart = loadavg()[0]!;
   const moto = await startSweepMoto();
   const proxy = await startCountingProxy(moto.endpoint);
   // The section's clients (and the handlers', which copy process.env) go to this proxy; the
@@ -480,7 +493,7 @@ export async function enforcementBench(): Promise<Record<string, unknown>> {
     await import(pathToFileURL(path.join(PROJECT_ROOT, steps.entry)).href);
 
     console.log('enforcement: first sweep…');
-    const local = withLocalStateTimeouts(stack);
+    const local = withLocalTimeouts(stack);
     const first = await sweep(local, proxy, meters, 'first', minimumPages);
     console.log('enforcement: second sweep (nothing changed)…');
     const second = await sweep(local, proxy, meters, 'second', minimumPages);
@@ -496,7 +509,8 @@ export async function enforcementBench(): Promise<Record<string, unknown>> {
     const flaggedAsSeeded = flags.size === fleet.unauthorized.size && [...flags].every((k) => fleet.unauthorized.has(k));
 
     console.log('enforcement: Cloud Custodian (c7n-org) over the same account-regions…');
-    const cloudCustodian = await custodian(proxy, flags);
+    // A Custodian that cannot run at all is reported as such (the command's error), not measured.
+    const cloudCustodian = await custodian(proxy, flags).catch((error: Error & { stderr?: string }) => ({ failed: `${error.message}${error.stderr ? `\n${error.stderr.slice(-2000)}` : ''}` }));
     return {
       fleet: {
         accounts: ACCOUNTS.map((a) => `${a.id} ${a.environment}`),
@@ -517,6 +531,8 @@ export async function enforcementBench(): Promise<Record<string, unknown>> {
       flaggedExactlyTheUnauthorized: flaggedAsSeeded,
       cloudCustodian,
       sectionSeconds: round((performance.now() - sectionStarted) / 1000),
+      // The machine's 1-minute load average (it has 2 cores): the durations are only as quiet as it was.
+      loadAverage: { atStart: round(loadAtStart, 2), atEnd: round(loadavg()[0]!, 2) },
       note: NOTE,
     };
   } finally {
