@@ -1,6 +1,6 @@
 import * as z from 'zod';
-import { EnvelopeHeadSchema, type HandledEvent, envelope, handledEvent } from '../shared/aws-events';
-import { MalformedEventError, UnknownEventError } from '../shared/errors';
+import { type HandledEvent, envelope, handledEvent, parseWithRegistry } from '../shared/aws-events';
+import { MalformedEventError } from '../shared/errors';
 import { InstanceIdSchema } from '../shared/ids';
 import { describeIssues, sqsText } from '../shared/validation';
 
@@ -90,13 +90,5 @@ const PARSERS: readonly Parser[] = [
 /** The (source, detail-type, pattern) triples the enforcer understands; the CDK rules import this. */
 export const ENFORCEMENT_EVENTS: readonly HandledEvent[] = PARSERS.map(({ source, detailType, pattern }) => ({ source, detailType, pattern }));
 
-const inReason = (value: string) => sqsText(value, 100);
-
 /** The parse step of the enforcer's SQS records: an EnforcementEvent, or UnknownEventError / MalformedEventError with the reason. */
-export function parseEnforcementEvent(raw: unknown): EnforcementEvent {
-  const head = EnvelopeHeadSchema.safeParse(raw);
-  if (!head.success) throw new MalformedEventError(`not an EventBridge event: ${describeIssues(head.error)}`);
-  const match = PARSERS.find((p) => p.source === head.data.source && p.detailType === head.data['detail-type']);
-  if (!match) throw new UnknownEventError(`unknown event "${inReason(head.data['detail-type'])}" from ${inReason(head.data.source)}`);
-  return match.parse(raw);
-}
+export const parseEnforcementEvent = (raw: unknown): EnforcementEvent => parseWithRegistry(raw, PARSERS);

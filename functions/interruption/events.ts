@@ -1,8 +1,8 @@
 import * as z from 'zod';
-import { MalformedEventError, UnknownEventError } from '../shared/errors';
-import { EnvelopeHeadSchema, type HandledEvent, envelope, handledEvent } from '../shared/aws-events';
+import { MalformedEventError } from '../shared/errors';
+import { type HandledEvent, envelope, handledEvent, inReason, parseWithRegistry } from '../shared/aws-events';
 import { InstanceIdSchema, isInstanceId } from '../shared/ids';
-import { describeIssues, sqsText } from '../shared/validation';
+import { describeIssues } from '../shared/validation';
 
 /**
  * One parser per AWS event type, keyed by source and detail-type (as Karpenter's interruption
@@ -148,14 +148,5 @@ export const PARSERS: readonly Parser[] = [
 /** The (source, detail-type) pairs the handler understands; the CDK rules import this. */
 export const HANDLED_EVENTS = PARSERS.map(({ source, detailType, pattern }) => ({ source, detailType, pattern }));
 
-/** A value of the event as a reason quotes it: at most 100 characters, in what SQS can carry. */
-const inReason = (value: string) => sqsText(value, 100);
-
 /** The parse step of the ingest's SQS records: an InterruptionEvent, or UnknownEventError / MalformedEventError with the reason. */
-export function parseInterruptionEvent(raw: unknown): InterruptionEvent {
-  const head = EnvelopeHeadSchema.safeParse(raw);
-  if (!head.success) throw new MalformedEventError(`not an EventBridge event: ${describeIssues(head.error)}`);
-  const match = PARSERS.find((p) => p.source === head.data.source && p.detailType === head.data['detail-type']);
-  if (!match) throw new UnknownEventError(`unknown event "${inReason(head.data['detail-type'])}" from ${inReason(head.data.source)}`);
-  return match.parse(raw);
-}
+export const parseInterruptionEvent = (raw: unknown): InterruptionEvent => parseWithRegistry(raw, PARSERS);

@@ -1,5 +1,7 @@
 import * as z from 'zod';
+import { MalformedEventError, UnknownEventError } from './errors';
 import { AccountIdSchema } from './ids';
+import { describeIssues, sqsText } from './validation';
 
 /**
  * The EventBridge envelope every AWS service event arrives in, with its source and detail-type
@@ -34,4 +36,19 @@ export function handledEvent(schema: z.ZodType, filter: Record<string, unknown> 
   return { source, detailType, pattern: { source: [source], 'detail-type': [detailType], ...filter } };
 }
 
-export const EnvelopeHeadSchema = z.object({ source: z.string(), 'detail-type': z.string() });
+const EnvelopeHeadSchema = z.object({ source: z.string(), 'detail-type': z.string() });
+
+/** A value of the event as a reason quotes it: at most 100 characters, in what SQS can carry. */
+export const inReason = (value: string) => sqsText(value, 100);
+
+/**
+ * The parse step of an SQS-fed consumer: the parser registered for the event's source and
+ * detail-type, or UnknownEventError / MalformedEventError with the reason.
+ */
+export function parseWithRegistry<T>(raw: unknown, parsers: readonly (HandledEvent & { parse(raw: unknown): T })[]): T {
+  const head = EnvelopeHeadSchema.safeParse(raw);
+  if (!head.success) throw new MalformedEventError(`not an EventBridge event: ${describeIssues(head.error)}`);
+  const match = parsers.find((p) => p.source === head.data.source && p.detailType === head.data['detail-type']);
+  if (!match) throw new UnknownEventError(`unknown event "${inReason(head.data['detail-type'])}" from ${inReason(head.data.source)}`);
+  return match.parse(raw);
+}

@@ -12,7 +12,7 @@ import { EnforcementStepsEnvSchema } from '../../functions/enforcement/steps/env
 import type { FleetwardenConfig } from '../config';
 import { accountInFinding, acknowledge, logicalIdOf } from '../nag';
 import { FleetFunction } from './fleet-function';
-import { EncryptedQueueTarget, FleetQueue } from './fleet-queue';
+import { FleetQueue, defaultBusRules } from './fleet-queue';
 import { fleetStateMachine, logicStep } from './fleet-state-machine';
 import { MEMBER_ROLE_TRUSTEES } from './member-access';
 import { accountEnvironmentsJson, enforcementPolicyJson, sweepTargets } from './runtime-config';
@@ -52,26 +52,8 @@ export class Enforcement extends Construct {
       visibilityTimeout: Duration.seconds(checkTimeout.toSeconds() * 6),
       removalPolicy: store.removalPolicy,
     });
-    // Only this account's rules deliver here (member events arrive through its default bus).
-    this.queue.queue.addToResourcePolicy(
-      new iam.PolicyStatement({
-        effect: iam.Effect.DENY,
-        principals: [new iam.ServicePrincipal('events.amazonaws.com')],
-        actions: ['sqs:SendMessage'],
-        resources: [this.queue.queue.queueArn],
-        conditions: { StringNotEquals: { 'aws:SourceAccount': stack.account } },
-      }),
-    );
-    const defaultBus = events.EventBus.fromEventBusName(this, 'DefaultBus', 'default');
-    ENFORCEMENT_EVENTS.forEach(
-      (handled, i) =>
-        new events.Rule(this, `${handled.detailType.replace(/[^A-Za-z0-9]/g, '')}Rule${i}`, {
-          description: `${handled.detailType} (${handled.source}) -> Fleetwarden enforcement queue`,
-          eventBus: defaultBus,
-          eventPattern: { source: handled.pattern.source as string[], detailType: handled.pattern['detail-type'] as string[], detail: handled.pattern.detail as Record<string, unknown> },
-          targets: [new EncryptedQueueTarget(this.queue.queue, { deadLetterQueue: store.asyncDeadLetters.queue, retryAttempts: 10, maxEventAge: Duration.hours(1) })],
-        }),
-    );
+    // Member accounts' events arrive through this account's default bus.
+    defaultBusRules(this, ENFORCEMENT_EVENTS, this.queue, store.asyncDeadLetters.queue, 'enforcement');
 
     const { authorizations, ledger } = store.tables;
     const environment = {

@@ -1,13 +1,14 @@
 import type { RemovalPolicy } from 'aws-cdk-lib';
-import { Duration } from 'aws-cdk-lib';
+import { Duration, Stack } from 'aws-cdk-lib';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as actions from 'aws-cdk-lib/aws-cloudwatch-actions';
-import type * as events from 'aws-cdk-lib/aws-events';
+import * as events from 'aws-cdk-lib/aws-events';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import type * as kms from 'aws-cdk-lib/aws-kms';
 import type * as sns from 'aws-cdk-lib/aws-sns';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
+import type { HandledEvent } from '../../functions/shared/aws-events';
 import { acknowledge } from '../nag';
 
 export interface FleetQueueProps {
@@ -116,4 +117,32 @@ export class EncryptedQueueTarget implements events.IRuleTarget {
       retryPolicy: { maximumRetryAttempts: this.options.retryAttempts, maximumEventAgeInSeconds: this.options.maxEventAge.toSeconds() },
     };
   }
+}
+
+/**
+ * One rule per handled event on this account's default bus (where member accounts forward),
+ * each pattern taken from the handler's own registry, into `queue`. EventBridge may deliver to
+ * the queue only for rules of this account (CDK cannot add aws:SourceArn for encrypted queues),
+ * so a rule in another account cannot forge these events.
+ */
+export function defaultBusRules(scope: Construct, handled: readonly HandledEvent[], queue: FleetQueue, deadLetterQueue: sqs.IQueue, what: string): events.Rule[] {
+  queue.queue.addToResourcePolicy(
+    new iam.PolicyStatement({
+      effect: iam.Effect.DENY,
+      principals: [new iam.ServicePrincipal('events.amazonaws.com')],
+      actions: ['sqs:SendMessage'],
+      resources: [queue.queue.queueArn],
+      conditions: { StringNotEquals: { 'aws:SourceAccount': Stack.of(scope).account } },
+    }),
+  );
+  const defaultBus = events.EventBus.fromEventBusName(scope, 'DefaultBus', 'default');
+  return handled.map(
+    (event) =>
+      new events.Rule(scope, `${event.detailType.replace(/[^A-Za-z0-9]/g, '')}Rule`, {
+        description: `${event.detailType} (${event.source}) -> Fleetwarden ${what} queue`,
+        eventBus: defaultBus,
+        eventPattern: { source: event.pattern.source as string[], detailType: event.pattern['detail-type'] as string[], detail: event.pattern.detail as Record<string, unknown> },
+        targets: [new EncryptedQueueTarget(queue.queue, { deadLetterQueue, retryAttempts: 10, maxEventAge: Duration.hours(1) })],
+      }),
+  );
 }

@@ -1,6 +1,5 @@
 import { Duration, Stack } from 'aws-cdk-lib';
 import * as events from 'aws-cdk-lib/aws-events';
-import * as iam from 'aws-cdk-lib/aws-iam';
 import * as targets from 'aws-cdk-lib/aws-events-targets';
 import { SqsEventSource } from 'aws-cdk-lib/aws-lambda-event-sources';
 import { Construct } from 'constructs';
@@ -10,7 +9,7 @@ import { QuarantineCleanupEnvSchema } from '../../functions/interruption/cleanup
 import type { FleetwardenConfig } from '../config';
 import { acknowledge } from '../nag';
 import { FleetFunction } from './fleet-function';
-import { EncryptedQueueTarget, FleetQueue } from './fleet-queue';
+import { FleetQueue, defaultBusRules } from './fleet-queue';
 import { MEMBER_ROLE_TRUSTEES, memberEventsPolicy } from './member-access';
 import { accountEnvironmentsJson, riskPolicyJson } from './runtime-config';
 import type { StateStore } from './state-store';
@@ -44,29 +43,7 @@ export class InterruptionIntelligence extends Construct {
       removalPolicy: store.removalPolicy,
     });
 
-    // EventBridge may deliver here only for rules of this account (CDK cannot add aws:SourceArn
-    // for encrypted queues), so a rule in another account cannot forge interruption events.
-    this.queue.queue.addToResourcePolicy(
-      new iam.PolicyStatement({
-        effect: iam.Effect.DENY,
-        principals: [new iam.ServicePrincipal('events.amazonaws.com')],
-        actions: ['sqs:SendMessage'],
-        resources: [this.queue.queue.queueArn],
-        conditions: { StringNotEquals: { 'aws:SourceAccount': stack.account } },
-      }),
-    );
-
-    // One rule per event type, its pattern taken from the handler's own registry.
-    const defaultBus = events.EventBus.fromEventBusName(this, 'DefaultBus', 'default');
-    this.rules = HANDLED_EVENTS.map(
-      (handled) =>
-        new events.Rule(this, `${handled.detailType.replace(/[^A-Za-z0-9]/g, '')}Rule`, {
-          description: `${handled.detailType} (${handled.source}) -> Fleetwarden interruption queue`,
-          eventBus: defaultBus,
-          eventPattern: { source: handled.pattern.source as string[], detailType: handled.pattern['detail-type'] as string[], detail: handled.pattern.detail as Record<string, unknown> },
-          targets: [new EncryptedQueueTarget(this.queue.queue, { deadLetterQueue: store.asyncDeadLetters.queue, retryAttempts: 10, maxEventAge: Duration.hours(1) })],
-        }),
-    );
+    this.rules = defaultBusRules(this, HANDLED_EVENTS, this.queue, store.asyncDeadLetters.queue, 'interruption');
     // Member accounts forward the events Fleetwarden handles to this account's default bus.
     memberEventsPolicy(this, config);
 
