@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { type EnvironmentClass, EnvironmentClassSchema } from '../functions/shared/environments';
 import { ClusterConfigSchema } from '../functions/kubernetes/cluster-config';
+import { DEFAULT_PRICES, type PriceTable, PriceTableSchema } from '../functions/waste/policy';
 import { BudgetSchema, MaintenanceWindowSchema, SwapGroupSchema } from '../functions/batch/model';
 
 /**
@@ -53,6 +54,14 @@ export const TagMatchSchema = z.strictObject({
 /** Beyond this many accounts the home bus must accept the organization instead of each account. */
 export const MAX_ACCOUNTS_WITHOUT_ORGANIZATION = 100;
 
+/** The price table of `policies.waste.prices.default`, each price defaulted on its own. */
+const PriceTableInput = z.strictObject(
+  Object.fromEntries(Object.entries(DEFAULT_PRICES).map(([k, usd]) => [k, z.number().min(0).default(usd)])) as { [K in keyof PriceTable]: z.ZodDefault<z.ZodNumber> },
+);
+/** Which kinds cleanup removes in one environment class (each off unless turned on). */
+const CleanupKindsInput = z.strictObject({ address: z.boolean().default(false), volume: z.boolean().default(false), snapshot: z.boolean().default(false) });
+const NO_CLEANUP = { address: false, volume: false, snapshot: false };
+
 export const EnforcementActionSchema = z.enum(['none', 'stop', 'terminate']);
 
 export const PoliciesSchema = z
@@ -102,9 +111,32 @@ export const PoliciesSchema = z
       .prefault({}),
     waste: z
       .strictObject({
-        unattachedEbsDays: z.number().int().min(1).default(7),
-        unusedSnapshotDays: z.number().int().min(1).default(30),
-        eipMonthlyUsd: z.number().min(0).default(3.6),
+        /** The daily scan of every account and region. */
+        scanSchedule: z.string().min(1).default('rate(1 day)'),
+        /** A volume `available` longer than this is waste (0: as soon as it is seen). */
+        unattachedEbsDays: z.number().min(0).default(7),
+        /** A snapshot nothing refers to, older than this, is waste. */
+        unusedSnapshotDays: z.number().min(0).default(30),
+        /** Monthly list prices in USD: `default` (us-east-1 list prices) and per-region overrides. */
+        prices: z
+          .strictObject({
+            default: PriceTableInput.prefault({}),
+            regions: z.record(REGION, PriceTableSchema.partial()).default({}),
+          })
+          .prefault({}),
+        /** Opt-in removal: mark (tag and notify), wait the grace, re-check, act. `dryRun` wins. */
+        cleanup: z
+          .strictObject({
+            byEnvironment: perEnvironment(CleanupKindsInput, { PROD: NO_CLEANUP, STAGING: NO_CLEANUP, LAB: NO_CLEANUP }),
+            graceHours: z.number().min(0).max(24 * 90).default(7 * 24),
+            circuitBreaker: z
+              .strictObject({
+                maxActionsPerRun: z.number().int().min(0).default(20),
+                maxPercentOfFleet: z.number().min(0).max(100).default(10),
+              })
+              .prefault({}),
+          })
+          .prefault({}),
       })
       .prefault({}),
     drift: z

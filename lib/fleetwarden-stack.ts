@@ -2,6 +2,7 @@ import { CfnOutput, Stack, type StackProps, Tags } from 'aws-cdk-lib';
 import type { Construct } from 'constructs';
 import type { FleetwardenConfig } from './config';
 import { Enforcement } from './constructs/enforcement';
+import { Waste } from './constructs/waste';
 import { InterruptionIntelligence } from './constructs/interruption';
 import { KubernetesNodes } from './constructs/kubernetes';
 import { LedgerAudit } from './constructs/ledger';
@@ -20,6 +21,7 @@ export class FleetwardenStack extends Stack {
   readonly ledger: LedgerAudit;
   readonly interruptions: InterruptionIntelligence;
   readonly enforcement: Enforcement;
+  readonly waste: Waste;
   readonly swaps: NodeSwap;
   readonly batches: SwapBatch;
   readonly drift?: NodeDrift;
@@ -34,6 +36,7 @@ export class FleetwardenStack extends Stack {
     this.ledger = new LedgerAudit(this, 'Ledger', { config, store: this.store });
     this.interruptions = new InterruptionIntelligence(this, 'Interruptions', { config, store: this.store });
     this.enforcement = new Enforcement(this, 'Enforcement', { config, store: this.store });
+    this.waste = new Waste(this, 'Waste', { config, store: this.store });
     this.swaps = new NodeSwap(this, 'Swaps', { config, store: this.store });
     this.batches = new SwapBatch(this, 'SwapBatch', { config, store: this.store, swap: this.swaps.stateMachine });
     if (wantsNodeDrift(config)) this.drift = new NodeDrift(this, 'NodeDrift', { config, store: this.store, batch: this.batches.stateMachine });
@@ -52,6 +55,8 @@ export class FleetwardenStack extends Stack {
       AuthorizationsTableName: this.store.tables.authorizations.tableName,
       EnforcementQueueUrl: this.enforcement.queue.queue.queueUrl,
       EnforcementSweepStateMachineArn: this.enforcement.stateMachine.stateMachineArn,
+      FindingsTableName: this.store.tables.findings.tableName,
+      WasteScanStateMachineArn: this.waste.stateMachine.stateMachineArn,
       NodeSwapStateMachineArn: this.swaps.stateMachine.stateMachineArn,
       SwapBatchStateMachineArn: this.batches.stateMachine.stateMachineArn,
       ...(this.kubernetes ? { NodeDrainQueueUrl: this.kubernetes.queue.queue.queueUrl } : {}),

@@ -9,7 +9,7 @@ import { ENFORCEMENT_EVENTS } from '../functions/enforcement/events';
 import { HANDLED_EVENTS } from '../functions/interruption/events';
 import type { HandledEvent } from '../functions/shared/aws-events';
 import type { FleetwardenConfig } from './config';
-import { memberTrusteeArns } from './constructs/member-access';
+import { WASTE_RESOURCES, memberTrusteeArns, wasteCleanupStatements } from './constructs/member-access';
 import { acknowledge } from './nag';
 
 export interface FleetwardenMemberStackProps extends StackProps {
@@ -112,10 +112,15 @@ export class MemberRole extends Construct {
                 'ec2:DescribeVolumes',
                 'ec2:DescribeSnapshots',
                 'ec2:DescribeAddresses',
+                'ec2:DescribeLaunchTemplates',
+                'ec2:DescribeLaunchTemplateVersions',
                 'autoscaling:DescribeAutoScalingGroups',
+                'autoscaling:DescribeLaunchConfigurations',
               ],
               resources: ['*'],
             }),
+            // Waste cleanup: mark, snapshot, release and delete, never with the protected tag.
+            ...wasteCleanupStatements(stack.partition, stack.account, protectedTag),
             // IAM itself refuses any instance that carries the protected tag, whatever value.
             new iam.PolicyStatement({
               sid: 'ActOnUnprotectedInstances',
@@ -137,6 +142,8 @@ export class MemberRole extends Construct {
       'Resource::*',
       'Resource::arn:<AWS::Partition>:ec2:*:<AWS::AccountId>:instance/*',
       'Resource::arn:<AWS::Partition>:autoscaling:*:<AWS::AccountId>:autoScalingGroup:*:autoScalingGroupName/*',
+      ...WASTE_RESOURCES.map((r) => `Resource::arn:<AWS::Partition>:ec2:*:<AWS::AccountId>:${r}/*`),
+      'Resource::arn:<AWS::Partition>:ec2:*::snapshot/*',
     ]);
   }
 }

@@ -2,6 +2,7 @@ import type { LedgerWriter } from '../ledger/store';
 import type { EventPublisher } from '../shared/bus';
 import type { AccountDirectory } from '../shared/account-directory';
 import { UnknownAccountError } from '../shared/errors';
+import { type Target, forEachTarget, recordFailedTargets, serialQueue } from '../shared/fan-out';
 import type { Notifier } from '../shared/notifications';
 import type { EnforcementEvent } from './events';
 import { FlagConflictError, type FlagStore } from './flag-store';
@@ -167,47 +168,20 @@ export function addReport(into: SweepReport, report: SweepReport): SweepReport {
   return into;
 }
 
-/**
- * The deps with flag transitions recorded one at a time: every transition appends to the one
- * ledger chain, and appenders in parallel only race each other for its tip (each lost race is a
- * cancelled transaction, re-read and retried). Reads still go on in parallel.
- */
+/** The deps with flag transitions recorded one at a time (reads still go on in parallel). */
 function oneWriterAtATime(deps: EnforcerDeps): EnforcerDeps {
-  let tail: Promise<unknown> = Promise.resolve();
-  const serial = <T>(write: () => Promise<T>): Promise<T> => {
-    const run = tail.then(write, write);
-    tail = run.catch(() => undefined);
-    return run;
-  };
+  const serial = serialQueue();
   const flags: FlagStore = Object.create(deps.flags) as FlagStore;
   flags.record = (transition, eventId, actor) => serial(() => deps.flags.record(transition, eventId, actor));
   return { ...deps, flags };
 }
 
-/** How many account-regions of one batch are swept at once. */
-const TARGETS_AT_ONCE = 5;
-
-/**
- * Sweeps a batch of account-regions, a few at once. One that fails (AccessDenied on the member
- * role, throttling beyond the SDK's retries, an unknown account) is reported as failed for this
- * run and does not stop the others.
- */
-export async function sweepBatch(request: { sweepId: string; targets: { account: string; region: string }[] }, given: EnforcerDeps): Promise<SweepReport> {
+/** Sweeps a batch of account-regions, a few at once; one that fails is reported failed for this run. */
+export async function sweepBatch(request: { sweepId: string; targets: Target[] }, given: EnforcerDeps): Promise<SweepReport> {
   const deps = oneWriterAtATime(given);
-  const total = emptyReport();
-  const queue = [...request.targets];
-  const worker = async () => {
-    for (let target = queue.shift(); target; target = queue.shift()) {
-      try {
-        addReport(total, await sweepTarget({ ...target, sweepId: request.sweepId }, deps));
-      } catch (error) {
-        const e = error as Error;
-        addReport(total, { ...emptyReport(), targets: 1, failed: [{ ...target, error: `${e.name}: ${e.message}`.slice(0, 300) }] });
-      }
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(TARGETS_AT_ONCE, queue.length) }, worker));
-  return total;
+  const { results, failed } = await forEachTarget(request.targets, (target) => sweepTarget({ ...target, sweepId: request.sweepId }, deps));
+  const total = results.reduce(addReport, emptyReport());
+  return addReport(total, { ...emptyReport(), targets: failed.length, failed });
 }
 
 /**
@@ -312,14 +286,7 @@ export interface ActPlan {
  */
 export async function planActions(request: { sweepId: string; reports: SweepReport[] }, deps: EnforcerDeps): Promise<ActPlan> {
   const run = request.reports.reduce(addReport, emptyReport());
-  for (const failed of run.failed) {
-    const subject = `${failed.account}/${failed.region}`;
-    const { duplicate } = await deps.ledger.append(
-      { actor: deps.actor, action: 'enforcement.sweep-failed', subject, reason: `not swept this run: ${failed.error}`, eventId: request.sweepId },
-      { dedupeKey: `${request.sweepId}#${subject}` },
-    );
-    if (!duplicate) await deps.publisher.publish([{ detailType: 'SweepTargetFailed', detail: { sweepId: request.sweepId, ...failed } }]);
-  }
+  await recordFailedTargets(run.failed, { runId: request.sweepId, idField: 'sweepId', action: 'enforcement.sweep-failed', detailType: 'SweepTargetFailed', what: 'swept' }, deps);
   const plan = planRun(run.expiredByEnvironment, run.expired, run.instances, deps.policy);
   const summary = { sweepId: request.sweepId, targets: run.targets, failed: run.failed.length, instances: run.instances, pages: run.pages, flagged: run.flagged, resolved: run.resolved, planned: plan.planned, tripped: plan.trip };
   if (plan.trip) {

@@ -1,4 +1,5 @@
 import type { EnvironmentClass } from '../shared/environments';
+import { circuitBreaker } from '../shared/circuit-breaker';
 import { type EnforcementAction, type EnforcementPolicy, type ObservedInstance, authorize, inScope, isProtected } from './policy';
 
 /**
@@ -187,13 +188,7 @@ export function planRun<F extends Pick<Flag, 'instanceKey' | 'environment'>>(
   policy: EnforcementPolicy,
 ): RunPlan<F> {
   const planned = Object.entries(expiredByEnvironment).reduce((sum, [environment, n]) => sum + (policy.actions[environment as EnvironmentClass] !== 'none' ? (n ?? 0) : 0), 0);
-  const { maxActionsPerRun, maxPercentOfFleet } = policy.circuitBreaker;
-  const percent = fleetInScope > 0 ? (planned / fleetInScope) * 100 : planned > 0 ? 100 : 0;
-  if (planned > maxActionsPerRun) {
-    return { trip: true, acting: [], planned, fleet: fleetInScope, reason: `${planned} planned actions exceed the limit of ${maxActionsPerRun} per run` };
-  }
-  if (percent > maxPercentOfFleet) {
-    return { trip: true, acting: [], planned, fleet: fleetInScope, reason: `${planned} planned actions are ${percent.toFixed(1)} % of the ${fleetInScope} instances in scope, over ${maxPercentOfFleet} %` };
-  }
+  const verdict = circuitBreaker(planned, fleetInScope, policy.circuitBreaker, 'instances');
+  if (verdict.trip) return { trip: true, acting: [], planned, fleet: fleetInScope, reason: verdict.reason };
   return { trip: false, acting: [...listed], planned, fleet: fleetInScope };
 }

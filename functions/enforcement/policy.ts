@@ -1,4 +1,5 @@
 import * as z from 'zod';
+import { CircuitBreakerSchema } from '../shared/circuit-breaker';
 import { EnvironmentClassSchema } from '../shared/environments';
 import { GROUP_NAME_TAG } from '../shared/groups';
 import { AccountIdSchema } from '../shared/ids';
@@ -18,7 +19,7 @@ export const EnforcementPolicySchema = z.strictObject({
   protectedTag: z.string().min(1),
   authorizedWhen: z.strictObject({ tags: z.array(TagMatchSchema), autoScalingGroup: z.boolean() }),
   allow: z.strictObject({ tags: z.array(TagMatchSchema), amis: z.array(z.string()), accounts: z.array(AccountIdSchema) }),
-  circuitBreaker: z.strictObject({ maxActionsPerRun: z.number().int().min(0), maxPercentOfFleet: z.number().min(0).max(100) }),
+  circuitBreaker: CircuitBreakerSchema,
 });
 export type EnforcementPolicy = z.infer<typeof EnforcementPolicySchema>;
 export type EnforcementAction = EnforcementPolicy['actions'][keyof EnforcementPolicy['actions']];

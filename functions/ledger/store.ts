@@ -48,6 +48,21 @@ export interface LedgerWriter {
   append(draft: LedgerDraft, options?: AppendOptions): Promise<AppendResult>;
 }
 
+/** One fact of `appendMany`: deduplicated, with the items written atomically with its entry. */
+export interface BatchFact {
+  draft: LedgerDraft;
+  dedupeKey: string;
+  alsoWrite?: CoWrite[];
+}
+
+/** A ledger that appends many facts in few transactions (each fact still its own entry). */
+export interface BatchLedgerWriter extends LedgerWriter {
+  appendMany(facts: BatchFact[]): Promise<AppendResult[]>;
+}
+
+/** DynamoDB's limit on the items of one TransactWriteItems call. */
+const MAX_TRANSACTION_ITEMS = 100;
+
 /** What settling a pending entry found: it is in the chain now, or another entry holds its position. */
 export type SettleResult = { state: 'written' | 'present'; entry: LedgerEntry } | { state: 'displaced'; by: LedgerEntry };
 
@@ -84,7 +99,7 @@ export interface DynamoLedgerOptions {
 
 export const DEFAULT_CHAIN = 'fleet';
 
-export class DynamoLedger implements OutboxLedger {
+export class DynamoLedger implements OutboxLedger, BatchLedgerWriter {
   readonly chain: string;
   private readonly clock: () => Date;
   private readonly maxAttempts: number;
@@ -230,6 +245,74 @@ export class DynamoLedger implements OutboxLedger {
       }
     }
     throw new LedgerContentionError(`could not append to chain ${this.chain} after ${this.maxAttempts} attempts`);
+  }
+
+  /**
+   * Appends many facts as consecutive entries, as many per transaction as DynamoDB takes (each
+   * fact: its entry, its dedupe marker, its co-written items). A transaction that loses the tip
+   * to another appender is sealed again on the new tip; one whose marker or co-write condition
+   * fails (a duplicate, a changed item) is appended fact by fact instead, so each fact gets its
+   * own outcome. Only the first transaction reads the tip; the others follow the one just written.
+   */
+  async appendMany(facts: BatchFact[]): Promise<AppendResult[]> {
+    const results: AppendResult[] = [];
+    for (let start = 0; start < facts.length; ) {
+      let end = start;
+      let items = 0;
+      while (end < facts.length && items + 2 + (facts[end]!.alsoWrite?.length ?? 0) <= MAX_TRANSACTION_ITEMS) items += 2 + (facts[end++]!.alsoWrite?.length ?? 0);
+      if (end === start) throw new Error(`a fact with ${facts[start]!.alsoWrite?.length} co-writes does not fit one transaction`);
+      results.push(...(await this.appendChunk(facts.slice(start, end))));
+      start = end;
+    }
+    return results;
+  }
+
+  private async appendChunk(facts: BatchFact[]): Promise<AppendResult[]> {
+    if (facts.length === 1) return [await this.append(facts[0]!.draft, facts[0]!)];
+    const drafts = facts.map((f) => parseOrThrow(LedgerDraftSchema, f.draft, 'ledger entry'));
+    for (let attempt = 1; attempt <= this.maxAttempts; attempt++) {
+      let tip = this.knownTip ?? (await this.tip());
+      const entries = drafts.map((draft) => {
+        const entry = seal(this.chain, draft, tip, this.clock());
+        tip = { seq: entry.seq, hash: entry.hash };
+        return entry;
+      });
+      const kinds: ('entry' | 'marker' | 'co-write')[] = [];
+      const TransactItems = facts.flatMap((fact, i) => {
+        const entry = entries[i]!;
+        kinds.push('entry', 'marker', ...(fact.alsoWrite ?? []).map(() => 'co-write' as const));
+        return [
+          { Put: { TableName: this.options.tableName, Item: entry, ConditionExpression: 'attribute_not_exists(#c)', ExpressionAttributeNames: { '#c': LEDGER_KEY.partition } } },
+          {
+            Put: {
+              TableName: this.options.tableName,
+              Item: { chain: this.markerKey(fact.dedupeKey), seq: 0, entrySeq: entry.seq, entryHash: entry.hash },
+              ConditionExpression: 'attribute_not_exists(#c)',
+              ExpressionAttributeNames: { '#c': LEDGER_KEY.partition },
+            },
+          },
+          ...(fact.alsoWrite ?? []).map((w) => ({ Put: w.put })),
+        ];
+      });
+      try {
+        await this.doc.send(new TransactWriteCommand({ TransactItems }));
+        this.remember(entries[entries.length - 1]!);
+        return entries.map((entry) => ({ entry, duplicate: false, conflicts: attempt - 1 }));
+      } catch (error) {
+        if (!(error instanceof TransactionCanceledException)) throw error;
+        const failed = (error.CancellationReasons ?? []).map((r, i) => (r.Code === 'ConditionalCheckFailed' ? kinds[i] : undefined)).filter(Boolean);
+        if (failed.some((k) => k !== 'entry')) {
+          // A duplicate or a changed item among them: one at a time, each with its own outcome.
+          const one: AppendResult[] = [];
+          for (const fact of facts) one.push(await this.append(fact.draft, fact));
+          return one;
+        }
+        if (!failed.length && !(error.CancellationReasons ?? []).some((r) => r.Code === 'TransactionConflict')) throw error;
+        this.knownTip = undefined;
+        await sleep(Math.min(200, 5 * 2 ** Math.min(attempt, 6)) * Math.random());
+      }
+    }
+    throw new LedgerContentionError(`could not append ${facts.length} entries to chain ${this.chain} after ${this.maxAttempts} attempts`);
   }
 
   /** Entries in sequence order, paginated, read consistently. */

@@ -9,6 +9,7 @@ export const EVENT_SOURCES = {
   swap: 'fleetwarden.swap',
   drift: 'fleetwarden.drift',
   enforcement: 'fleetwarden.enforcement',
+  waste: 'fleetwarden.waste',
 } as const;
 
 /** One of Fleetwarden's own domain events, as published on its bus (schemas in the README). */

@@ -15,17 +15,14 @@ import { FleetFunction } from './fleet-function';
 import { FleetQueue, defaultBusRules } from './fleet-queue';
 import { fleetStateMachine, logicStep } from './fleet-state-machine';
 import { MEMBER_ROLE_TRUSTEES } from './member-access';
-import { accountEnvironmentsJson, enforcementPolicyJson, sweepTargets } from './runtime-config';
+import { accountEnvironmentsJson, enforcementPolicyJson } from './runtime-config';
+import { fanOutMap, targetBatches } from './fan-out';
 import type { StateStore } from './state-store';
 
 export interface EnforcementProps {
   config: FleetwardenConfig;
   store: StateStore;
 }
-
-/** Account-regions one sweep step covers (a few at once inside the function). */
-export const TARGETS_PER_BATCH = 10;
-export const SWEEP_BATCHES_AT_ONCE = 10;
 
 /**
  * The rogue-instance enforcer: EventBridge rules (home default bus, where member accounts
@@ -130,40 +127,18 @@ export class Enforcement extends Construct {
   }
 
   private sweepStateMachine(config: FleetwardenConfig, store: StateStore): sfn.StateMachine {
-    const all = sweepTargets(config);
-    const batches = Array.from({ length: Math.ceil(all.length / TARGETS_PER_BATCH) }, (_, i) => all.slice(i * TARGETS_PER_BATCH, (i + 1) * TARGETS_PER_BATCH));
     const fn = this.steps.fn;
-
     const start = new sfn.Pass(this, 'List every account and region', {
-      parameters: { 'sweepId.$': '$$.Execution.Name', batches: batches.map((targets) => ({ targets })) },
+      parameters: { 'sweepId.$': '$$.Execution.Name', batches: targetBatches(config) },
     });
-    const sweepOne = logicStep(this, 'Sweep a batch of account-regions', fn, { step: 'sweep', 'sweepId.$': '$.sweepId', 'targets.$': '$.targets' }, '$.report', Duration.minutes(10));
-    // A batch whose function failed (timeout, crash) is reported failed as a whole: the others go on.
-    const batchFailed = new sfn.Pass(this, 'Report the batch as not swept', {
-      parameters: {
-        targets: 0,
-        'failed.$': '$.targets',
-        'batchError.$': "States.Format('{}: {}', $.error.Error, $.error.Cause)",
-        instances: 0,
-        pages: 0,
-        flagged: 0,
-        resolved: 0,
-        expiredByEnvironment: {},
-        expired: [],
-      },
+    const sweep = fanOutMap(this, {
+      fn,
+      payload: { step: 'sweep', 'sweepId.$': '$.sweepId', 'targets.$': '$.targets' },
+      emptyReport: { targets: 0, failed: [], instances: 0, pages: 0, flagged: 0, resolved: 0, expiredByEnvironment: {}, expired: [] },
+      names: { map: 'Sweep every account and region', step: 'Sweep a batch of account-regions', failed: 'Report the batch as not swept', take: 'Take the batch report' },
+      runIdField: 'sweepId',
+      timeout: Duration.minutes(10),
     });
-    sweepOne.addCatch(batchFailed, { errors: ['States.ALL'], resultPath: '$.error' });
-    const takeReport = new sfn.Pass(this, 'Take the batch report', { inputPath: '$.report' });
-    sweepOne.next(takeReport);
-    const sweep = new sfn.Map(this, 'Sweep every account and region', {
-      itemsPath: '$.batches',
-      itemSelector: { 'sweepId.$': '$.sweepId', 'targets.$': '$$.Map.Item.Value.targets' },
-      // Batches in flight: reads scale with them, but every flag they raise appends to the one
-      // ledger chain, whose tip concurrent writers race for.
-      maxConcurrency: SWEEP_BATCHES_AT_ONCE,
-      resultPath: '$.reports',
-    });
-    sweep.itemProcessor(sweepOne);
 
     const plan = logicStep(this, 'Plan the acts under the circuit breaker', fn, { step: 'plan', 'sweepId.$': '$.sweepId', 'reports.$': '$.reports' }, '$.plan', Duration.minutes(5));
     const actOne = logicStep(this, 'Re-check and act on an expired flag', fn, { step: 'act', 'sweepId.$': '$.sweepId', 'instanceKey.$': '$.instanceKey' }, sfn.JsonPath.DISCARD, Duration.minutes(2));

@@ -1,5 +1,6 @@
 import { Stack } from 'aws-cdk-lib';
 import * as events from 'aws-cdk-lib/aws-events';
+import * as iam from 'aws-cdk-lib/aws-iam';
 import type { Construct } from 'constructs';
 import type { FleetwardenConfig } from '../config';
 
@@ -12,6 +13,7 @@ export const MEMBER_ROLE_TRUSTEES = {
   interruptionIngest: 'fleetwarden-interruption-ingest',
   enforcementCheck: 'fleetwarden-enforcement-check',
   enforcementSteps: 'fleetwarden-enforcement-steps',
+  wasteSteps: 'fleetwarden-waste-steps',
   /** Exists only with `kubernetes.clusters` configured. */
   kubernetesDrain: 'fleetwarden-kubernetes-drain',
 } as const;
@@ -63,4 +65,25 @@ export function memberEventsPolicy(scope: Construct, config: FleetwardenConfig):
         },
       }),
   );
+}
+
+/** The EC2 resource types waste cleanup acts on. */
+export const WASTE_RESOURCES = ['elastic-ip', 'volume', 'snapshot'] as const;
+
+/**
+ * What waste cleanup may do in one account: tag (mark) and untag, release an Elastic IP, snapshot
+ * and delete a volume, delete a snapshot; IAM itself refuses any of it on a resource that carries
+ * the protected tag. The new snapshot of CreateSnapshot has no tags yet, so it needs no condition.
+ */
+export function wasteCleanupStatements(partition: string, account: string, protectedTag: string): iam.PolicyStatement[] {
+  const arns = WASTE_RESOURCES.map((r) => `arn:${partition}:ec2:*:${account}:${r}/*`);
+  return [
+    new iam.PolicyStatement({
+      sid: 'CleanUpUnprotectedWaste',
+      actions: ['ec2:CreateTags', 'ec2:DeleteTags', 'ec2:ReleaseAddress', 'ec2:CreateSnapshot', 'ec2:DeleteVolume', 'ec2:DeleteSnapshot'],
+      resources: arns,
+      conditions: { Null: { [`aws:ResourceTag/${protectedTag}`]: 'true' } },
+    }),
+    new iam.PolicyStatement({ sid: 'SnapshotBeforeDeleting', actions: ['ec2:CreateSnapshot'], resources: [`arn:${partition}:ec2:*::snapshot/*`] }),
+  ];
 }

@@ -17,6 +17,11 @@ export const enforcementPolicyJson = (config: FleetwardenConfig): string => {
   return JSON.stringify({ graceHours, actions, protectedTag, authorizedWhen, allow, circuitBreaker });
 };
 
+export const wastePolicyJson = (config: FleetwardenConfig): string => {
+  const { unattachedEbsDays, unusedSnapshotDays, prices, cleanup } = config.policies.waste;
+  return JSON.stringify({ unattachedEbsDays, unusedSnapshotDays, prices, protectedTag: config.policies.enforcement.protectedTag, cleanup });
+};
+
 /** Every account-region the enforcer sweeps: each account's own `regions`, or all of them. */
 export const sweepTargets = (config: FleetwardenConfig): { account: string; region: string }[] =>
   config.accounts.flatMap((a) => (a.regions ?? config.regions).map((region) => ({ account: a.id, region })));

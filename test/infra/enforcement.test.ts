@@ -2,7 +2,7 @@ import { Template } from 'aws-cdk-lib/assertions';
 import { describe, expect, it } from 'vitest';
 import { EXPIRED_PER_BATCH, type SweepReport } from '../../functions/enforcement/enforcer';
 import { buildApp } from '../../lib/app';
-import { SWEEP_BATCHES_AT_ONCE, TARGETS_PER_BATCH } from '../../lib/constructs/enforcement';
+import { BATCHES_AT_ONCE as SWEEP_BATCHES_AT_ONCE, TARGETS_PER_BATCH } from '../../lib/constructs/fan-out';
 import { MEMBER_ROLE_TRUSTEES } from '../../lib/constructs/member-access';
 
 const synth = (config: Record<string, unknown>) => {

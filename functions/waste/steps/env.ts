@@ -1,0 +1,1 @@
+export { WasteEnvSchema as WasteStepsEnvSchema, type WasteEnv as WasteStepsEnv } from '../env';
