@@ -12,6 +12,13 @@ import { WASTE_KINDS } from './policy';
  */
 export const OPEN_FINDINGS_INDEX = { name: 'open-findings', partitionKey: 'openScope' } as const;
 
+/**
+ * The findings marked for cleanup, across every account and region, by the time after which
+ * they may be removed: a sparse index (only marked and cleaning findings carry `marked`), so the
+ * run's cleanups are one query however many accounts there are.
+ */
+export const MARKED_FINDINGS_INDEX = { name: 'marked-findings', partitionKey: 'marked', sortKey: 'removableAfter' } as const;
+
 /** The item that dates the latest scan of every account-region (an open finding was seen by it). */
 export const LAST_SCAN_ID = 'waste-scan#latest';
 
@@ -59,17 +66,20 @@ export interface FindingStore {
   all(): AsyncIterable<Finding>;
   /** Writes the transitions, each with its ledger entry in the same transaction (bookkeeping ones without). */
   record(transitions: FindingTransition[], eventId: string, actor: string): Promise<void>;
+  /** Marked findings whose grace is over at `now`: how many, and the first `limit` ids (earliest first). */
+  dueForCleanup(now: Date, limit: number): Promise<{ count: number; findingIds: string[] }>;
   lastScan(): Promise<LastScan | undefined>;
   saveLastScan(scan: LastScan): Promise<void>;
 }
 
 export function findingItem(f: Finding): Record<string, unknown> {
   const open = OPEN_FINDING_STATES.includes(f.state);
-  return { ...f, ...(open ? { openScope: `${f.account}/${f.region}` } : { expiresAt: Math.floor(Date.parse(f.closedAt ?? f.lastSeen) / 1000) + CLOSED_FINDING_DAYS * 86_400 }) };
+  const marked = (f.state === 'marked' || f.state === 'cleaning') && f.removableAfter;
+  return { ...f, ...(marked ? { marked: 'marked' } : {}), ...(open ? { openScope: `${f.account}/${f.region}` } : { expiresAt: Math.floor(Date.parse(f.closedAt ?? f.lastSeen) / 1000) + CLOSED_FINDING_DAYS * 86_400 }) };
 }
 
 const toFinding = (item: Record<string, unknown>): Finding => {
-  const { openScope: _scope, expiresAt: _ttl, ...rest } = item;
+  const { openScope: _scope, expiresAt: _ttl, marked: _marked, ...rest } = item;
   return FindingSchema.parse(rest) as Finding;
 };
 
@@ -172,6 +182,29 @@ export class DynamoFindingStore implements FindingStore {
       alsoWrite: [{ put: this.put(t), onConditionFailed: conflict(t) }],
     }));
     if (facts.length) await this.ledger.appendMany(facts);
+  }
+
+  async dueForCleanup(now: Date, limit: number): Promise<{ count: number; findingIds: string[] }> {
+    const findingIds: string[] = [];
+    let count = 0;
+    let ExclusiveStartKey: Record<string, unknown> | undefined;
+    do {
+      const page = await this.client.send(
+        new QueryCommand({
+          TableName: this.tableName,
+          IndexName: MARKED_FINDINGS_INDEX.name,
+          KeyConditionExpression: '#m = :m AND #after <= :now',
+          ExpressionAttributeNames: { '#m': MARKED_FINDINGS_INDEX.partitionKey, '#after': MARKED_FINDINGS_INDEX.sortKey },
+          ExpressionAttributeValues: { ':m': 'marked', ':now': now.toISOString() },
+          ProjectionExpression: 'findingId',
+          ExclusiveStartKey,
+        }),
+      );
+      for (const item of page.Items ?? []) if (findingIds.length < limit) findingIds.push(item.findingId as string);
+      count += page.Count ?? 0;
+      ExclusiveStartKey = page.LastEvaluatedKey;
+    } while (ExclusiveStartKey);
+    return { count, findingIds };
   }
 
   async lastScan(): Promise<LastScan | undefined> {

@@ -6,7 +6,7 @@ import { UnknownAccountError } from '../shared/errors';
 import { type Target, type TargetFailure, forEachTarget, recordFailedTargets, serialQueue } from '../shared/fan-out';
 import type { Notifier } from '../shared/notifications';
 import type { FindingStore, LastScan } from './finding-store';
-import { type Finding, type FindingTransition, WASTE_STATES, findingKey, graceOver, isOpen, markFinding, onScanned, toMark } from './findings';
+import { type Finding, type FindingTransition, WASTE_STATES, findingKey, isOpen, markFinding, onScanned, toMark } from './findings';
 import { type ObservedResource, WASTE_KINDS, WASTE_TAGS, type WasteKind, type WastePolicy, cleanupAllowed, wasteVerdict } from './policy';
 import type { WasteActions, WasteInventory } from './resources';
 
@@ -32,12 +32,8 @@ type Totals = Record<WasteKind, { count: number; monthlyUsd: number }>;
 export interface ScanReport {
   targets: number;
   failed: TargetFailure[];
-  /** `account/region` of every target scanned completely. */
-  scanned: string[];
-  /** Resources listed, by kind (addresses; available volumes; owned snapshots). */
-  listed: Record<WasteKind, number>;
-  /** AWS API calls made (each page one). */
-  calls: number;
+  /** Resources listed (addresses, available volumes, owned snapshots). */
+  listed: number;
   /** Open waste as the scan leaves it, by kind and by account. */
   byKind: Totals;
   byAccount: Record<string, number>;
@@ -49,13 +45,10 @@ export interface ScanReport {
   wouldMark: number;
   /** Resources of the kinds cleanup may remove in the scanned targets: the circuit breaker's scope. */
   cleanable: number;
-  /** Marked findings whose grace is over (and cleanups a run left mid-way), and the first of them. */
-  expiredCount: number;
-  expired: string[];
 }
 
-/** Enough for a run's cleanups (the circuit breaker caps them), small enough for 1,000 batch reports in 256 KB. */
-export const EXPIRED_PER_BATCH = 20;
+/** A run's cleanups at most, whatever the circuit breaker allows (the rest wait for the next run). */
+export const CLEANUPS_PER_RUN = 50;
 
 const totals = (): Totals => ({ address: { count: 0, monthlyUsd: 0 }, volume: { count: 0, monthlyUsd: 0 }, snapshot: { count: 0, monthlyUsd: 0 } });
 const cents = (usd: number) => Math.round(usd * 100) / 100;
@@ -63,9 +56,7 @@ const cents = (usd: number) => Math.round(usd * 100) / 100;
 export const emptyScanReport = (): ScanReport => ({
   targets: 0,
   failed: [],
-  scanned: [],
-  listed: { address: 0, volume: 0, snapshot: 0 },
-  calls: 0,
+  listed: 0,
   byKind: totals(),
   byAccount: {},
   found: 0,
@@ -74,23 +65,17 @@ export const emptyScanReport = (): ScanReport => ({
   marked: 0,
   wouldMark: 0,
   cleanable: 0,
-  expiredCount: 0,
-  expired: [],
 });
 
 export function addScanReport(into: ScanReport, r: ScanReport): ScanReport {
   into.targets += r.targets;
   into.failed.push(...r.failed);
-  into.scanned.push(...r.scanned);
-  into.calls += r.calls;
   for (const kind of WASTE_KINDS) {
-    into.listed[kind] += r.listed[kind];
     into.byKind[kind].count += r.byKind[kind].count;
     into.byKind[kind].monthlyUsd = cents(into.byKind[kind].monthlyUsd + r.byKind[kind].monthlyUsd);
   }
   for (const [account, usd] of Object.entries(r.byAccount)) into.byAccount[account] = cents((into.byAccount[account] ?? 0) + usd);
-  for (const k of ['found', 'reopened', 'resolved', 'marked', 'wouldMark', 'cleanable', 'expiredCount'] as const) into[k] += r[k];
-  into.expired.push(...r.expired.slice(0, Math.max(0, EXPIRED_PER_BATCH - into.expired.length)));
+  for (const k of ['listed', 'found', 'reopened', 'resolved', 'marked', 'wouldMark', 'cleanable'] as const) into[k] += r[k];
   return into;
 }
 
@@ -110,10 +95,8 @@ export async function scanBatch(request: { scanId: string; targets: Target[] }, 
   findings.record = (transitions, eventId, actor) => serial(() => given.findings.record(transitions, eventId, actor));
   const deps = { ...given, findings };
   const lastScan = await deps.findings.lastScan();
-  const callsBefore = deps.resources.calls;
   const { results, failed } = await forEachTarget(request.targets, (target) => scanTarget({ ...target, scanId: request.scanId }, lastScan, deps));
   const total = results.reduce(addScanReport, emptyScanReport());
-  total.calls = deps.resources.calls - callsBefore;
   return addScanReport(total, { ...emptyScanReport(), targets: failed.length, failed });
 }
 
@@ -140,7 +123,7 @@ export async function scanTarget(target: Target & { scanId: string }, lastScan: 
 
   const consider = (resource: ObservedResource) => {
     seen.add(resource.resourceId);
-    report.listed[resource.kind] += 1;
+    report.listed += 1;
     if (cleanupAllowed(resource.kind, environment, deps.policy)) report.cleanable += 1;
     const current = open.get(resource.resourceId);
     // A volume created after the previous complete scan of its account-region, and available now, was never seen attached: it counts from its creation.
@@ -198,12 +181,7 @@ export async function scanTarget(target: Target & { scanId: string }, lastScan: 
     report.byKind[f.kind].count += 1;
     report.byKind[f.kind].monthlyUsd = cents(report.byKind[f.kind].monthlyUsd + f.monthlyUsd);
     report.byAccount[account] = cents((report.byAccount[account] ?? 0) + f.monthlyUsd);
-    if (graceOver(f, now)) {
-      report.expiredCount += 1;
-      if (report.expired.length < EXPIRED_PER_BATCH) report.expired.push(f.findingId);
-    }
   }
-  report.scanned.push(`${account}/${region}`);
   return report;
 }
 
@@ -220,16 +198,20 @@ export interface CleanupPlan {
  * the ones that failed, announces the WasteReport, notifies what was marked, and puts the run's
  * cleanups under the circuit breaker (tripped: recorded, announced, notified; nothing removed).
  */
-export async function reportScan(request: { scanId: string; reports: ScanReport[] }, deps: WasteDeps): Promise<{ report: ScanReport; plan: CleanupPlan }> {
+export async function reportScan(request: { scanId: string; targets: Target[]; reports: ScanReport[] }, deps: WasteDeps): Promise<{ report: ScanReport; plan: CleanupPlan }> {
   const run = request.reports.reduce(addScanReport, emptyScanReport());
   const at = deps.clock().toISOString();
-  if (run.scanned.length) {
+  const failed = new Set(run.failed.map((f) => `${f.account}/${f.region}`));
+  const scanned = request.targets.map((t) => `${t.account}/${t.region}`).filter((t) => !failed.has(t));
+  if (scanned.length) {
     const previous = await deps.findings.lastScan();
-    await deps.findings.saveLastScan({ scanId: request.scanId, at, scanned: { ...previous?.scanned, ...Object.fromEntries(run.scanned.map((t) => [t, at])) } });
+    await deps.findings.saveLastScan({ scanId: request.scanId, at, scanned: { ...previous?.scanned, ...Object.fromEntries(scanned.map((t) => [t, at])) } });
   }
   await recordFailedTargets(run.failed, { runId: request.scanId, idField: 'scanId', action: 'waste.scan-failed', detailType: 'WasteScanTargetFailed', what: 'scanned' }, deps);
 
-  const planned = run.expiredCount;
+  // Marked findings whose grace is over, in every account-region (a cleanup a run left mid-way included).
+  const due = deps.dryRun ? { count: 0, findingIds: [] } : await deps.findings.dueForCleanup(deps.clock(), CLEANUPS_PER_RUN);
+  const planned = due.count;
   const verdict = circuitBreaker(planned, run.cleanable, deps.policy.cleanup.circuitBreaker, 'resources of the kinds cleanup removes');
   const summary = {
     scanId: request.scanId,
@@ -267,7 +249,7 @@ export async function reportScan(request: { scanId: string; reports: ScanReport[
     );
   }
   await deps.publisher.publish([{ detailType: 'WasteReport', detail: summary }]);
-  const plan: CleanupPlan = verdict.trip ? { trip: true, acting: [], planned, reason: verdict.reason } : { trip: false, acting: run.expired, planned };
+  const plan: CleanupPlan = verdict.trip ? { trip: true, acting: [], planned, reason: verdict.reason } : { trip: false, acting: due.findingIds, planned };
   return { report: run, plan };
 }
 

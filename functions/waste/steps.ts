@@ -13,9 +13,7 @@ const ReportSchema = z.strictObject({
   failed: z.array(z.strictObject({ account: z.string(), region: z.string(), error: z.string().optional() })),
   /** Set by the workflow when the whole batch's step failed: the error of every target in `failed`. */
   batchError: z.string().optional(),
-  scanned: z.array(z.string()),
-  listed: z.strictObject({ address: Count, volume: Count, snapshot: Count }),
-  calls: Count,
+  listed: Count,
   byKind: Totals,
   byAccount: z.record(z.string(), z.number()),
   found: Count,
@@ -24,19 +22,17 @@ const ReportSchema = z.strictObject({
   marked: Count,
   wouldMark: Count,
   cleanable: Count,
-  expiredCount: Count,
-  expired: z.array(z.string()),
 });
 
 /**
  * The three Lambda steps of the WasteScan workflow.
  * @example { "step": "scan", "scanId": "daily-2026-12-04", "targets": [{ "account": "333333333333", "region": "us-east-1" }] }
- * @example { "step": "report", "scanId": "...", "reports": [{ "targets": 1, "failed": [], "byKind": { ... }, ... }] }
+ * @example { "step": "report", "scanId": "...", "batches": [{ "targets": [...] }], "reports": [{ "targets": 1, "failed": [], "byKind": { ... }, ... }] }
  * @example { "step": "clean", "scanId": "...", "findingId": "333333333333/us-east-1/vol-0abc..." }
  */
 export const WasteStepInputSchema = z.discriminatedUnion('step', [
   z.strictObject({ step: z.literal('scan'), scanId: z.string().min(1), targets: z.array(TargetSchema).min(1).max(100) }),
-  z.strictObject({ step: z.literal('report'), scanId: z.string().min(1), reports: z.array(ReportSchema).max(5_000) }),
+  z.strictObject({ step: z.literal('report'), scanId: z.string().min(1), batches: z.array(z.strictObject({ targets: z.array(TargetSchema) })).max(5_000), reports: z.array(ReportSchema).max(5_000) }),
   z.strictObject({ step: z.literal('clean'), scanId: z.string().min(1), findingId: z.string().regex(/^\d{12}\/[a-z0-9-]+\/(eipalloc|vol|snap)-[0-9a-f]{8,17}$/, 'a finding id is account/region/resource-id') }),
 ]);
 export type WasteStepInput = z.infer<typeof WasteStepInputSchema>;
@@ -58,7 +54,7 @@ export async function runWasteStep(input: WasteStepInput, deps: WasteDeps): Prom
       return scanBatch(input, deps);
     case 'report': {
       const reports = input.reports.map(({ batchError, ...r }) => ({ ...r, failed: r.failed.map((f) => ({ ...f, error: f.error ?? batchError ?? 'not scanned' })) })) as ScanReport[];
-      const { report, plan } = await reportScan({ scanId: input.scanId, reports }, deps);
+      const { report, plan } = await reportScan({ scanId: input.scanId, targets: input.batches.flatMap((b) => b.targets), reports }, deps);
       return { ...plan, findings: totalFindings(report), totalMonthlyUsd: totalMonthlyUsd(report), report };
     }
     case 'clean':
@@ -78,7 +74,7 @@ export function stepMetrics(step: WasteStepInput['step'], result: ScanReport | R
   if (step === 'scan') {
     const r = result as ScanReport;
     return [
-      { name: 'WasteResourcesScanned', unit: 'Count', value: r.listed.address + r.listed.volume + r.listed.snapshot },
+      { name: 'WasteResourcesScanned', unit: 'Count', value: r.listed },
       { name: 'WasteScanTargetsFailed', unit: 'Count', value: r.failed.length },
     ];
   }

@@ -7,7 +7,7 @@ import * as sns from 'aws-cdk-lib/aws-sns';
 import * as subscriptions from 'aws-cdk-lib/aws-sns-subscriptions';
 import { Construct } from 'constructs';
 import { OPEN_FLAGS_INDEX } from '../../functions/enforcement/flag-store';
-import { OPEN_FINDINGS_INDEX } from '../../functions/waste/finding-store';
+import { MARKED_FINDINGS_INDEX, OPEN_FINDINGS_INDEX } from '../../functions/waste/finding-store';
 import type { FleetwardenConfig } from '../config';
 import { DeadLetterQueue } from './fleet-queue';
 
@@ -99,6 +99,12 @@ export class StateStore extends Construct {
       indexName: OPEN_FINDINGS_INDEX.name,
       partitionKey: { name: OPEN_FINDINGS_INDEX.partitionKey, type: dynamodb.AttributeType.STRING },
       projectionType: dynamodb.ProjectionType.ALL,
+    });
+    tables.findings.addGlobalSecondaryIndex({
+      indexName: MARKED_FINDINGS_INDEX.name,
+      partitionKey: { name: MARKED_FINDINGS_INDEX.partitionKey, type: dynamodb.AttributeType.STRING },
+      sortKey: { name: MARKED_FINDINGS_INDEX.sortKey, type: dynamodb.AttributeType.STRING },
+      projectionType: dynamodb.ProjectionType.KEYS_ONLY,
     });
     this.tables = tables;
 

@@ -3,7 +3,7 @@ import * as events from 'aws-cdk-lib/aws-events';
 import * as targets from 'aws-cdk-lib/aws-events-targets';
 import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import { Construct } from 'constructs';
-import { OPEN_FINDINGS_INDEX } from '../../functions/waste/finding-store';
+import { MARKED_FINDINGS_INDEX, OPEN_FINDINGS_INDEX } from '../../functions/waste/finding-store';
 import { WasteStepsEnvSchema } from '../../functions/waste/steps/env';
 import type { FleetwardenConfig } from '../config';
 import { accountInFinding, acknowledge, logicalIdOf } from '../nag';
@@ -60,7 +60,7 @@ export class Waste extends Construct {
     });
     const fn = this.steps;
     fn.allow(['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:BatchGetItem', 'dynamodb:Scan'], [findings.tableArn]);
-    fn.allow(['dynamodb:Query'], [`${findings.tableArn}/index/${OPEN_FINDINGS_INDEX.name}`]);
+    fn.allow(['dynamodb:Query'], [`${findings.tableArn}/index/${OPEN_FINDINGS_INDEX.name}`, `${findings.tableArn}/index/${MARKED_FINDINGS_INDEX.name}`]);
     store.grantLedgerAppend(fn.role);
     store.grantDataKey(fn.role);
     fn.allow(['events:PutEvents'], [store.bus.eventBusArn]);
@@ -81,6 +81,7 @@ export class Waste extends Construct {
       [
         'Resource::*',
         `Resource::<${logicalIdOf(findings)}.Arn>/index/${OPEN_FINDINGS_INDEX.name}`,
+        `Resource::<${logicalIdOf(findings)}.Arn>/index/${MARKED_FINDINGS_INDEX.name}`,
         `Resource::arn:<AWS::Partition>:organizations::*:account/o-*/*`,
         ...WASTE_RESOURCES.map((r) => `Resource::arn:<AWS::Partition>:ec2:*:${accountInFinding(this)}:${r}/*`),
         'Resource::arn:<AWS::Partition>:ec2:*::snapshot/*',
@@ -104,9 +105,7 @@ export class Waste extends Construct {
       emptyReport: {
         targets: 0,
         failed: [],
-        scanned: [],
-        listed: { address: 0, volume: 0, snapshot: 0 },
-        calls: 0,
+        listed: 0,
         byKind: { address: { count: 0, monthlyUsd: 0 }, volume: { count: 0, monthlyUsd: 0 }, snapshot: { count: 0, monthlyUsd: 0 } },
         byAccount: {},
         found: 0,
@@ -115,14 +114,12 @@ export class Waste extends Construct {
         marked: 0,
         wouldMark: 0,
         cleanable: 0,
-        expiredCount: 0,
-        expired: [],
       },
       names: { map: 'Scan every account and region', step: 'Scan a batch of account-regions', failed: 'Report the batch as not scanned', take: 'Take the batch report' },
       runIdField: 'scanId',
       timeout: Duration.minutes(15),
     });
-    const report = logicStep(this, 'Report the waste and plan the cleanups', fn, { step: 'report', 'scanId.$': '$.scanId', 'reports.$': '$.reports' }, '$.plan', Duration.minutes(5));
+    const report = logicStep(this, 'Report the waste and plan the cleanups', fn, { step: 'report', 'scanId.$': '$.scanId', 'batches.$': '$.batches', 'reports.$': '$.reports' }, '$.plan', Duration.minutes(5));
     // The batch reports are summed into the plan: the state keeps only the plan.
     const forget = new sfn.Pass(this, 'Keep only the plan', { parameters: { 'scanId.$': '$.scanId', 'plan.$': '$.plan' } });
 

@@ -18,7 +18,7 @@ const base = {
 };
 
 type Resource = { Type: string; Properties?: Record<string, any>; Condition?: string };
-type Statement = { Effect: string; Action: string | string[]; Principal?: any; Resource?: unknown; Condition?: Record<string, any> };
+type Statement = { Sid?: string; Effect: string; Action: string | string[]; Principal?: any; Resource?: unknown; Condition?: Record<string, any> };
 
 function build(config: Record<string, unknown> = base) {
   const { app, stack, member } = buildApp({ skipBundling: true, config });
@@ -91,12 +91,29 @@ describe('member role', () => {
     expect(statements.find((s) => actionsOf(s).includes('autoscaling:CompleteLifecycleAction'))?.Resource).toBeDefined();
   });
 
-  it('reads the fleet and stops or terminates only instances without the protected tag', () => {
+  it('reads the fleet, stops or terminates only instances without the protected tag, and cleans up only unprotected waste', () => {
     const statements = memberRole().Properties!.Policies.flatMap((p: { PolicyDocument: { Statement: Statement[] } }) => p.PolicyDocument.Statement) as Statement[];
     const read = statements.find((s) => s.Resource === '*')!;
     expect(actionsOf(read).sort()).toEqual(
-      ['ec2:DescribeInstances', 'ec2:DescribeAvailabilityZones', 'ec2:DescribeImages', 'ec2:DescribeVolumes', 'ec2:DescribeSnapshots', 'ec2:DescribeAddresses', 'autoscaling:DescribeAutoScalingGroups'].sort(),
+      [
+        'ec2:DescribeInstances',
+        'ec2:DescribeAvailabilityZones',
+        'ec2:DescribeImages',
+        'ec2:DescribeVolumes',
+        'ec2:DescribeSnapshots',
+        'ec2:DescribeAddresses',
+        'ec2:DescribeLaunchTemplates',
+        'ec2:DescribeLaunchTemplateVersions',
+        'autoscaling:DescribeAutoScalingGroups',
+        'autoscaling:DescribeLaunchConfigurations',
+      ].sort(),
     );
+    const cleanup = statements.find((s) => s.Sid === 'CleanUpUnprotectedWaste')!;
+    expect(actionsOf(cleanup).sort()).toEqual(['ec2:CreateSnapshot', 'ec2:CreateTags', 'ec2:DeleteSnapshot', 'ec2:DeleteTags', 'ec2:DeleteVolume', 'ec2:ReleaseAddress']);
+    expect(JSON.stringify(cleanup.Resource)).toMatch(/elastic-ip\/\*.*volume\/\*.*snapshot\/\*/);
+    expect(cleanup.Condition).toEqual({ Null: { 'aws:ResourceTag/fleetwarden:protected': 'true' } });
+    // The snapshot CreateSnapshot makes has no tags yet: only that action, on new snapshots.
+    expect(actionsOf(statements.find((s) => s.Sid === 'SnapshotBeforeDeleting')!)).toEqual(['ec2:CreateSnapshot']);
     const act = statements.filter((s) => actionsOf(s).some((a) => a === 'ec2:StopInstances' || a === 'ec2:TerminateInstances'));
     expect(act).toEqual([
       {

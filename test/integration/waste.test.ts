@@ -4,7 +4,7 @@ import { AttachVolumeCommand, DetachVolumeCommand, type EC2Client } from '@aws-s
 import { ScanCommand } from '@aws-sdk/lib-dynamodb';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { DynamoLedger } from '../../functions/ledger/store';
-import { awsClient, documentClient } from '../../functions/shared/aws';
+import { documentClient } from '../../functions/shared/aws';
 import { cleanFinding } from '../../functions/waste/cleanup';
 import { WasteEnvSchema } from '../../functions/waste/env';
 import { WASTE_TAGS } from '../../functions/waste/policy';

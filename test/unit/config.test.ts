@@ -23,7 +23,8 @@ describe('deployment config', () => {
     expect(config.policies.enforcement.actions).toEqual({ PROD: 'none', STAGING: 'none', LAB: 'none' });
     expect(config.policies.enforcement.authorizedWhen).toEqual({ tags: [{ key: 'ManagedBy', value: 'fleetwarden' }, { key: 'eks:cluster-name' }], autoScalingGroup: true });
     expect(config.policies.enforcement.allow).toEqual({ tags: [], amis: [], accounts: [] });
-    expect(config.policies.waste).toEqual({ unattachedEbsDays: 7, unusedSnapshotDays: 30, eipMonthlyUsd: 3.6 });
+    expect(config.policies.waste).toMatchObject({ scanSchedule: 'rate(1 day)', unattachedEbsDays: 7, unusedSnapshotDays: 30, prices: { default: { idleAddress: 3.6, gp3: 0.08, snapshot: 0.05 }, regions: {} } });
+    expect(config.policies.waste.cleanup.byEnvironment).toEqual({ PROD: { address: false, volume: false, snapshot: false }, STAGING: { address: false, volume: false, snapshot: false }, LAB: { address: false, volume: false, snapshot: false } });
     expect(config.policies.drift.cycleMinutes).toBe(1);
   });
 
