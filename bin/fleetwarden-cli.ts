@@ -1,5 +1,6 @@
 #!/usr/bin/env -S npx tsx
 import { FLAGS_USAGE, runFlagsCommand } from '../functions/enforcement/cli';
+import { FINDINGS_USAGE, runFindingsCommand } from '../functions/waste/cli';
 import { runSwapCommand, SWAP_USAGE } from '../functions/swap/cli';
 import { formatVerification, parseVerifyArgs, runVerify } from '../functions/ledger/cli';
 import { CliUsageError } from '../functions/shared/cli';
@@ -7,7 +8,7 @@ import { CliUsageError } from '../functions/shared/cli';
 const LEDGER_USAGE = `usage: fleetwarden ledger verify (--stack NAME | --table T --bucket B --signing-key ARN) [--chain fleet] [--region R] [--json]
 
 Exit status: 0 verified, 1 tampered, 2 bad usage.`;
-const USAGE = `${LEDGER_USAGE}\n\n${SWAP_USAGE}\n\n${FLAGS_USAGE}`;
+const USAGE = `${LEDGER_USAGE}\n\n${SWAP_USAGE}\n\n${FLAGS_USAGE}\n\n${FINDINGS_USAGE}`;
 
 /** A thin dispatcher: each command group parses, runs and formats in its own module. */
 async function main(argv: string[]): Promise<{ text: string; code: number }> {
@@ -18,6 +19,7 @@ async function main(argv: string[]): Promise<{ text: string; code: number }> {
   }
   if (group === 'swap') return runSwapCommand(command, rest);
   if (group === 'flags') return runFlagsCommand(argv.slice(1));
+  if (group === 'findings') return runFindingsCommand(argv.slice(1));
   throw new CliUsageError(group ? `unknown command "${[group, command].filter(Boolean).join(' ')}"` : 'name a command');
 }
 
@@ -25,6 +27,7 @@ function usageFor(argv: string[]): string {
   if (argv[0] === 'swap') return SWAP_USAGE;
   if (argv[0] === 'ledger') return LEDGER_USAGE;
   if (argv[0] === 'flags') return FLAGS_USAGE;
+  if (argv[0] === 'findings') return FINDINGS_USAGE;
   return USAGE;
 }
 

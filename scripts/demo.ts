@@ -16,10 +16,11 @@ import { interruptionSteps } from './demo/interruptions';
 import { kubernetesSteps } from './demo/kubernetes';
 import { ledgerSteps } from './demo/ledger';
 import { swapSteps } from './demo/swaps';
+import { wasteSteps } from './demo/waste';
 import { type DemoContext, Timeline } from './demo/timeline';
 
 /** The demo's chapters, in order; later capabilities append theirs. */
-const steps: ((ctx: DemoContext) => Promise<void>)[] = [ledgerSteps, interruptionSteps, kubernetesSteps, swapSteps, driftSteps, enforcementSteps];
+const steps: ((ctx: DemoContext) => Promise<void>)[] = [ledgerSteps, interruptionSteps, kubernetesSteps, swapSteps, driftSteps, enforcementSteps, wasteSteps];
 
 async function main(): Promise<number> {
   const timeline = new Timeline();

@@ -6,6 +6,7 @@ import { beforeEach, describe, expect, it } from 'vitest';
 import { DynamoLedger } from '../../functions/ledger/store';
 import { documentClient } from '../../functions/shared/aws';
 import { cleanFinding } from '../../functions/waste/cleanup';
+import { runFindingsCommand } from '../../functions/waste/cli';
 import { WasteEnvSchema } from '../../functions/waste/env';
 import { WASTE_TAGS } from '../../functions/waste/policy';
 import { wasteDeps } from '../../functions/waste/wiring';
@@ -131,6 +132,16 @@ describe('the WasteScan workflow (synthesized definition, real handler, moto in 
     });
     const entries = await ledger(stack);
     expect(entries.filter((e) => e.action === 'waste.found')).toHaveLength(8);
+
+    // The operator's listing: costliest first, with the total; filtered by kind and account.
+    const table = stack.ref('StateStoreFindingsTable');
+    const listed = await runFindingsCommand(['--table', table]);
+    expect(listed.code).toBe(0);
+    expect(listed.text.split('\n')[0]).toMatch(/^volume\s+vol-\w+\s+\d{12} (LAB|STAGING)\s+[a-z0-9-]+\s+100 GiB\s+\$8\.00\/mo\s+open\s+first seen \d{4}-\d\d-\d\d$/);
+    expect(listed.text).toMatch(/\n8 open findings, \$25\.28 a month$/);
+    const addresses = JSON.parse((await runFindingsCommand(['--table', table, '--kind', 'address', '--account', LAB, '--json'])).text);
+    expect(addresses.findings.map((f: { resourceId: string }) => f.resourceId)).toEqual([lab.address.allocationId]);
+    expect(addresses.totalMonthlyUsd).toBe(3.6);
 
     // A second scan over the unchanged accounts: no finding written, no ledger entry.
     const versions = new Map([...stored].map(([id, f]) => [id, f.version]));

@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { parseFlagsArgs, timeLeft } from '../../functions/enforcement/cli';
 import { parseVerifyArgs } from '../../functions/ledger/cli';
 import { CliUsageError } from '../../functions/shared/cli';
+import { parseFindingsArgs } from '../../functions/waste/cli';
 
 describe('fleetwarden ledger verify arguments', () => {
   it('accepts a stack name and defaults the chain', () => {
@@ -38,5 +39,14 @@ describe('fleetwarden flags', () => {
     expect(timeLeft(flag, new Date('2026-12-03T09:10:00.000Z'))).toBe('3h 20m left');
     expect(timeLeft(flag, new Date('2026-12-03T13:00:00.000Z'))).toBe('grace over');
     expect(timeLeft({ state: 'acted', outcome: 'terminated', graceUntil: '' } as never, new Date())).toBe('terminated');
+  });
+});
+
+describe('fleetwarden findings', () => {
+  it('names the bad flag', () => {
+    expect(() => parseFindingsArgs(['--table', 'findings', '--kind', 'instance'])).toThrow(/^--kind: /);
+    expect(() => parseFindingsArgs(['--table', 'findings', '--account', 'x'])).toThrow(/^--account: an account id is 12 digits/);
+    expect(() => parseFindingsArgs(['--kind', 'volume'])).toThrow(/--stack: give --stack or --table/);
+    expect(parseFindingsArgs(['--stack', 'Fleetwarden'])).toMatchObject({ state: 'open', json: false });
   });
 });
