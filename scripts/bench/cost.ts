@@ -292,7 +292,7 @@ export const ASSUMPTIONS: Assumptions = {
       digestPerRun: 1,
       cleanupPerRun: 2,
       enforcementPerRun: 2,
-      wastePerRun: 2,
+      wastePerRun: 18,
     },
   },
 };
@@ -353,7 +353,7 @@ export const UNMEASURED_NOTES: Record<UnmeasuredField, string> = {
   instancesPerDescribeInstancesPage: 'instances per DescribeInstances page',
   enforcementReadUnitsPerRun: 'RRU of a sweep (authorizations of the account)',
   enforcementLedgerAppendsPerRun: 'ledger appends per sweep (only on a new finding or action)',
-  wasteScanMs: 'billed ms of a waste scan (volumes, snapshots, addresses; not built yet)',
+  wasteScanMs: 'billed ms of a waste scan (addresses, volumes, snapshots and the images, launch templates and launch configurations that refer to them; not measured by the bench yet)',
   wasteWriteUnitsPerRun: 'WRU per waste scan (findings)',
   wasteLedgerAppendsPerRun: 'ledger appends per waste scan',
   notBuiltColdInitMs: 'cold init of the enforcement and waste functions (not measured by the bench yet)',
@@ -377,7 +377,7 @@ export const UNMEASURED_NOTES: Record<UnmeasuredField, string> = {
   'metricSeries.digestPerRun': 'digest series: LedgerDigestsSigned (every run)',
   'metricSeries.cleanupPerRun': 'cleanup series: QuarantinesActive (every run), QuarantinesReleased (only by a run that released one)',
   'metricSeries.enforcementPerRun': 'enforcement series (built; not measured by the bench yet)',
-  'metricSeries.wastePerRun': 'waste series (not built yet)',
+  'metricSeries.wastePerRun': 'waste series per scan: WasteMonthlyUsd (total, 3 kinds), WasteFindings, WasteCleanupCircuitBreakerTripped, 2 of the scan step, WasteCleaned, plus WasteMonthlyUsd by Account (10 accounts assumed)',
 };
 
 // ---------------------------------------------------------------------------------------------
