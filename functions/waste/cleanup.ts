@@ -83,7 +83,12 @@ export async function cleanFinding(request: { findingId: string; scanId: string 
     const snapshotId = existing?.resourceId ?? (await deps.resources.snapshotVolume(account, region, resource as Extract<ObservedResource, { kind: 'volume' }>, backupTags(finding, resource)));
     return record(cleanupStarted(finding, now, snapshotId), false);
   }
-  const started = finding.state === 'cleaning' ? finding : (await deps.findings.record([cleanupStarted(finding, now)], request.scanId, deps.actor), { ...cleanupStarted(finding, now).after });
+  let started = finding;
+  if (finding.state !== 'cleaning') {
+    const intent = cleanupStarted(finding, now);
+    await deps.findings.record([intent], request.scanId, deps.actor);
+    started = intent.after;
+  }
   if (finding.kind === 'address') {
     await deps.resources.releaseAddress(account, region, resourceId);
     return record(cleaned(started, now, `released ${resource.kind === 'address' ? (resource.publicIp ?? '') : ''}`.trim()));

@@ -86,6 +86,16 @@ const snapshot = (s: Snapshot): ObservedSnapshot => ({
 
 const notFound = (error: unknown) => /NotFound|Malformed/.test((error as Error).name);
 
+/** The call's result, or undefined when EC2 says the resource does not exist (any more). */
+async function unlessGone<T>(call: () => Promise<T>): Promise<T | undefined> {
+  try {
+    return await call();
+  } catch (error) {
+    if (notFound(error)) return undefined;
+    throw error;
+  }
+}
+
 /** Largest pages: DescribeSnapshots and DescribeImages 1,000, DescribeVolumes 500, launch templates 200, launch configurations 100. */
 const PAGE = { snapshots: 1_000, images: 1_000, volumes: 500, templates: 200, versions: 200, configurations: 100 } as const;
 
@@ -172,33 +182,21 @@ export class Ec2Waste implements WasteInventory, WasteActions {
   }
 
   async address(account: string, region: string, allocationId: string): Promise<ObservedAddress | undefined> {
-    try {
-      const out = await this.count((await this.ec2(account, region)).send(new DescribeAddressesCommand({ AllocationIds: [allocationId] })));
-      return out.Addresses?.[0] ? address(out.Addresses[0]) : undefined;
-    } catch (error) {
-      if (notFound(error)) return undefined;
-      throw error;
-    }
+    const ec2 = await this.ec2(account, region);
+    const found = (await unlessGone(() => this.count(ec2.send(new DescribeAddressesCommand({ AllocationIds: [allocationId] })))))?.Addresses?.[0];
+    return found ? address(found) : undefined;
   }
 
   async volume(account: string, region: string, volumeId: string): Promise<ObservedVolume | undefined> {
-    try {
-      const out = await this.count((await this.ec2(account, region)).send(new DescribeVolumesCommand({ VolumeIds: [volumeId] })));
-      return out.Volumes?.[0] ? volume(out.Volumes[0]) : undefined;
-    } catch (error) {
-      if (notFound(error)) return undefined;
-      throw error;
-    }
+    const ec2 = await this.ec2(account, region);
+    const found = (await unlessGone(() => this.count(ec2.send(new DescribeVolumesCommand({ VolumeIds: [volumeId] })))))?.Volumes?.[0];
+    return found ? volume(found) : undefined;
   }
 
   async snapshot(account: string, region: string, snapshotId: string): Promise<ObservedSnapshot | undefined> {
-    try {
-      const out = await this.count((await this.ec2(account, region)).send(new DescribeSnapshotsCommand({ SnapshotIds: [snapshotId] })));
-      return out.Snapshots?.[0] ? snapshot(out.Snapshots[0]) : undefined;
-    } catch (error) {
-      if (notFound(error)) return undefined;
-      throw error;
-    }
+    const ec2 = await this.ec2(account, region);
+    const found = (await unlessGone(() => this.count(ec2.send(new DescribeSnapshotsCommand({ SnapshotIds: [snapshotId] })))))?.Snapshots?.[0];
+    return found ? snapshot(found) : undefined;
   }
 
   async backupOf(account: string, region: string, volumeId: string): Promise<ObservedSnapshot | undefined> {
@@ -226,19 +224,15 @@ export class Ec2Waste implements WasteInventory, WasteActions {
     return out.SnapshotId!;
   }
 
+  /** Idempotent: a volume that is gone already is deleted. */
   async deleteVolume(account: string, region: string, volumeId: string): Promise<void> {
-    try {
-      await this.count((await this.ec2(account, region)).send(new DeleteVolumeCommand({ VolumeId: volumeId })));
-    } catch (error) {
-      if (!notFound(error)) throw error;
-    }
+    const ec2 = await this.ec2(account, region);
+    await unlessGone(() => this.count(ec2.send(new DeleteVolumeCommand({ VolumeId: volumeId }))));
   }
 
+  /** Idempotent: a snapshot that is gone already is deleted. */
   async deleteSnapshot(account: string, region: string, snapshotId: string): Promise<void> {
-    try {
-      await this.count((await this.ec2(account, region)).send(new DeleteSnapshotCommand({ SnapshotId: snapshotId })));
-    } catch (error) {
-      if (!notFound(error)) throw error;
-    }
+    const ec2 = await this.ec2(account, region);
+    await unlessGone(() => this.count(ec2.send(new DeleteSnapshotCommand({ SnapshotId: snapshotId }))));
   }
 }

@@ -6,6 +6,7 @@ import { SqsEventSource } from 'aws-cdk-lib/aws-lambda-event-sources';
 import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import { Construct } from 'constructs';
 import { EnforcementCheckEnvSchema } from '../../functions/enforcement/check/env';
+import { emptyReport } from '../../functions/enforcement/enforcer';
 import { ENFORCEMENT_EVENTS } from '../../functions/enforcement/events';
 import { OPEN_FLAGS_INDEX } from '../../functions/enforcement/flag-store';
 import { EnforcementStepsEnvSchema } from '../../functions/enforcement/steps/env';
@@ -14,8 +15,8 @@ import { accountInFinding, acknowledge, logicalIdOf } from '../nag';
 import { FleetFunction } from './fleet-function';
 import { FleetQueue, defaultBusRules } from './fleet-queue';
 import { fleetStateMachine, logicStep } from './fleet-state-machine';
-import { MEMBER_ROLE_TRUSTEES } from './member-access';
-import { accountEnvironmentsJson, enforcementPolicyJson } from './runtime-config';
+import { MEMBER_ROLE_TRUSTEES, allowMemberAccess, memberAccountEnvironment } from './member-access';
+import { enforcementPolicyJson } from './runtime-config';
 import { fanOutMap, targetBatches } from './fan-out';
 import type { StateStore } from './state-store';
 
@@ -58,10 +59,7 @@ export class Enforcement extends Construct {
       LEDGER_TABLE_NAME: ledger.tableName,
       EVENT_BUS_NAME: store.bus.eventBusName,
       NOTIFICATION_TOPIC_ARN: store.topic.topicArn,
-      HOME_ACCOUNT_ID: stack.account,
-      MEMBER_ROLE_NAME: config.memberRoleName,
-      ACCOUNT_ENVIRONMENTS: accountEnvironmentsJson(config),
-      ORGANIZATIONS_ENVIRONMENT_TAG: config.organizations.environmentTag ?? '',
+      ...memberAccountEnvironment(this, config),
       ENFORCEMENT_POLICY: enforcementPolicyJson(config),
     };
     this.check = new FleetFunction(this, 'EnforcementCheck', {
@@ -87,7 +85,6 @@ export class Enforcement extends Construct {
       roleName: MEMBER_ROLE_TRUSTEES.enforcementSteps,
     });
 
-    const memberRoles = config.accounts.filter((a) => a.id !== stack.account).map((a) => `arn:${stack.partition}:iam::${a.id}:role/${config.memberRoleName}`);
     for (const fn of [this.check, this.steps]) {
       fn.allow(['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:Scan'], [authorizations.tableArn]);
       fn.allow(['dynamodb:Query'], [`${authorizations.tableArn}/index/${OPEN_FLAGS_INDEX.name}`]);
@@ -95,9 +92,8 @@ export class Enforcement extends Construct {
       store.grantDataKey(fn.role);
       fn.allow(['events:PutEvents'], [store.bus.eventBusArn]);
       fn.allow(['sns:Publish'], [store.topic.topicArn]);
-      if (memberRoles.length) fn.allow(['sts:AssumeRole'], memberRoles);
+      allowMemberAccess(fn, config);
       fn.allow(['ec2:DescribeInstances'], ['*']);
-      if (config.organizations.environmentTag) fn.allow(['organizations:ListTagsForResource'], [`arn:${stack.partition}:organizations::*:account/o-*/*`]);
       acknowledge(
         fn,
         'AwsSolutions-IAM5',
@@ -134,7 +130,7 @@ export class Enforcement extends Construct {
     const sweep = fanOutMap(this, {
       fn,
       payload: { step: 'sweep', 'sweepId.$': '$.sweepId', 'targets.$': '$.targets' },
-      emptyReport: { targets: 0, failed: [], instances: 0, pages: 0, flagged: 0, resolved: 0, expiredByEnvironment: {}, expired: [] },
+      emptyReport: { ...emptyReport() },
       names: { map: 'Sweep every account and region', step: 'Sweep a batch of account-regions', failed: 'Report the batch as not swept', take: 'Take the batch report' },
       runIdField: 'sweepId',
       timeout: Duration.minutes(10),

@@ -1,8 +1,10 @@
 import { Stack } from 'aws-cdk-lib';
 import * as events from 'aws-cdk-lib/aws-events';
 import * as iam from 'aws-cdk-lib/aws-iam';
+import type { FleetFunction } from './fleet-function';
 import type { Construct } from 'constructs';
 import type { FleetwardenConfig } from '../config';
+import { accountEnvironmentsJson } from './runtime-config';
 
 /**
  * The home roles that assume the member role, by IAM role name. The names are fixed so that the
@@ -86,4 +88,26 @@ export function wasteCleanupStatements(partition: string, account: string, prote
     }),
     new iam.PolicyStatement({ sid: 'SnapshotBeforeDeleting', actions: ['ec2:CreateSnapshot'], resources: [`arn:${partition}:ec2:*::snapshot/*`] }),
   ];
+}
+
+/**
+ * What a function that works in member accounts may do there: assume the member role of every
+ * configured account but the home one (whose own role it uses), and read the Organizations
+ * account tag that names an unlisted account's environment class, when configured.
+ */
+export function allowMemberAccess(fn: FleetFunction, config: FleetwardenConfig): void {
+  const stack = Stack.of(fn);
+  const memberRoles = config.accounts.filter((a) => a.id !== stack.account).map((a) => `arn:${stack.partition}:iam::${a.id}:role/${config.memberRoleName}`);
+  if (memberRoles.length) fn.allow(['sts:AssumeRole'], memberRoles);
+  if (config.organizations.environmentTag) fn.allow(['organizations:ListTagsForResource'], [`arn:${stack.partition}:organizations::*:account/o-*/*`]);
+}
+
+/** The environment keys every function that works in member accounts shares (see MemberAccountEnvSchema). */
+export function memberAccountEnvironment(scope: Construct, config: FleetwardenConfig) {
+  return {
+    HOME_ACCOUNT_ID: Stack.of(scope).account,
+    MEMBER_ROLE_NAME: config.memberRoleName,
+    ACCOUNT_ENVIRONMENTS: accountEnvironmentsJson(config),
+    ORGANIZATIONS_ENVIRONMENT_TAG: config.organizations.environmentTag ?? '',
+  };
 }

@@ -4,14 +4,15 @@ import * as targets from 'aws-cdk-lib/aws-events-targets';
 import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import { Construct } from 'constructs';
 import { MARKED_FINDINGS_INDEX, OPEN_FINDINGS_INDEX } from '../../functions/waste/finding-store';
+import { emptyScanReport } from '../../functions/waste/scanner';
 import { WasteStepsEnvSchema } from '../../functions/waste/steps/env';
 import type { FleetwardenConfig } from '../config';
 import { accountInFinding, acknowledge, logicalIdOf } from '../nag';
 import { fanOutMap, targetBatches } from './fan-out';
 import { FleetFunction } from './fleet-function';
 import { fleetStateMachine, logicStep } from './fleet-state-machine';
-import { MEMBER_ROLE_TRUSTEES, WASTE_RESOURCES, wasteCleanupStatements } from './member-access';
-import { accountEnvironmentsJson, wastePolicyJson } from './runtime-config';
+import { MEMBER_ROLE_TRUSTEES, WASTE_RESOURCES, allowMemberAccess, memberAccountEnvironment, wasteCleanupStatements } from './member-access';
+import { wastePolicyJson } from './runtime-config';
 import type { StateStore } from './state-store';
 
 export interface WasteProps {
@@ -47,10 +48,7 @@ export class Waste extends Construct {
         LEDGER_TABLE_NAME: ledger.tableName,
         EVENT_BUS_NAME: store.bus.eventBusName,
         NOTIFICATION_TOPIC_ARN: store.topic.topicArn,
-        HOME_ACCOUNT_ID: stack.account,
-        MEMBER_ROLE_NAME: config.memberRoleName,
-        ACCOUNT_ENVIRONMENTS: accountEnvironmentsJson(config),
-        ORGANIZATIONS_ENVIRONMENT_TAG: config.organizations.environmentTag ?? '',
+        ...memberAccountEnvironment(this, config),
         WASTE_POLICY: wastePolicyJson(config),
       },
       config,
@@ -65,13 +63,11 @@ export class Waste extends Construct {
     store.grantDataKey(fn.role);
     fn.allow(['events:PutEvents'], [store.bus.eventBusArn]);
     fn.allow(['sns:Publish'], [store.topic.topicArn]);
-    const memberRoles = config.accounts.filter((a) => a.id !== stack.account).map((a) => `arn:${stack.partition}:iam::${a.id}:role/${config.memberRoleName}`);
-    if (memberRoles.length) fn.allow(['sts:AssumeRole'], memberRoles);
+    allowMemberAccess(fn, config);
     fn.allow(
       ['ec2:DescribeAddresses', 'ec2:DescribeVolumes', 'ec2:DescribeSnapshots', 'ec2:DescribeImages', 'ec2:DescribeLaunchTemplates', 'ec2:DescribeLaunchTemplateVersions', 'autoscaling:DescribeLaunchConfigurations'],
       ['*'],
     );
-    if (config.organizations.environmentTag) fn.allow(['organizations:ListTagsForResource'], [`arn:${stack.partition}:organizations::*:account/o-*/*`]);
     // The home account's own waste: the member role's same rule (never with the protected tag).
     for (const statement of wasteCleanupStatements(stack.partition, stack.account, config.policies.enforcement.protectedTag)) fn.role.addToPrincipalPolicy(statement);
     acknowledge(
@@ -102,19 +98,7 @@ export class Waste extends Construct {
     const scan = fanOutMap(this, {
       fn,
       payload: { step: 'scan', 'scanId.$': '$.scanId', 'targets.$': '$.targets' },
-      emptyReport: {
-        targets: 0,
-        failed: [],
-        listed: 0,
-        byKind: { address: { count: 0, monthlyUsd: 0 }, volume: { count: 0, monthlyUsd: 0 }, snapshot: { count: 0, monthlyUsd: 0 } },
-        byAccount: {},
-        found: 0,
-        reopened: 0,
-        resolved: 0,
-        marked: 0,
-        wouldMark: 0,
-        cleanable: 0,
-      },
+      emptyReport: { ...emptyScanReport() },
       names: { map: 'Scan every account and region', step: 'Scan a batch of account-regions', failed: 'Report the batch as not scanned', take: 'Take the batch report' },
       runIdField: 'scanId',
       timeout: Duration.minutes(15),
