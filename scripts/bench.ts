@@ -321,7 +321,7 @@ async function motoRoundTrip(): Promise<number> {
   return round(median(times), 2);
 }
 
-const SECTIONS = ['functions', 'ledger', 'interruptions', 'swaps', 'workflows', 'kubernetes', 'nth', 'enforcement'] as const;
+const SECTIONS = ['functions', 'ledger', 'interruptions', 'swaps', 'workflows', 'kubernetes', 'nth', 'enforcement', 'waste'] as const;
 type Section = (typeof SECTIONS)[number];
 
 /** The sections `--only a,b` names (all of them without the flag). */
@@ -451,6 +451,8 @@ async function main() {
       nth: sections.has('nth') ? await (await import('./bench/nth')).nthComparison({ motoEndpoint: moto.endpoint, proxy }) : undefined,
       // The enforcement sweep over 10,000 instances beside Cloud Custodian (its own moto and proxy).
       enforcement: sections.has('enforcement') ? await (await import('./bench/enforcement')).enforcementBench() : undefined,
+      // The waste scan over 50,000 snapshots and more in one account-region beside Cloud Custodian (its own moto and proxy).
+      waste: sections.has('waste') ? await (await import('./bench/waste')).wasteBench() : undefined,
     };
     const file = path.join(PROJECT_ROOT, 'bench', 'results.json');
     mkdirSync(path.dirname(file), { recursive: true });

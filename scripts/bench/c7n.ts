@@ -1,8 +1,8 @@
 /**
- * Cloud Custodian (c7n, c7n-org) for the enforcement section's side-by-side run: the same
- * unauthorized-instance rule as Fleetwarden's enforcer, over the same accounts and regions, report
- * only (no actions: `mark-for-op` would write tags on every finding, which the Fleetwarden sweep,
- * a dry run, does not do either).
+ * Cloud Custodian (c7n, c7n-org) for the bench's side-by-side runs, report only, over the same
+ * accounts and regions as Fleetwarden: by default the enforcement section's unauthorized-instance
+ * rule (no actions: `mark-for-op` would write tags on every finding, which the Fleetwarden sweep,
+ * a dry run, does not do either); any other set of policies with `policySet` (the waste section's).
  *
  * Custodian runs from its own project venv (.venv-c7n, pinned by c7n-requirements.txt, created
  * on first use and again whenever that file changes, as scripts/run.sh does for moto's .venv).
@@ -29,6 +29,18 @@ const COMMAND_TIMEOUT_MS = 15 * 60_000;
 /** The policy's name, and so its output directory. */
 export const POLICY_NAME = 'unauthorized-instances';
 
+/** A policy of a policy set: its name (so its output directory) and the id field of its resources. */
+export interface C7nPolicy {
+  name: string;
+  idField: string;
+}
+
+/** A policy file and the policies it holds, whose resources.json files are read as findings. */
+export interface C7nPolicySet {
+  yaml: string;
+  policies: C7nPolicy[];
+}
+
 export interface C7nTarget {
   account: string;
   region: string;
@@ -40,9 +52,11 @@ export interface C7nRun {
   command: string;
   versions: Record<string, string>;
   durationMs: number;
-  /** `account/region/instance-id` of every resource Custodian reported. */
+  /** `account/region/resource-id` of every resource Custodian reported, every policy's. */
   findings: string[];
-  /** Account-regions for which no resources.json was written (the run failed there). */
+  /** The same, by policy name. */
+  findingsByPolicy: Record<string, string[]>;
+  /** Account-regions (`account/region/policy` when the set holds several policies) for which no resources.json was written (the run failed there). */
   missingOutputs: string[];
   /** The last lines Custodian printed (its per account-region summary). */
   logTail: string[];
@@ -82,6 +96,9 @@ export const POLICY_YAML = `policies:
               - "tag:aws:autoscaling:groupName": present
 `;
 
+/** The enforcement section's set: POLICY_YAML, its one policy's findings by instance id. */
+export const ENFORCEMENT_POLICY_SET: C7nPolicySet = { yaml: POLICY_YAML, policies: [{ name: POLICY_NAME, idField: 'InstanceId' }] };
+
 /** The environment of a Custodian process: the emulator endpoint, dummy credentials, nothing from ~/.aws. */
 function custodianEnv(endpoint: string, credentials?: { accessKeyId: string; secretAccessKey: string; sessionToken?: string }): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = {
@@ -99,18 +116,23 @@ function custodianEnv(endpoint: string, credentials?: { accessKeyId: string; sec
 }
 
 /** Every resources.json under `<outdir>/<account>/<region>/<policy>/` (c7n-org's layout), as findings. */
-function collect(outdir: string, targets: C7nTarget[], dirOf: (t: C7nTarget) => string) {
+function collect(targets: C7nTarget[], dirOf: (t: C7nTarget) => string, policySet: C7nPolicySet) {
   const findings: string[] = [];
+  const findingsByPolicy: Record<string, string[]> = {};
   const missingOutputs: string[] = [];
   for (const t of targets) {
-    const file = path.join(dirOf(t), POLICY_NAME, 'resources.json');
-    if (!existsSync(file)) {
-      missingOutputs.push(`${t.account}/${t.region}`);
-      continue;
+    for (const { name, idField } of policySet.policies) {
+      const file = path.join(dirOf(t), name, 'resources.json');
+      if (!existsSync(file)) {
+        missingOutputs.push(policySet.policies.length === 1 ? `${t.account}/${t.region}` : `${t.account}/${t.region}/${name}`);
+        continue;
+      }
+      const found = (JSON.parse(readFileSync(file, 'utf8')) as Record<string, unknown>[]).map((r) => `${t.account}/${t.region}/${String(r[idField])}`);
+      findings.push(...found);
+      (findingsByPolicy[name] ??= []).push(...found);
     }
-    for (const r of JSON.parse(readFileSync(file, 'utf8')) as { InstanceId: string }[]) findings.push(`${t.account}/${t.region}/${r.InstanceId}`);
   }
-  return { findings, missingOutputs };
+  return { findings, findingsByPolicy, missingOutputs };
 }
 
 const tail = (text: string, lines = 8) => text.trim().split('\n').slice(-lines);
@@ -119,8 +141,8 @@ const tail = (text: string, lines = 8) => text.trim().split('\n').slice(-lines);
  * `c7n-org run -c accounts.yml -s <outdir> -u policy.yml`: c7n-org assumes each account's role
  * (its `role:`) through STS and runs the policy in each of the account's regions.
  */
-export async function runC7nOrg(options: { endpoint: string; workdir: string; targets: C7nTarget[]; roleName: string }): Promise<C7nRun> {
-  const { endpoint, workdir, targets, roleName } = options;
+export async function runC7nOrg(options: { endpoint: string; workdir: string; targets: C7nTarget[]; roleName: string; policySet?: C7nPolicySet }): Promise<C7nRun> {
+  const { endpoint, workdir, targets, roleName, policySet = ENFORCEMENT_POLICY_SET } = options;
   mkdirSync(workdir, { recursive: true });
   const accounts = [...new Set(targets.map((t) => t.account))];
   const regionsOf = (account: string) => targets.filter((t) => t.account === account).map((t) => t.region);
@@ -132,7 +154,7 @@ export async function runC7nOrg(options: { endpoint: string; workdir: string; ta
     accountsYml,
     `accounts:\n${accounts.map((a) => `  - account_id: "${a}"\n    name: "${a}"\n    role: arn:aws:iam::${a}:role/${roleName}\n    regions: [${regionsOf(a).join(', ')}]\n`).join('')}`,
   );
-  writeFileSync(policyYml, POLICY_YAML);
+  writeFileSync(policyYml, policySet.yaml);
   // No resource cache (c7n keeps a run's resources 15 minutes by default, in ~/.cache): every
   // run asks the emulator, and nothing is written outside the workdir.
   const cache = path.join(workdir, 'cache');
@@ -146,7 +168,7 @@ export async function runC7nOrg(options: { endpoint: string; workdir: string; ta
     command: `c7n-org ${args.map((a) => (path.isAbsolute(a) ? path.relative(workdir, a) : a)).join(' ')}`,
     versions: await versions(),
     durationMs,
-    ...collect(outdir, targets, (t) => path.join(outdir, t.account, t.region)),
+    ...collect(targets, (t) => path.join(outdir, t.account, t.region), policySet),
     logTail: tail(out.stderr),
   };
 }
@@ -160,11 +182,12 @@ export async function runCustodianPerTarget(options: {
   workdir: string;
   targets: C7nTarget[];
   assume: (t: C7nTarget) => Promise<{ accessKeyId: string; secretAccessKey: string; sessionToken?: string }>;
+  policySet?: C7nPolicySet;
 }): Promise<C7nRun> {
-  const { endpoint, workdir, targets, assume } = options;
+  const { endpoint, workdir, targets, assume, policySet = ENFORCEMENT_POLICY_SET } = options;
   mkdirSync(workdir, { recursive: true });
   const policyYml = path.join(workdir, 'policy.yml');
-  writeFileSync(policyYml, POLICY_YAML);
+  writeFileSync(policyYml, policySet.yaml);
   const dirOf = (t: C7nTarget) => path.join(workdir, 'out-single', t.account, t.region);
   const started = performance.now();
   let log = '';
@@ -181,7 +204,7 @@ export async function runCustodianPerTarget(options: {
     command: `custodian run -s out-single/<account>/<region> --region <region> --cache-period 0 -f cache policy.yml (x${targets.length})`,
     versions: await versions(),
     durationMs: Math.round(performance.now() - started),
-    ...collect(workdir, targets, dirOf),
+    ...collect(targets, dirOf, policySet),
     logTail: tail(log),
   };
 }
