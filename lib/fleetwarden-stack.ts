@@ -8,6 +8,7 @@ import { KubernetesNodes } from './constructs/kubernetes';
 import { LedgerAudit } from './constructs/ledger';
 import { NodeDrift, wantsNodeDrift } from './constructs/drift';
 import { NodeSwap } from './constructs/swap';
+import { Operations } from './constructs/operations';
 import { StateStore } from './constructs/state-store';
 import { SwapBatch } from './constructs/batch';
 
@@ -41,6 +42,7 @@ export class FleetwardenStack extends Stack {
     this.batches = new SwapBatch(this, 'SwapBatch', { config, store: this.store, swap: this.swaps.stateMachine });
     if (wantsNodeDrift(config)) this.drift = new NodeDrift(this, 'NodeDrift', { config, store: this.store, batch: this.batches.stateMachine });
     if (config.kubernetes.clusters.length) this.kubernetes = new KubernetesNodes(this, 'KubernetesNodes', { config, store: this.store });
+    const operations = new Operations(this, 'Operations', { config, store: this.store, ledger: this.ledger, interruptions: this.interruptions, enforcement: this.enforcement, waste: this.waste, swaps: this.swaps, batches: this.batches, drift: this.drift, kubernetes: this.kubernetes });
 
     // The operator CLI finds the stack's resources through these outputs.
     const outputs: Record<string, string> = {
@@ -60,6 +62,20 @@ export class FleetwardenStack extends Stack {
       NodeSwapStateMachineArn: this.swaps.stateMachine.stateMachineArn,
       SwapBatchStateMachineArn: this.batches.stateMachine.stateMachineArn,
       ...(this.kubernetes ? { NodeDrainQueueUrl: this.kubernetes.queue.queue.queueUrl } : {}),
+      // `fleetwarden status`: every dead-letter queue (any output named *DeadLetterQueueUrl), what
+      // acts and what only records (functions/shared/operating-mode.ts reads it), and whether node drift is deployed.
+      AsyncDeadLetterQueueUrl: this.store.asyncDeadLetters.queue.queueUrl,
+      InterruptionDeadLetterQueueUrl: this.interruptions.queue.deadLetterQueue.queueUrl,
+      EnforcementDeadLetterQueueUrl: this.enforcement.queue.deadLetterQueue.queueUrl,
+      ...(this.kubernetes ? { NodeDrainDeadLetterQueueUrl: this.kubernetes.queue.deadLetterQueue.queueUrl } : {}),
+      OperatingMode: JSON.stringify({
+        dryRun: config.dryRun,
+        enforcementActions: config.policies.enforcement.actions,
+        wasteCleanup: config.policies.waste.cleanup.byEnvironment,
+        quarantine: config.policies.quarantine,
+      }),
+      ...(this.drift ? { NodeDriftDetectorName: this.drift.detector.fn.functionName } : {}),
+      DashboardName: operations.dashboard.dashboardName,
     };
     for (const [name, value] of Object.entries(outputs)) new CfnOutput(this, name, { value });
   }

@@ -41,6 +41,9 @@ export async function runEnforcementStep(input: EnforcementStepInput, deps: Enfo
   }
 }
 
+/** The plan step's series: 1 when the circuit breaker tripped (nothing acted on), 0 otherwise; an alarm watches it. */
+export const CIRCUIT_BREAKER_METRIC = 'CircuitBreakerTripped';
+
 /** What each step counts in CloudWatch (every step emits at least one series, zero included). */
 export function stepMetrics(step: EnforcementStepInput['step'], result: SweepReport | ActPlan | FlagOutcome): Record<string, number> {
   if (step === 'sweep') {
@@ -49,7 +52,7 @@ export function stepMetrics(step: EnforcementStepInput['step'], result: SweepRep
   }
   if (step === 'plan') {
     const r = result as ActPlan;
-    return { PlannedActions: r.planned, CircuitBreakerTripped: r.trip ? 1 : 0 };
+    return { PlannedActions: r.planned, [CIRCUIT_BREAKER_METRIC]: r.trip ? 1 : 0 };
   }
   const r = result as FlagOutcome;
   return { EnforcementActions: r.action === 'instance.stopped' || r.action === 'instance.terminated' ? 1 : 0 };

@@ -69,6 +69,8 @@ export class IngestMemory {
 export interface IngestOutcome {
   eventId: string;
   kind: InterruptionEvent['kind'];
+  /** The environment class of the event's account (the dashboard counts interruptions by it and by pool from the log line). */
+  environment: EnvironmentClass;
   instances: { instanceId: string; pool?: string; action: string; quarantinedUntil?: string; duplicate: boolean }[];
 }
 
@@ -101,7 +103,7 @@ export async function ingestInterruption(event: InterruptionEvent, deps: IngestD
   const environment = await deps.accounts.environmentOf(event.account);
   if (!environment) throw new UnknownAccountError(`account ${event.account} is not in Fleetwarden's config (nor tagged in Organizations, if enabled)`);
   const facts = await deps.resolver.resolve(event.account, event.region, event.instanceIds);
-  const outcome: IngestOutcome = { eventId: event.eventId, kind: event.kind, instances: [] };
+  const outcome: IngestOutcome = { eventId: event.eventId, kind: event.kind, environment, instances: [] };
   for (const instanceId of event.instanceIds) {
     const instance = facts.get(instanceId) ?? { instanceId, account: event.account, region: event.region };
     outcome.instances.push(await ingestForInstance(event, instance, environment, deps));

@@ -69,6 +69,9 @@ export interface MetricPoint {
   dimensions?: Record<string, string>;
 }
 
+/** The report step's series: 1 when the cleanup's circuit breaker tripped (nothing removed), 0 otherwise; an alarm watches it. */
+export const CLEANUP_CIRCUIT_BREAKER_METRIC = 'WasteCleanupCircuitBreakerTripped';
+
 /** What each step counts in CloudWatch: the report step the run's monthly waste, in total, by kind and by account. */
 export function stepMetrics(step: WasteStepInput['step'], result: ScanReport | ReportResult | CleanupOutcome): MetricPoint[] {
   if (step === 'scan') {
@@ -83,7 +86,7 @@ export function stepMetrics(step: WasteStepInput['step'], result: ScanReport | R
     return [
       { name: 'WasteMonthlyUsd', unit: 'None', value: r.totalMonthlyUsd },
       { name: 'WasteFindings', unit: 'Count', value: r.findings },
-      { name: 'WasteCleanupCircuitBreakerTripped', unit: 'Count', value: r.trip ? 1 : 0 },
+      { name: CLEANUP_CIRCUIT_BREAKER_METRIC, unit: 'Count', value: r.trip ? 1 : 0 },
       ...WASTE_KINDS.map((kind) => ({ name: 'WasteMonthlyUsd', unit: 'None' as const, value: report.byKind[kind].monthlyUsd, dimensions: { Kind: kind } })),
       ...Object.entries(report.byAccount).map(([account, usd]) => ({ name: 'WasteMonthlyUsd', unit: 'None' as const, value: usd, dimensions: { Account: account } })),
     ];

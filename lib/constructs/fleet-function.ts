@@ -21,6 +21,9 @@ export const BUNDLE_ALIASES: Readonly<Record<string, string>> = {
   semver: 'functions/shared/xray-semver.ts',
 };
 
+/** The CloudWatch namespace of every function's Powertools metrics (EMF). */
+export const METRICS_NAMESPACE = 'Fleetwarden';
+
 /** Metadata key under which each function records its TypeScript entry (read by the local harness). */
 export const ENTRY_METADATA_KEY = 'fleetwarden:entry';
 
@@ -48,13 +51,16 @@ export class FleetFunction<S extends z.ZodObject = z.ZodObject> extends Construc
   readonly fn: NodejsFunction;
   readonly role: iam.Role;
   readonly logGroup: logs.LogGroup;
+  /** Powertools' `service` dimension on every metric the function emits. */
+  readonly serviceName: string;
 
   constructor(scope: Construct, id: string, props: FleetFunctionProps<S>) {
     super(scope, id);
     const serviceName = `fleetwarden-${kebab(id)}`;
+    this.serviceName = serviceName;
     const environment: Record<string, string> = {
       POWERTOOLS_SERVICE_NAME: serviceName,
-      POWERTOOLS_METRICS_NAMESPACE: 'Fleetwarden',
+      POWERTOOLS_METRICS_NAMESPACE: METRICS_NAMESPACE,
       FLEETWARDEN_DRY_RUN: String(props.config.dryRun),
       ...(props.environment as Record<string, string>),
     };

@@ -48,7 +48,12 @@ export class FleetQueue extends Construct {
       deadLetterQueue: { queue: this.deadLetterQueue, maxReceiveCount: props.maxReceiveCount ?? 5 },
       removalPolicy: props.removalPolicy,
     });
-    deadLetterAlarm(this, this.deadLetterQueue, props.alarmTopic);
+    deadLetterAlarm(
+      this,
+      this.deadLetterQueue,
+      props.alarmTopic,
+      "Read the DLQ's messages: one its consumer refused carries its reason and error name as message attributes (fix the cause or the event); one without them failed maxReceiveCount times (read the consumer's logs for its message id). Then redrive them to the source queue, or delete those that must not run.",
+    );
   }
 }
 
@@ -56,7 +61,7 @@ export class FleetQueue extends Construct {
 export class DeadLetterQueue extends Construct {
   readonly queue: sqs.Queue;
 
-  constructor(scope: Construct, id: string, props: Omit<FleetQueueProps, 'visibilityTimeout' | 'maxReceiveCount'>) {
+  constructor(scope: Construct, id: string, props: Omit<FleetQueueProps, 'visibilityTimeout' | 'maxReceiveCount'> & { whatToDo?: string; whoseDeadLetters?: string }) {
     super(scope, id);
     this.queue = new sqs.Queue(this, 'Queue', {
       encryption: sqs.QueueEncryption.KMS,
@@ -65,14 +70,24 @@ export class DeadLetterQueue extends Construct {
       retentionPeriod: Duration.days(14),
       removalPolicy: props.removalPolicy,
     });
-    deadLetterAlarm(this, this.queue, props.alarmTopic);
-    acknowledge(this.queue, 'AwsSolutions-SQS3', 'This queue is itself the dead-letter queue of EventBridge targets.');
+    deadLetterAlarm(
+      this,
+      this.queue,
+      props.alarmTopic,
+      props.whatToDo ??
+        "Read the DLQ's messages: an event EventBridge could not deliver carries ERROR_CODE, ERROR_MESSAGE, RULE_ARN and TARGET_ARN attributes; a failed asynchronous invocation (the drift cycle) is a record whose requestContext.condition and responsePayload say why. Fix the cause; a scheduled run needs no redrive (the next one runs anyway), an event does.",
+    );
+    acknowledge(this.queue, 'AwsSolutions-SQS3', `This queue is itself the dead-letter queue of ${props.whoseDeadLetters ?? 'EventBridge targets'}.`);
   }
 }
 
-function deadLetterAlarm(scope: Construct, queue: sqs.Queue, topic: sns.ITopic): void {
+/** Alarms as soon as one message waits in `queue`; named after the queue's place in the stack. */
+function deadLetterAlarm(scope: Construct, queue: sqs.Queue, topic: sns.ITopic, whatToDo: string): void {
+  const stack = Stack.of(scope);
+  const where = scope.node.path.slice(stack.node.path.length + 1);
   const alarm = new cloudwatch.Alarm(scope, 'DeadLettersAlarm', {
-    alarmDescription: 'Messages reached a Fleetwarden dead-letter queue: inspect their reason attribute and redrive.',
+    alarmName: `${stack.stackName}: a message is waiting in the dead-letter queue ${where}`,
+    alarmDescription: whatToDo,
     metric: queue.metricApproximateNumberOfMessagesVisible({ period: Duration.minutes(1), statistic: 'Maximum' }),
     threshold: 1,
     evaluationPeriods: 1,

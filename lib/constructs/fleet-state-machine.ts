@@ -1,4 +1,4 @@
-import { Duration } from 'aws-cdk-lib';
+import { Duration, Stack } from 'aws-cdk-lib';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as cwActions from 'aws-cdk-lib/aws-cloudwatch-actions';
 import * as logs from 'aws-cdk-lib/aws-logs';
@@ -38,7 +38,8 @@ export function fleetStateMachine(scope: Construct, id: string, props: FleetStat
   });
   store.grantDataKey(stateMachine);
   new cloudwatch.Alarm(scope, `${id}FailedAlarm`, {
-    alarmDescription: `Executions of ${stateMachine.node.path} failed`,
+    alarmName: `${Stack.of(scope).stackName}: an execution of ${props.stateMachineName} failed`,
+    alarmDescription: `Open the failed execution of ${props.stateMachineName} in the Step Functions console: its last failed state names the error and its cause (a Fail state's cause says what to do). Fix the cause; a scheduled workflow runs again on its schedule, any other is started again by whoever started it.`,
     metric: stateMachine.metricFailed({ period: Duration.minutes(5), statistic: 'Sum' }),
     threshold: 1,
     evaluationPeriods: 1,
