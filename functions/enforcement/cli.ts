@@ -1,11 +1,12 @@
 import * as z from 'zod';
 import { documentClient } from '../shared/aws';
-import { CliUsageError, parseCliArgs, stackOutputs } from '../shared/cli';
+import { AwsFlags, flagValue, jsonFlag, type CliResult, awsOptions, cliCommand, parseCommandArgs, requireOutput, runCommand, stackOutputs } from '../shared/cli';
 import { AccountIdSchema } from '../shared/ids';
+import { withProgress } from '../shared/progress';
 import { DynamoFlagStore } from './flag-store';
 import type { Flag, FlagState } from './flags';
 
-export const FLAGS_USAGE = `usage: fleetwarden flags (--stack NAME | --table T) [--account ID] [--state flagged|acting|left|acted|resolved|open|all] [--region R] [--json]
+export const FLAGS_USAGE = `usage: fleetwarden flags (--stack NAME | --table T) [--account ID] [--state flagged|acting|left|acted|resolved|open|all] [--region R] [--profile P] [--json]
 
 Lists the enforcer's flags: instance, account and class, state, creator, reason, and the time
 left in its grace (open flags only by default).`;
@@ -13,27 +14,26 @@ left in its grace (open flags only by default).`;
 /** `fleetwarden flags`: every flag is validated and a bad one is named. */
 export const FlagsArgsSchema = z
   .strictObject({
-    stack: z.string().min(1).optional(),
-    table: z.string().min(3).optional(),
-    account: AccountIdSchema.optional(),
-    state: z.enum(['flagged', 'acting', 'left', 'acted', 'resolved', 'open', 'all']).default('open'),
-    region: z.string().regex(/^[a-z]{2}(-[a-z]+)+-\d$/, 'a region looks like us-east-1').optional(),
-    json: z.boolean().default(false),
+    stack: flagValue().min(1, 'needs a value').optional().describe('the Fleetwarden stack, whose outputs name the table'),
+    table: flagValue().min(3, 'a table name has at least 3 characters').optional().describe('the authorizations table, instead of --stack'),
+    account: AccountIdSchema.optional().describe('only this account’s flags'),
+    state: z.enum(['flagged', 'acting', 'left', 'acted', 'resolved', 'open', 'all']).default('open').describe('flagged|acting|left|acted|resolved, open (the first three, default) or all'),
+    ...AwsFlags,
+    json: jsonFlag(),
   })
   .refine((a) => a.stack !== undefined || a.table !== undefined, { message: 'give --stack or --table', path: ['stack'] });
 export type FlagsArgs = z.infer<typeof FlagsArgsSchema>;
 
-export const parseFlagsArgs = (argv: string[]): FlagsArgs => parseCliArgs(FlagsArgsSchema, argv);
+export const parseFlagsArgs = (argv: readonly string[]): FlagsArgs => parseCommandArgs(FLAGS_COMMAND, argv);
 
 const OPEN: readonly FlagState[] = ['flagged', 'acting', 'left'];
 
 /** The flags the arguments select, newest first. */
 export async function listFlags(args: FlagsArgs): Promise<Flag[]> {
-  const table = args.table ?? (await stackOutputs(args.stack!, args.region)).AuthorizationsTableName;
-  if (!table) throw new CliUsageError(`--stack: stack ${args.stack} has no AuthorizationsTableName output`);
-  const store = new DynamoFlagStore(documentClient({ region: args.region }), table);
+  const table = args.table ?? requireOutput(await stackOutputs(args.stack!, awsOptions(args)), 'AuthorizationsTableName', args.stack!);
+  const store = new DynamoFlagStore(documentClient(awsOptions(args)), table);
   const selected: Flag[] = [];
-  for await (const flag of store.all()) {
+  for await (const flag of withProgress(store.all(), 'reading flags', 'flags')) {
     if (args.account && flag.account !== args.account) continue;
     if (args.state === 'open' ? !OPEN.includes(flag.state) : args.state !== 'all' && flag.state !== args.state) continue;
     selected.push(flag);
@@ -65,8 +65,17 @@ export function formatFlags(flags: Flag[], now: Date): string {
     .join('\n');
 }
 
-export async function runFlagsCommand(argv: string[]): Promise<{ text: string; code: number }> {
-  const args = parseFlagsArgs(argv);
-  const flags = await listFlags(args);
-  return { text: args.json ? JSON.stringify(flags, null, 2) : formatFlags(flags, new Date()), code: 0 };
-}
+/** `fleetwarden flags`: exit status 0 (listing flags is not a failure). */
+export const FLAGS_COMMAND = cliCommand({
+  path: ['flags'],
+  summary: 'List the enforcer’s flags: instance, account and class, state, creator, reason, and the grace left (open flags by default).',
+  flags: FlagsArgsSchema,
+  args: (flags) => flags,
+  notes: 'Exit status: 0 listed, 1 failed (AWS), 2 bad usage.',
+  run: async (args: FlagsArgs): Promise<CliResult> => {
+    const flags = await listFlags(args);
+    return { text: args.json ? JSON.stringify(flags, null, 2) : formatFlags(flags, new Date()), code: 0 };
+  },
+});
+
+export const runFlagsCommand = (argv: readonly string[]): Promise<CliResult> => runCommand(FLAGS_COMMAND, argv);

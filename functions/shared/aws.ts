@@ -8,11 +8,17 @@ import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
  */
 export interface AwsClientOptions {
   region?: string;
+  /**
+   * A named profile of the shared config and credentials files (the operator CLI's `--profile`):
+   * its credentials, and its region unless one is given or set in the environment, as the AWS CLI.
+   */
+  profile?: string;
   credentials?: { accessKeyId: string; secretAccessKey: string; sessionToken?: string };
 }
 
 type ClientConfig = {
   region?: string;
+  profile?: string;
   endpoint?: string;
   forcePathStyle?: boolean;
   maxAttempts?: number;
@@ -21,10 +27,11 @@ type ClientConfig = {
 
 export function awsClientConfig(options: AwsClientOptions = {}): ClientConfig {
   const endpoint = process.env.FLEETWARDEN_AWS_ENDPOINT;
-  const config: ClientConfig = {
-    region: options.region ?? process.env.AWS_REGION ?? process.env.AWS_DEFAULT_REGION ?? 'us-east-1',
-    maxAttempts: 5,
-  };
+  const region = options.region ?? process.env.AWS_REGION ?? process.env.AWS_DEFAULT_REGION;
+  // With a profile and no region given, the SDK reads the profile's region (and fails without one, as the AWS CLI does).
+  const config: ClientConfig = { maxAttempts: 5 };
+  if (region || !options.profile) config.region = region ?? 'us-east-1';
+  if (options.profile) config.profile = options.profile;
   if (options.credentials) config.credentials = options.credentials;
   if (endpoint) {
     config.endpoint = endpoint;
@@ -37,11 +44,11 @@ export function awsClientConfig(options: AwsClientOptions = {}): ClientConfig {
 
 const cache = new Map<string, unknown>();
 
-/** A memoised client per (class, region, endpoint): clients are reused across warm invocations. */
+/** A memoised client per (class, region, profile, endpoint): clients are reused across warm invocations. */
 export function awsClient<C>(Client: new (config: ClientConfig) => C, options: AwsClientOptions = {}): C {
   const config = awsClientConfig(options);
   if (options.credentials) return new Client(config);
-  const key = `${Client.name}|${config.region}|${config.endpoint ?? ''}`;
+  const key = `${Client.name}|${config.region ?? ''}|${config.profile ?? ''}|${config.endpoint ?? ''}`;
   let client = cache.get(key) as C | undefined;
   if (!client) {
     client = new Client(config);

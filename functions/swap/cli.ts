@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import * as z from 'zod';
-import { CliUsageError, parseFlags, stackOutputs } from '../shared/cli';
+import { AwsFlags, type CliResult, CliUsageError, awsOptions, cliCommand, flagValue, parseCommandArgs, requireOutput, runCommand, stackOutputs, switchFlag, usageErrorFrom } from '../shared/cli';
 import { type ExecutionStatus, type StartedExecution, describeExecution, startExecution } from '../shared/executions';
 import { type SwapRequest, SwapRequestSchema } from './model';
 import { type BatchRequest, BatchRequestSchema, BudgetSchema } from '../batch/model';
@@ -11,11 +11,11 @@ import { type BatchRequest, BatchRequestSchema, BudgetSchema } from '../batch/mo
  * schema, and every bad input is answered with the flag it came from.
  */
 export const SWAP_USAGE = `usage: fleetwarden swap start --group G [--instance i-…] [--cluster C] [--reason TEXT] [--dry-run | --no-dry-run]
-                             (--stack NAME | --state-machine ARN) [--region R]
+                             (--stack NAME | --state-machine ARN) [--region R] [--profile P] [--json]
        fleetwarden swap batch (--groups a,b | --cluster C) [--instances i-1,i-2] [--budget 2 | --budget 25%] [--no-canary]
                              [--max-failed N] [--urgent] [--dry-run | --no-dry-run] [--reason TEXT]
-                             (--stack NAME | --state-machine ARN) [--region R]
-       fleetwarden swap status --execution ARN [--region R] [--json]
+                             (--stack NAME | --state-machine ARN) [--region R] [--profile P] [--json]
+       fleetwarden swap status --execution ARN [--region R] [--profile P] [--json]
 
 Without --dry-run or --no-dry-run a swap follows the deployment's dryRun setting.
 Exit status: 0 started (status: running or succeeded), 1 failed, 2 bad usage.`;
@@ -23,19 +23,21 @@ Exit status: 0 started (status: running or succeeded), 1 failed, 2 bad usage.`;
 /** The stack outputs that name each workflow (lib/fleetwarden-stack.ts). */
 export const STACK_OUTPUTS = { swap: 'NodeSwapStateMachineArn', batch: 'SwapBatchStateMachineArn' } as const;
 
-/** A flag given without a value parses as `true`; an absent one as undefined. */
-const STRING = () => z.string({ error: (issue) => (issue.input === undefined ? 'required' : 'needs a value') });
-const REGION = STRING().regex(/^[a-z]{2}(-[a-z]+)+-\d$/, 'a region looks like us-east-1');
+const STRING = flagValue;
 const STATE_MACHINE_ARN = STRING().regex(/^arn:aws[a-z-]*:states:[a-z0-9-]+:\d{12}:stateMachine:[A-Za-z0-9_-]{1,80}$/, 'a state machine ARN looks like arn:aws:states:us-east-1:111111111111:stateMachine:fleetwarden-node-swap');
 const EXECUTION_ARN = STRING().regex(/^arn:aws[a-z-]*:states:[a-z0-9-]+:\d{12}:execution:[A-Za-z0-9_-]{1,80}:[A-Za-z0-9_-]{1,80}$/, 'an execution ARN looks like arn:aws:states:us-east-1:111111111111:execution:fleetwarden-node-swap:manual-…');
-/** A switch: present or absent, never given a value. */
-const SWITCH = z.literal(true, 'a switch takes no value').optional();
+const SWITCH = switchFlag();
 const TEXT = STRING().min(1, 'needs a value');
 
 const WhereSchema = {
-  stack: TEXT.optional(),
-  'state-machine': STATE_MACHINE_ARN.optional(),
-  region: REGION.optional(),
+  stack: TEXT.optional().describe('the Fleetwarden stack, whose outputs name the workflow'),
+  'state-machine': STATE_MACHINE_ARN.optional().describe('the workflow’s ARN, instead of --stack'),
+  ...AwsFlags,
+  json: SWITCH.describe('print JSON instead of text'),
+};
+const DRY_RUN_FLAGS = {
+  'dry-run': SWITCH.describe('plan and record only, whatever the deployment says'),
+  'no-dry-run': SWITCH.describe('act, even if the deployment is in dry-run'),
 };
 const oneTarget = (a: { stack?: string; 'state-machine'?: string }) => (a.stack === undefined) !== (a['state-machine'] === undefined);
 const TARGET_MESSAGE = { message: 'give --stack NAME or --state-machine ARN (one of them)', path: ['stack'] };
@@ -48,12 +50,11 @@ const list = (item: z.ZodString) =>
 
 export const SwapStartFlagsSchema = z
   .strictObject({
-    group: TEXT,
-    instance: TEXT.optional(),
-    cluster: TEXT.optional(),
-    reason: TEXT.optional(),
-    'dry-run': SWITCH,
-    'no-dry-run': SWITCH,
+    group: TEXT.describe('the Auto Scaling group'),
+    instance: TEXT.optional().describe('the instance to replace (default: the group picks)'),
+    cluster: TEXT.optional().describe('the EKS cluster whose node it is (drained first)'),
+    reason: TEXT.optional().describe('why, for the ledger'),
+    ...DRY_RUN_FLAGS,
     ...WhereSchema,
   })
   .refine(oneTarget, TARGET_MESSAGE)
@@ -61,44 +62,50 @@ export const SwapStartFlagsSchema = z
 
 export const SwapBatchFlagsSchema = z
   .strictObject({
-    groups: list(z.string()).optional(),
-    cluster: TEXT.optional(),
-    instances: list(z.string()).optional(),
+    groups: list(z.string()).optional().describe('the groups, comma-separated'),
+    cluster: TEXT.optional().describe('every group of this cluster, instead of --groups'),
+    instances: list(z.string()).optional().describe('only these instances, comma-separated'),
     budget: TEXT.transform((raw, ctx) => {
       const parsed = BudgetSchema.safeParse(/^\d+$/.test(raw) ? { count: Number(raw) } : /^\d+(\.\d+)?%$/.test(raw) ? { percent: Number(raw.slice(0, -1)) } : undefined);
       if (parsed.success) return parsed.data;
       ctx.addIssue({ code: 'custom', message: 'a count like 2 or a percent like 25%' });
       return z.NEVER;
-    }).optional(),
-    'no-canary': SWITCH,
-    'max-failed': TEXT.regex(/^\d+$/, 'a whole number from 0 to 100').transform(Number).pipe(z.number().max(100, 'a whole number from 0 to 100')).optional(),
-    urgent: SWITCH,
-    reason: TEXT.optional(),
-    'dry-run': SWITCH,
-    'no-dry-run': SWITCH,
+    })
+      .optional()
+      .describe('swaps at once: a count like 2 or a percent like 25%'),
+    'no-canary': SWITCH.describe('no single canary swap before the first wave'),
+    'max-failed': TEXT.regex(/^\d+$/, 'a whole number from 0 to 100').transform(Number).pipe(z.number().max(100, 'a whole number from 0 to 100')).optional().describe('rolled-back swaps tolerated before the batch halts'),
+    urgent: SWITCH.describe('ignore maintenance windows'),
+    reason: TEXT.optional().describe('why, for the ledger'),
+    ...DRY_RUN_FLAGS,
     ...WhereSchema,
   })
   .refine(oneTarget, TARGET_MESSAGE)
   .refine(oneDryRun, DRY_RUN_MESSAGE);
 
-export const SwapStatusFlagsSchema = z.strictObject({ execution: EXECUTION_ARN, region: REGION.optional(), json: SWITCH });
+export const SwapStatusFlagsSchema = z.strictObject({ execution: EXECUTION_ARN.describe('the execution ARN that swap start or batch printed'), ...AwsFlags, json: SWITCH.describe('print JSON instead of text') });
 
 /** Where the workflow is: a stack whose outputs name it, or its ARN. */
 export type Target = { stack: string } | { stateMachine: string };
 
-export interface SwapStartArgs {
-  target: Target;
+/** Where the CLI talks to AWS (`--region`, `--profile`), and `--json` when given. */
+interface Where {
   region?: string;
+  profile?: string;
+  json?: true;
+}
+export interface SwapStartArgs extends Where {
+  target: Target;
   request: SwapRequest;
 }
-export interface SwapBatchArgs {
+export interface SwapBatchArgs extends Where {
   target: Target;
-  region?: string;
   request: BatchRequest;
 }
 export interface SwapStatusArgs {
   execution: string;
   region?: string;
+  profile?: string;
   json: boolean;
 }
 
@@ -116,25 +123,9 @@ const BATCH_FLAGS: Record<string, string> = {
   dryRun: 'dry-run',
 };
 
-/** `--flag: message` for each issue; unknown flags and stray words said plainly. */
-function usageError(error: z.ZodError, flagOf: (path: PropertyKey[]) => string | undefined = (path) => (path.length ? String(path[0]) : undefined)): CliUsageError {
-  const lines = error.issues.map((issue) => {
-    if (issue.code === 'unrecognized_keys') return `unknown flag${issue.keys.length > 1 ? 's' : ''}: ${issue.keys.map((k) => `--${k}`).join(', ')}`;
-    const flag = flagOf(issue.path);
-    return flag ? `--${flag}: ${issue.message}` : issue.message;
-  });
-  return new CliUsageError([...new Set(lines)].join('; '));
-}
-
-function parse<S extends z.ZodType>(schema: S, argv: string[]): z.infer<S> {
-  const result = schema.safeParse(parseFlags(argv));
-  if (!result.success) throw usageError(result.error);
-  return result.data;
-}
-
 function validated<S extends z.ZodType>(schema: S, request: unknown, flags: Record<string, string>): z.infer<S> {
   const result = schema.safeParse(request);
-  if (!result.success) throw usageError(result.error, (path) => flags[String(path[0])] ?? String(path[0]));
+  if (!result.success) throw usageErrorFrom(result.error, (path) => flags[String(path[0])] ?? String(path[0]));
   return result.data;
 }
 
@@ -142,14 +133,14 @@ const targetOf = (a: { stack?: string; 'state-machine'?: string }): Target => (a
 const dryRunOf = (a: { 'dry-run'?: true; 'no-dry-run'?: true }) => (a['dry-run'] ? true : a['no-dry-run'] ? false : undefined);
 const withoutUndefined = <T extends Record<string, unknown>>(o: T): T => Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as T;
 
-export function parseSwapStartArgs(argv: string[]): SwapStartArgs {
-  const a = parse(SwapStartFlagsSchema, argv);
+const whereOf = (a: Where): Where => withoutUndefined({ region: a.region, profile: a.profile, json: a.json });
+
+function startArgs(a: z.infer<typeof SwapStartFlagsSchema>): SwapStartArgs {
   const request = validated(SwapRequestSchema, withoutUndefined({ group: a.group, instanceId: a.instance, cluster: a.cluster, reason: a.reason, trigger: 'manual', dryRun: dryRunOf(a) }), START_FLAGS);
-  return withoutUndefined({ target: targetOf(a), region: a.region, request });
+  return { target: targetOf(a), ...whereOf(a), request };
 }
 
-export function parseSwapBatchArgs(argv: string[]): SwapBatchArgs {
-  const a = parse(SwapBatchFlagsSchema, argv);
+function batchArgs(a: z.infer<typeof SwapBatchFlagsSchema>): SwapBatchArgs {
   const request = validated(
     BatchRequestSchema,
     withoutUndefined({
@@ -166,21 +157,15 @@ export function parseSwapBatchArgs(argv: string[]): SwapBatchArgs {
     }),
     BATCH_FLAGS,
   );
-  return withoutUndefined({ target: targetOf(a), region: a.region, request });
+  return { target: targetOf(a), ...whereOf(a), request };
 }
 
-export function parseSwapStatusArgs(argv: string[]): SwapStatusArgs {
-  const a = parse(SwapStatusFlagsSchema, argv);
-  return withoutUndefined({ execution: a.execution, region: a.region, json: a.json === true });
-}
+const statusArgs = (a: z.infer<typeof SwapStatusFlagsSchema>): SwapStatusArgs => withoutUndefined({ execution: a.execution, region: a.region, profile: a.profile, json: a.json === true });
 
 /** The workflow's ARN: given, or read from the stack's outputs. */
-export async function resolveStateMachine(target: Target, output: (typeof STACK_OUTPUTS)[keyof typeof STACK_OUTPUTS], region?: string): Promise<string> {
+export async function resolveStateMachine(target: Target, output: (typeof STACK_OUTPUTS)[keyof typeof STACK_OUTPUTS], where: Where = {}): Promise<string> {
   if ('stateMachine' in target) return target.stateMachine;
-  const outputs = await stackOutputs(target.stack, region);
-  const arn = outputs[output];
-  if (!arn) throw new CliUsageError(`--stack: stack ${target.stack} has no output ${output}${output === STACK_OUTPUTS.batch ? ' (deployed before batch swaps?)' : ''}`);
-  return arn;
+  return requireOutput(await stackOutputs(target.stack, awsOptions(where)), output, target.stack, output === STACK_OUTPUTS.batch ? ' (deployed before batch swaps?)' : '');
 }
 
 /** A readable, unique execution name: what started it, for which group, when. */
@@ -197,26 +182,28 @@ export interface Started extends StartedExecution {
 }
 
 export async function runSwapStart(args: SwapStartArgs): Promise<Started> {
-  const stateMachineArn = await resolveStateMachine(args.target, STACK_OUTPUTS.swap, args.region);
+  const stateMachineArn = await resolveStateMachine(args.target, STACK_OUTPUTS.swap, args);
   const name = manualExecutionName(args.request.group);
-  return { ...(await startExecution(stateMachineArn, name, args.request, { region: args.region })), stateMachineArn, name, input: args.request };
+  return { ...(await startExecution(stateMachineArn, name, args.request, awsOptions(args))), stateMachineArn, name, input: args.request };
 }
 
 export async function runSwapBatch(args: SwapBatchArgs): Promise<Started> {
-  const stateMachineArn = await resolveStateMachine(args.target, STACK_OUTPUTS.batch, args.region);
+  const stateMachineArn = await resolveStateMachine(args.target, STACK_OUTPUTS.batch, args);
   const name = manualExecutionName(args.request.groups?.join('-') ?? `cluster-${args.request.cluster}`);
-  return { ...(await startExecution(stateMachineArn, name, args.request, { region: args.region })), stateMachineArn, name, input: args.request };
+  return { ...(await startExecution(stateMachineArn, name, args.request, awsOptions(args))), stateMachineArn, name, input: args.request };
 }
 
-export const runSwapStatus = (args: SwapStatusArgs): Promise<ExecutionStatus> => describeExecution(args.execution, { region: args.region });
+export const runSwapStatus = (args: SwapStatusArgs): Promise<ExecutionStatus> => describeExecution(args.execution, awsOptions(args));
 
-export function formatStarted(started: Started, region?: string): string {
+export function formatStarted(started: Started, region?: string, profile?: string): string {
   return [
     `started ${started.executionArn}`,
     `input ${JSON.stringify(started.input)}`,
-    `follow it: fleetwarden swap status --execution ${started.executionArn}${region ? ` --region ${region}` : ''}`,
+    `follow it: fleetwarden swap status --execution ${started.executionArn}${region ? ` --region ${region}` : ''}${profile ? ` --profile ${profile}` : ''}`,
   ].join('\n');
 }
+
+const startedResult = (started: Started, args: Where): CliResult => ({ text: args.json ? JSON.stringify(started, null, 2) : formatStarted(started, args.region, args.profile), code: 0 });
 
 export function formatStatus(status: ExecutionStatus): string {
   const lines = [`${status.status}: ${status.name}${status.startDate ? `, started ${status.startDate.toISOString()}` : ''}${status.stopDate ? `, stopped ${status.stopDate.toISOString()}` : ''}`];
@@ -228,22 +215,49 @@ export function formatStatus(status: ExecutionStatus): string {
 /** Statuses that mean the work did not get done. */
 export const FAILED_STATUSES = ['FAILED', 'TIMED_OUT', 'ABORTED'];
 
+export const SWAP_START_COMMAND = cliCommand({
+  path: ['swap', 'start'],
+  summary: 'Start a NodeSwap: replace one On-Demand instance of a group with Spot (drained first when it is a node).',
+  flags: SwapStartFlagsSchema,
+  args: startArgs,
+  notes: 'Without --dry-run or --no-dry-run a swap follows the deployment’s dryRun setting.\nExit status: 0 started, 1 failed, 2 bad usage.',
+  run: async (args: SwapStartArgs) => startedResult(await runSwapStart(args), args),
+});
+
+export const SWAP_BATCH_COMMAND = cliCommand({
+  path: ['swap', 'batch'],
+  summary: 'Start a SwapBatch: swap groups or a cluster in waves, within a budget and maintenance windows.',
+  flags: SwapBatchFlagsSchema,
+  args: batchArgs,
+  notes: 'Without --dry-run or --no-dry-run a batch follows the deployment’s dryRun setting.\nExit status: 0 started, 1 failed, 2 bad usage.',
+  run: async (args: SwapBatchArgs) => startedResult(await runSwapBatch(args), args),
+});
+
+export const SWAP_STATUS_COMMAND = cliCommand({
+  path: ['swap', 'status'],
+  summary: 'Show a swap or batch execution: its status, and its output or error once done.',
+  flags: SwapStatusFlagsSchema,
+  args: statusArgs,
+  notes: 'Exit status: 0 running or succeeded, 1 failed, timed out or aborted, 2 bad usage.',
+  run: async (args: SwapStatusArgs): Promise<CliResult> => {
+    const status = await runSwapStatus(args);
+    return { text: args.json ? JSON.stringify(status, null, 2) : formatStatus(status), code: FAILED_STATUSES.includes(status.status) ? 1 : 0 };
+  },
+});
+
+export const parseSwapStartArgs = (argv: readonly string[]): SwapStartArgs => parseCommandArgs(SWAP_START_COMMAND, argv);
+export const parseSwapBatchArgs = (argv: readonly string[]): SwapBatchArgs => parseCommandArgs(SWAP_BATCH_COMMAND, argv);
+export const parseSwapStatusArgs = (argv: readonly string[]): SwapStatusArgs => parseCommandArgs(SWAP_STATUS_COMMAND, argv);
+
 /** `fleetwarden swap <command> …`: the text to print and the exit status. */
-export async function runSwapCommand(command: string | undefined, argv: string[]): Promise<{ text: string; code: number }> {
+export async function runSwapCommand(command: string | undefined, argv: readonly string[]): Promise<CliResult> {
   switch (command) {
-    case 'start': {
-      const args = parseSwapStartArgs(argv);
-      return { text: formatStarted(await runSwapStart(args), args.region), code: 0 };
-    }
-    case 'batch': {
-      const args = parseSwapBatchArgs(argv);
-      return { text: formatStarted(await runSwapBatch(args), args.region), code: 0 };
-    }
-    case 'status': {
-      const args = parseSwapStatusArgs(argv);
-      const status = await runSwapStatus(args);
-      return { text: args.json ? JSON.stringify(status, null, 2) : formatStatus(status), code: FAILED_STATUSES.includes(status.status) ? 1 : 0 };
-    }
+    case 'start':
+      return runCommand(SWAP_START_COMMAND, argv);
+    case 'batch':
+      return runCommand(SWAP_BATCH_COMMAND, argv);
+    case 'status':
+      return runCommand(SWAP_STATUS_COMMAND, argv);
     default:
       throw new CliUsageError(command ? `unknown swap command "${command}"` : 'name a swap command: start, batch or status');
   }

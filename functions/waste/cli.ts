@@ -1,13 +1,14 @@
 import * as z from 'zod';
 import { documentClient } from '../shared/aws';
-import { CliUsageError, parseCliArgs, stackOutputs } from '../shared/cli';
+import { AwsFlags, flagValue, jsonFlag, type CliResult, awsOptions, cliCommand, parseCommandArgs, requireOutput, runCommand, stackOutputs } from '../shared/cli';
 import { AccountIdSchema } from '../shared/ids';
+import { withProgress } from '../shared/progress';
 import { DynamoFindingStore } from './finding-store';
 import { type Finding, WASTE_STATES } from './findings';
 import { WASTE_KINDS } from './policy';
 import { byMonthlyCost } from './scanner';
 
-export const FINDINGS_USAGE = `usage: fleetwarden findings (--stack NAME | --table T) [--kind address|volume|snapshot] [--account ID] [--state open|all|cleaned|resolved|watching] [--region R] [--json]
+export const FINDINGS_USAGE = `usage: fleetwarden findings (--stack NAME | --table T) [--kind address|volume|snapshot] [--account ID] [--state open|all|cleaned|resolved|watching] [--region R] [--profile P] [--json]
 
 Lists the waste scanner's findings (open ones by default: open, marked, being cleaned) with
 their estimated monthly cost, and the total.`;
@@ -15,26 +16,25 @@ their estimated monthly cost, and the total.`;
 /** `fleetwarden findings`: every flag is validated and a bad one is named. */
 export const FindingsArgsSchema = z
   .strictObject({
-    stack: z.string().min(1).optional(),
-    table: z.string().min(3).optional(),
-    kind: z.enum(WASTE_KINDS).optional(),
-    account: AccountIdSchema.optional(),
-    state: z.enum(['open', 'all', 'cleaned', 'resolved', 'watching']).default('open'),
-    region: z.string().regex(/^[a-z]{2}(-[a-z]+)+-\d$/, 'a region looks like us-east-1').optional(),
-    json: z.boolean().default(false),
+    stack: flagValue().min(1, 'needs a value').optional().describe('the Fleetwarden stack, whose outputs name the table'),
+    table: flagValue().min(3, 'a table name has at least 3 characters').optional().describe('the findings table, instead of --stack'),
+    kind: z.enum(WASTE_KINDS).optional().describe('address|volume|snapshot'),
+    account: AccountIdSchema.optional().describe('only this account’s findings'),
+    state: z.enum(['open', 'all', 'cleaned', 'resolved', 'watching']).default('open').describe('open (default: open, marked, being cleaned), all, cleaned, resolved or watching'),
+    ...AwsFlags,
+    json: jsonFlag(),
   })
   .refine((a) => a.stack !== undefined || a.table !== undefined, { message: 'give --stack or --table', path: ['stack'] });
 export type FindingsArgs = z.infer<typeof FindingsArgsSchema>;
 
-export const parseFindingsArgs = (argv: string[]): FindingsArgs => parseCliArgs(FindingsArgsSchema, argv);
+export const parseFindingsArgs = (argv: readonly string[]): FindingsArgs => parseCommandArgs(FINDINGS_COMMAND, argv);
 
 /** The findings the arguments select, costliest first. */
 export async function listFindings(args: FindingsArgs): Promise<Finding[]> {
-  const table = args.table ?? (await stackOutputs(args.stack!, args.region)).FindingsTableName;
-  if (!table) throw new CliUsageError(`--stack: stack ${args.stack} has no FindingsTableName output`);
-  const store = new DynamoFindingStore(documentClient({ region: args.region }), table);
+  const table = args.table ?? requireOutput(await stackOutputs(args.stack!, awsOptions(args)), 'FindingsTableName', args.stack!);
+  const store = new DynamoFindingStore(documentClient(awsOptions(args)), table);
   const selected: Finding[] = [];
-  for await (const f of store.all()) {
+  for await (const f of withProgress(store.all(), 'reading findings', 'findings')) {
     if (args.kind && f.kind !== args.kind) continue;
     if (args.account && f.account !== args.account) continue;
     if (args.state === 'open' ? !WASTE_STATES.includes(f.state) : args.state !== 'all' && f.state !== args.state) continue;
@@ -64,12 +64,21 @@ export function formatFindings(findings: Finding[]): string {
   return [...lines, '', `${open.length} open findings, ${usd(total)} a month`].join('\n');
 }
 
-export async function runFindingsCommand(argv: string[]): Promise<{ text: string; code: number }> {
-  const args = parseFindingsArgs(argv);
-  const findings = await listFindings(args);
-  if (args.json) {
-    const total = findings.filter((f) => WASTE_STATES.includes(f.state)).reduce((sum, f) => sum + f.monthlyUsd, 0);
-    return { text: JSON.stringify({ findings, totalMonthlyUsd: Math.round(total * 100) / 100 }, null, 2), code: 0 };
-  }
-  return { text: formatFindings(findings), code: 0 };
-}
+/** `fleetwarden findings`: exit status 0 (finding waste is not a failure). */
+export const FINDINGS_COMMAND = cliCommand({
+  path: ['findings'],
+  summary: 'List the waste scanner’s findings (open ones by default) with their estimated monthly cost, and the total.',
+  flags: FindingsArgsSchema,
+  args: (flags) => flags,
+  notes: 'Exit status: 0 listed, 1 failed (AWS), 2 bad usage.',
+  run: async (args: FindingsArgs): Promise<CliResult> => {
+    const findings = await listFindings(args);
+    if (args.json) {
+      const total = findings.filter((f) => WASTE_STATES.includes(f.state)).reduce((sum, f) => sum + f.monthlyUsd, 0);
+      return { text: JSON.stringify({ findings, totalMonthlyUsd: Math.round(total * 100) / 100 }, null, 2), code: 0 };
+    }
+    return { text: formatFindings(findings), code: 0 };
+  },
+});
+
+export const runFindingsCommand = (argv: readonly string[]): Promise<CliResult> => runCommand(FINDINGS_COMMAND, argv);
