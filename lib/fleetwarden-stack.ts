@@ -67,6 +67,7 @@ export class FleetwardenStack extends Stack {
       AsyncDeadLetterQueueUrl: this.store.asyncDeadLetters.queue.queueUrl,
       InterruptionDeadLetterQueueUrl: this.interruptions.queue.deadLetterQueue.queueUrl,
       EnforcementDeadLetterQueueUrl: this.enforcement.queue.deadLetterQueue.queueUrl,
+      LedgerArchiveDeadLetterQueueUrl: this.ledger.archiveDeadLetters.queue.queueUrl,
       ...(this.kubernetes ? { NodeDrainDeadLetterQueueUrl: this.kubernetes.queue.deadLetterQueue.queueUrl } : {}),
       OperatingMode: JSON.stringify({
         dryRun: config.dryRun,

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { type ChainTip, type VerifyProblem, verifyChain } from './chain';
-import { type Digest, type DigestSigner, digestHash, digestKey, digestPrefix, digestSignatureValid, latestDigestKey, nextDigest, signDigest } from './digest';
+import { type Digest, type DigestSegment, type DigestSigner, MAX_DIGEST_SEGMENTS, archivedTo, digestHash, digestKey, digestPrefix, digestSignatureValid, latestDigestKey, nextDigest, signDigest } from './digest';
+import { parseSegmentKey, segmentKey, segmentPrefix } from './segment';
 import { LedgerTamperedError } from '../shared/errors';
 
 /** The two ledger reads the audit needs; DynamoLedger implements both. */
@@ -28,8 +29,18 @@ interface Signing {
   signer: DigestSigner;
 }
 
+/**
+ * The archive's segment keys listed after the last segment the newest digest lists (or from the
+ * first), at most MAX_DIGEST_SEGMENTS of them: more wait for the next digest.
+ */
+export interface SegmentListing {
+  keys: string[];
+}
+
 export interface DigestDeps extends Signing {
   digests: NewestDigests;
+  /** Absent: the digest lists no segments (an archive that is not deployed, or empty). */
+  segments?: SegmentListing;
   clock?: () => Date;
 }
 
@@ -52,6 +63,12 @@ export type DigestPlan =
        */
       listAfter: string;
       body: string;
+      /**
+       * The key a listing of segments starts after to see those no digest lists yet: the last
+       * segment this digest or an earlier one lists (or the prefix); stored as latest.json's
+       * metadata too.
+       */
+      segmentsAfter: string;
       /** Object Lock buckets require an integrity header on every write. */
       contentMd5: string;
       fromSeq: number;
@@ -90,7 +107,8 @@ export async function prepareDigest(deps: DigestDeps): Promise<DigestPlan> {
   if (!report.tip || report.tip.seq === previous?.toSeq) {
     return { hasNew: false, chain, toSeq: previous?.toSeq ?? 0 };
   }
-  const unsigned = nextDigest(chain, previous, report.tip, deps.signer.keyId, (deps.clock ?? (() => new Date()))());
+  const segments = segmentsToDigest(chain, deps.segments ?? { keys: [] }, archivedTo(previous), report.tip.seq);
+  const unsigned = nextDigest(chain, previous, report.tip, deps.signer.keyId, (deps.clock ?? (() => new Date()))(), { segments });
   const digest = await signDigest(unsigned, deps.signer);
   const body = JSON.stringify(digest);
   return {
@@ -99,12 +117,44 @@ export async function prepareDigest(deps: DigestDeps): Promise<DigestPlan> {
     key: digestKey(chain, digest.fromSeq),
     latestKey: latestDigestKey(chain),
     listAfter: previous ? digestKey(chain, previous.fromSeq) : digestPrefix(chain),
+    segmentsAfter: lastSegmentKey(chain, digest) ?? (previous && lastSegmentKey(chain, previous)) ?? segmentPrefix(chain),
     body,
     contentMd5: createHash('md5').update(body).digest('base64'),
     fromSeq: digest.fromSeq,
     toSeq: digest.toSeq,
     tipHash: digest.tipHash,
   };
+}
+
+const lastSegmentKey = (chain: string, digest: Digest): string | undefined => {
+  const last = digest.version === 2 ? digest.segments.at(-1) : undefined;
+  return last ? segmentKey(chain, last.fromSeq, last.toSeq, last.sha256) : undefined;
+};
+
+/**
+ * Pure: the segments the next digest lists, from the keys listed after the last listed one:
+ * contiguous from `after + 1`, none past the verified tip, at most MAX_DIGEST_SEGMENTS (the
+ * rest wait for the next digest). The archiver writes segments in sequence order, one at a
+ * time, so a listed key that repeats archived entries, skips some, or is not a segment key at
+ * all was put there by someone else: a digest must never vouch over it.
+ */
+export function segmentsToDigest(chain: string, listing: SegmentListing, after: number, tipSeq: number): DigestSegment[] {
+  const refs = listing.keys.map((key) => {
+    const ref = parseSegmentKey(key, chain);
+    if (!ref) throw new LedgerTamperedError(`${key} in the archive's segments of chain ${chain} is not a segment`);
+    return ref;
+  });
+  refs.sort((a, b) => a.fromSeq - b.fromSeq || a.toSeq - b.toSeq);
+  const taken: DigestSegment[] = [];
+  let next = after + 1;
+  for (const ref of refs) {
+    if (ref.fromSeq < next) throw new LedgerTamperedError(`segment ${ref.key} holds entries from ${ref.fromSeq}, which the archive already holds up to ${next - 1}`);
+    if (ref.fromSeq > next) throw new LedgerTamperedError(`the archive of chain ${chain} skips entries ${next}..${ref.fromSeq - 1}: a segment is missing`);
+    if (ref.toSeq > tipSeq || taken.length === MAX_DIGEST_SEGMENTS) break;
+    taken.push({ fromSeq: ref.fromSeq, toSeq: ref.toSeq, sha256: ref.sha256 });
+    next = ref.toSeq + 1;
+  }
+  return taken;
 }
 
 export interface LedgerVerification {

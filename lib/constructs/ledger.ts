@@ -3,17 +3,25 @@ import * as events from 'aws-cdk-lib/aws-events';
 import * as targets from 'aws-cdk-lib/aws-events-targets';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
+import * as lambda from 'aws-cdk-lib/aws-lambda';
+import { DynamoEventSource } from 'aws-cdk-lib/aws-lambda-event-sources';
+import type * as sqs from 'aws-cdk-lib/aws-sqs';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import * as tasks from 'aws-cdk-lib/aws-stepfunctions-tasks';
 import { Construct } from 'constructs';
+import { LedgerArchiveEnvSchema } from '../../functions/ledger/archive/env';
+import { DynamoArchivePositions } from '../../functions/ledger/adapters';
+import { MAX_DIGEST_SEGMENTS } from '../../functions/ledger/digest';
 import { LedgerDigestEnvSchema } from '../../functions/ledger/digest/env';
 import { DIGEST_LISTING_LIMIT } from '../../functions/ledger/listing';
+import { MAX_SEGMENT_ENTRIES, SEGMENT_PREFIX } from '../../functions/ledger/segment';
 import { DEFAULT_CHAIN } from '../../functions/ledger/store';
 import { RETRYABLE_ERROR_NAMES } from '../../functions/shared/errors';
 import type { FleetwardenConfig } from '../config';
 import { acknowledge, logicalIdOf } from '../nag';
 import { FleetFunction } from './fleet-function';
+import { DeadLetterQueue } from './fleet-queue';
 import { fleetStateMachine } from './fleet-state-machine';
 import type { StateStore } from './state-store';
 
@@ -23,14 +31,27 @@ export interface LedgerAuditProps {
 }
 
 /**
+ * How long the archive waits to gather a segment from the ledger table's stream: the longest
+ * Lambda allows. A segment then holds up to five minutes of entries (MAX_SEGMENT_ENTRIES at
+ * most): about 350 at 100,000 entries a day, which keeps segments, and the digests' lists of
+ * them, few (288 a day) while an entry is in the archive within minutes, long before the hourly
+ * digest that vouches for it.
+ */
+export const ARCHIVE_BATCHING_WINDOW = Duration.minutes(5);
+
+/**
  * Makes the ledger tamper-evident beyond DynamoDB: an Object Lock archive bucket, an asymmetric
- * KMS signing key, and the LedgerDigest state machine that verifies new entries and stores a
- * signed digest chaining to the previous one (as CloudTrail log file validation does).
+ * KMS signing key, the LedgerArchive function that writes the ledger table's stream into the
+ * bucket as segments (filling any gap from the table, hourly too), and the LedgerDigest state
+ * machine that verifies new entries and stores a signed digest of the chain and of the segments
+ * written since the previous digest, chaining to it (as CloudTrail log file validation does).
  */
 export class LedgerAudit extends Construct {
   readonly archive: s3.Bucket;
   readonly signingKey: kms.Key;
   readonly digestFunction: FleetFunction;
+  readonly archiveFunction: FleetFunction;
+  readonly archiveDeadLetters: DeadLetterQueue;
   readonly stateMachine: sfn.StateMachine;
 
   constructor(scope: Construct, id: string, props: LedgerAuditProps) {
@@ -91,6 +112,70 @@ export class LedgerAudit extends Construct {
     this.digestFunction.allow(['kms:Decrypt', 'kms:DescribeKey'], [store.key.keyArn]);
     this.digestFunction.allow(['kms:Sign', 'kms:Verify'], [this.signingKey.keyArn]);
 
+    this.archiveFunction = new FleetFunction(this, 'LedgerArchive', {
+      entry: 'functions/ledger/archive/handler.ts',
+      description: "Writes the ledger table's stream to the locked archive as segments",
+      envSchema: LedgerArchiveEnvSchema,
+      environment: {
+        LEDGER_TABLE_NAME: ledgerTable.tableName,
+        LOCKS_TABLE_NAME: store.tables.locks.tableName,
+        ARCHIVE_BUCKET_NAME: this.archive.bucketName,
+      },
+      config,
+      timeout: Duration.minutes(5),
+      memorySize: 1024,
+    });
+    // Gaps are read from the table; the position item is the only thing it writes there.
+    this.archiveFunction.allow(['dynamodb:Query'], [ledgerTable.tableArn]);
+    this.archiveFunction.role.addToPolicy(
+      new iam.PolicyStatement({
+        actions: ['dynamodb:GetItem', 'dynamodb:PutItem'],
+        resources: [store.tables.locks.tableArn],
+        conditions: { 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': [DynamoArchivePositions.idOf('*')] } },
+      }),
+    );
+    // Writes segments only (PutObject refuses an existing key); lists them to finish a claim a writer left.
+    this.archiveFunction.allow(['s3:PutObject'], [this.archive.arnForObjects(`${SEGMENT_PREFIX}*`)]);
+    this.archiveFunction.role.addToPolicy(
+      new iam.PolicyStatement({ actions: ['s3:ListBucket'], resources: [this.archive.bucketArn], conditions: { StringLike: { 's3:prefix': [`${SEGMENT_PREFIX}*`] } } }),
+    );
+    this.archiveFunction.allow(['kms:Decrypt', 'kms:GenerateDataKey'], [store.key.keyArn]);
+    this.archiveDeadLetters = new DeadLetterQueue(this, 'ArchiveDeadLetters', {
+      key: store.key,
+      alarmTopic: store.topic,
+      removalPolicy: store.removalPolicy,
+      whoseDeadLetters: "the ledger archive's stream batches",
+      whatToDo:
+        "A batch of the ledger table's stream failed every retry: the message names its shard and sequence numbers, and requestContext.condition and responsePayload (the function's error: Terminal.LedgerTampered means the table failed verification where the archive goes on). Fix the cause: nothing is lost, the next batch or the hourly catch-up reads the gap from the table. Then run `fleetwarden ledger verify`.",
+    });
+    this.archiveFunction.fn.addEventSource(
+      new DynamoEventSource(ledgerTable, {
+        startingPosition: lambda.StartingPosition.TRIM_HORIZON,
+        batchSize: MAX_SEGMENT_ENTRIES,
+        maxBatchingWindow: ARCHIVE_BATCHING_WINDOW,
+        retryAttempts: 10,
+        onFailure: this.failedBatchesTo(this.archiveDeadLetters.queue),
+      }),
+    );
+    acknowledge(
+      this.archiveFunction,
+      'AwsSolutions-IAM5',
+      'Segments are written under one prefix, each to a new key (If-None-Match).',
+      [`Resource::<${logicalIdOf(this.archive)}.Arn>/${SEGMENT_PREFIX}*`],
+    );
+    new events.Rule(this, 'ArchiveCatchUpSchedule', {
+      description: 'Archives whatever the ledger stream did not deliver (stopped archiver, records older than 24 hours)',
+      schedule: events.Schedule.rate(Duration.hours(1)),
+      targets: [
+        new targets.LambdaFunction(this.archiveFunction.fn, {
+          event: events.RuleTargetInput.fromObject({ chain: DEFAULT_CHAIN }),
+          deadLetterQueue: store.asyncDeadLetters.queue,
+          retryAttempts: 2,
+          maxEventAge: Duration.hours(1),
+        }),
+      ],
+    });
+
     this.stateMachine = this.digestStateMachine(store);
 
     new events.Rule(this, 'DigestSchedule', {
@@ -105,6 +190,19 @@ export class LedgerAudit extends Construct {
         }),
       ],
     });
+  }
+
+  /**
+   * The stream mapping's on-failure destination, granted exactly SendMessage (CDK's SqsDlq grants
+   * the queue's KMS actions with wildcards; the role already holds the data key's two it needs).
+   */
+  private failedBatchesTo(queue: sqs.IQueue): lambda.IEventSourceDlq {
+    return {
+      bind: (_mapping, handler) => {
+        handler.addToRolePolicy(new iam.PolicyStatement({ actions: ['sqs:SendMessage'], resources: [queue.queueArn] }));
+        return { destination: queue.queueArn };
+      },
+    };
   }
 
   private digestStateMachine(store: StateStore): sfn.StateMachine {
@@ -184,11 +282,35 @@ export class LedgerAudit extends Construct {
       }).addRetry(s3Retry),
     );
 
+    // The segments no digest lists yet: latest.json's `segmentsafter` names the last one listed.
+    const segmentsFromStart = new sfn.Pass(this, 'List segments from the first', {
+      parameters: { key: sfn.JsonPath.format('{}{}/', SEGMENT_PREFIX, sfn.JsonPath.stringAt('$.chain')) },
+      resultPath: '$.segmentsAfter',
+    });
+    const segmentsFromPointer = new sfn.Pass(this, 'List segments after the last one a digest lists', {
+      parameters: { key: sfn.JsonPath.stringAt('$.pointer.metadata.segmentsafter') },
+      resultPath: '$.segmentsAfter',
+    });
+    const listSegments = new tasks.CallAwsService(this, 'List the segments no digest lists yet', {
+      service: 's3',
+      action: 'listObjectsV2',
+      parameters: {
+        Bucket: this.archive.bucketName,
+        Prefix: sfn.JsonPath.format('{}{}/', SEGMENT_PREFIX, sfn.JsonPath.stringAt('$.chain')),
+        StartAfter: sfn.JsonPath.stringAt('$.segmentsAfter.key'),
+        MaxKeys: MAX_DIGEST_SEGMENTS,
+      },
+      iamResources: [this.archive.bucketArn],
+      iamAction: 's3:ListBucket',
+      resultPath: '$.segmentListing',
+    }).addRetry(s3Retry);
+
     const verifyAndSign = new tasks.LambdaInvoke(this, 'Verify the ledger and sign a digest', {
       lambdaFunction: this.digestFunction.fn,
       payload: sfn.TaskInput.fromObject({
         chain: sfn.JsonPath.stringAt('$.chain'),
         listed: { objects: sfn.JsonPath.listAt('$.listed.objects'), truncated: sfn.JsonPath.objectAt('$.listing.IsTruncated') },
+        segments: sfn.JsonPath.objectAt('$.segmentListing'),
       }),
       resultSelector: { 'plan.$': '$.Payload' },
       resultPath: '$.result',
@@ -239,6 +361,13 @@ export class LedgerAudit extends Construct {
           .otherwise(nothingStored)
           .afterwards(),
       )
+      .next(
+        new sfn.Choice(this, 'Does latest.json say which segments a digest lists?')
+          .when(sfn.Condition.isPresent('$.pointer.metadata.segmentsafter'), segmentsFromPointer)
+          .otherwise(segmentsFromStart)
+          .afterwards(),
+      )
+      .next(listSegments)
       .next(verifyAndSign)
       .next(unwrap)
       .next(
@@ -246,7 +375,12 @@ export class LedgerAudit extends Construct {
           .when(
             sfn.Condition.booleanEquals('$.digest.hasNew', true),
             writeDigest('Store the signed digest in the locked archive', '$.digest.key')
-              .next(writeDigest('Point latest.json at the new digest', '$.digest.latestKey', { listafter: sfn.JsonPath.stringAt('$.digest.listAfter') }))
+              .next(
+                writeDigest('Point latest.json at the new digest', '$.digest.latestKey', {
+                  listafter: sfn.JsonPath.stringAt('$.digest.listAfter'),
+                  segmentsafter: sfn.JsonPath.stringAt('$.digest.segmentsAfter'),
+                }),
+              )
               .next(announce)
               .next(new sfn.Succeed(this, 'Digest stored')),
           )

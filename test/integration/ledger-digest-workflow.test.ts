@@ -46,9 +46,10 @@ describe('LedgerDigest state machine (synthesized definition, aws-local-stepfunc
 
     expect(run.status).toBe('SUCCEEDED');
     expect(run.lambdaInvocations).toBe(1);
-    // Read latest.json (absent), list the chain's digests (none), store the digest, move
-    // latest.json, announce: the function itself never calls S3.
-    expect(run.sdkCalls).toBe(5);
+    // Read latest.json (absent), list the chain's digests (none), list the segments no digest
+    // lists (none: nothing archived them here), store the digest, move latest.json, announce:
+    // the function itself never calls S3.
+    expect(run.sdkCalls).toBe(6);
     const s3 = awsClient(S3Client);
     const bucket = stack.ref('LedgerArchive');
     const stored = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: 'digests/fleet/000000000001.json' }));
@@ -134,7 +135,7 @@ describe('LedgerDigest state machine (synthesized definition, aws-local-stepfunc
     }
     const s3 = awsClient(S3Client);
     const pointer = await s3.send(new HeadObjectCommand({ Bucket: stack.ref('LedgerArchive'), Key: 'digests/fleet/latest.json' }));
-    expect(pointer.Metadata).toEqual({ listafter: 'digests/fleet/000000000002.json' });
+    expect(pointer.Metadata).toEqual({ listafter: 'digests/fleet/000000000002.json', segmentsafter: 'segments/fleet/' });
     await ledger.append(draft(4));
 
     const run = await runStateMachine(stack, 'LedgerDigestStateMachine', { chain: 'fleet' });

@@ -9,6 +9,10 @@ describe('fleetwarden ledger verify arguments', () => {
     expect(parseVerifyArgs(['--stack', 'Fleetwarden'])).toEqual({ stack: 'Fleetwarden', chain: 'fleet', json: false });
   });
 
+  it('accepts a downloaded archive and a public key file, offline', () => {
+    expect(parseVerifyArgs(['--archive', './archive', '--public-key', 'signing-key.der'])).toMatchObject({ archive: './archive', 'public-key': 'signing-key.der', chain: 'fleet' });
+  });
+
   it('accepts explicit resource names', () => {
     expect(parseVerifyArgs(['--table', 'ledger', '--bucket', 'my-archive', '--signing-key=arn:aws:kms:x', '--json'])).toMatchObject({ table: 'ledger', json: true });
   });
@@ -16,7 +20,9 @@ describe('fleetwarden ledger verify arguments', () => {
   it.each([
     [['--bucket', 'Not_A_Bucket', '--table', 't12', '--signing-key', 'k'], '--bucket: not an S3 bucket name'],
     [['--stack', 'S', '--chain', 'Fleet!'], '--chain: a chain name is lower-case letters, digits and dashes'],
-    [['--table', 'ledger'], '--stack: give --stack, or all of --table, --bucket and --signing-key'],
+    [['--table', 'ledger'], '--stack: give --stack, or all of --table, --bucket and --signing-key, or --archive and --public-key'],
+    [['--archive', './archive'], '--archive: give --archive and --public-key together'],
+    [['--archive', './archive', '--public-key', 'k.der', '--stack', 'S'], '--archive: an offline verification (--archive) reads nothing from AWS'],
     [['--stack', 'S', '--colour', 'red'], 'unknown flag: --colour'],
     [['stack'], 'unexpected argument "stack"'],
   ])('names the bad flag: %j', (argv, message) => {
