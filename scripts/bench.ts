@@ -321,7 +321,7 @@ async function motoRoundTrip(): Promise<number> {
   return round(median(times), 2);
 }
 
-const SECTIONS = ['functions', 'ledger', 'interruptions', 'swaps', 'workflows', 'kubernetes', 'nth', 'enforcement', 'waste'] as const;
+const SECTIONS = ['functions', 'ledger', 'archive', 'interruptions', 'swaps', 'workflows', 'kubernetes', 'nth', 'enforcement', 'waste'] as const;
 type Section = (typeof SECTIONS)[number];
 
 /** The sections `--only a,b` names (all of them without the flag). */
@@ -398,6 +398,12 @@ async function main() {
     ledgerBench.concurrentAppend = { writers, appends: writers * perWriter, appendsPerSecond: round((writers * perWriter) / seconds), lostRacesRetried: conflicts };
     }
 
+    let archive: Record<string, unknown> | undefined;
+    if (sections.has('archive')) {
+      console.log('ledger archive: the archiver on the stream, then verify of 1,000,000 entries from segment files…');
+      const bench = await import('./bench/ledger-archive');
+      archive = { archiver: await bench.archiverBench(stack, proxy, writeUnits), verify: await bench.archiveVerifyBench() };
+    }
     let interruptions: Record<string, unknown> | undefined;
     if (sections.has('interruptions')) {
       console.log('interruption events through the handler…');
@@ -443,6 +449,7 @@ async function main() {
       machine: { cpus: (await import('node:os')).cpus().length },
       functions: functionResults,
       ledger: ledgerBench,
+      archive,
       interruptions,
       swaps,
       kubernetes: sections.has('kubernetes') ? await (await import('./bench/kubernetes')).kubernetesBench() : undefined,

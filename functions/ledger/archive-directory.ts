@@ -21,8 +21,12 @@ export class DirectoryArchive implements ArchiveReader {
   }
 
   async read(key: string): Promise<Buffer | undefined> {
-    const file = path.join(this.root, key);
-    return existsSync(file) ? readFileSync(file) : undefined;
+    try {
+      return readFileSync(path.join(this.root, key));
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+      throw error;
+    }
   }
 
   async hidden(): Promise<string[]> {

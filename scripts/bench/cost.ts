@@ -35,6 +35,8 @@ export interface BenchResults {
     dedupedAppendWithDuplicates: { writeUnitsPerAppend: number };
     verify: { endToEndFromMoto: { entriesPerSecond: number } };
   };
+  /** The ledger archive (scripts/bench/ledger-archive.ts); results from before it lack it. */
+  archive?: { archiver: { perThousandEntries: { s3Requests: number; dynamodbWriteUnits: number }; batches: number; entries: number; bytesPerEntry: number } };
   interruptions: {
     awsApiCallsByOperation: CallCounts;
     distinctEvents: number;
@@ -142,6 +144,7 @@ export interface Unmeasured {
   kubernetesColdInitMs: number;
   quarantinesPerInterruption: number;
   digestBaseMs: number;
+  archiveBatchMs: number;
   digestObjectBytes: number;
   cleanupMs: number;
   cleanupReadUnitsPerRun: number;
@@ -184,7 +187,7 @@ export interface Unmeasured {
 /** An `unmeasured.*` field, as lines cite it (`metricSeries.driftPerRun` for the nested ones). */
 export type UnmeasuredField = Exclude<keyof Unmeasured, 'metricSeries'> | `metricSeries.${keyof Unmeasured['metricSeries']}`;
 
-type Workers = 'ingest' | 'drain' | 'swaps' | 'batches' | 'drift' | 'digest' | 'cleanup' | 'enforcement' | 'waste';
+type Workers = 'ingest' | 'drain' | 'swaps' | 'batches' | 'drift' | 'digest' | 'archive' | 'cleanup' | 'enforcement' | 'waste';
 
 export interface Assumptions {
   instances: number;
@@ -238,8 +241,8 @@ export const ASSUMPTIONS: Assumptions = {
   storageMonth: 12,
   dataKeyRotationsSoFar: 0,
   xRaySampledShare: 1,
-  memoryMb: { ingest: 512, drain: 512, swaps: 512, batches: 512, drift: 256, digest: 512, cleanup: 512, enforcement: 512, waste: 512 },
-  coldStartShare: { ingest: 0.7, drain: 0.8, swaps: 0.25, batches: 0.25, drift: 0.01, digest: 1, cleanup: 1, enforcement: 1, waste: 1 },
+  memoryMb: { ingest: 512, drain: 512, swaps: 512, batches: 512, drift: 256, digest: 512, archive: 1024, cleanup: 512, enforcement: 512, waste: 512 },
+  coldStartShare: { ingest: 0.7, drain: 0.8, swaps: 0.25, batches: 0.25, drift: 0.01, digest: 1, archive: 0.5, cleanup: 1, enforcement: 1, waste: 1 },
   goalUsdPerThousandInstances: 10,
   unmeasured: {
     writeUnitsPerDuplicate: 1,
@@ -257,6 +260,7 @@ export const ASSUMPTIONS: Assumptions = {
     kubernetesColdInitMs: 247,
     quarantinesPerInterruption: 0.25,
     digestBaseMs: 400,
+    archiveBatchMs: 150,
     digestObjectBytes: 1_024,
     cleanupMs: 300,
     cleanupReadUnitsPerRun: 10,
@@ -343,6 +347,7 @@ export const UNMEASURED_NOTES: Record<UnmeasuredField, string> = {
   kubernetesColdInitMs: 'cold init of NodeDrain/SwapNodes (247 ms: layers/kubernetes-client/measurement.json, not in results.json)',
   quarantinesPerInterruption: 'interruptions that open a pool quarantine the cleanup later records as ended',
   digestBaseMs: 'billed ms of a digest run besides verifying its new entries (S3, Query, KMS Sign)',
+  archiveBatchMs: 'billed ms of an archive run: read the position, claim, put one segment of a few entries, advance (the bench measures it only against moto)',
   digestObjectBytes: 'bytes of a digest object (and of each latest.json version kept under Object Lock)',
   cleanupMs: 'billed ms of a QuarantineCleanup run',
   cleanupReadUnitsPerRun: 'RRU of a cleanup run (reading the pool risk records)',
@@ -356,7 +361,7 @@ export const UNMEASURED_NOTES: Record<UnmeasuredField, string> = {
   wasteScanMs: 'billed ms of a waste scan (addresses, volumes, snapshots and the images, launch templates and launch configurations that refer to them; not measured by the bench yet)',
   wasteWriteUnitsPerRun: 'WRU per waste scan (findings)',
   wasteLedgerAppendsPerRun: 'ledger appends per waste scan',
-  notBuiltColdInitMs: 'cold init of the enforcement and waste functions (not measured by the bench yet)',
+  notBuiltColdInitMs: 'cold init of the enforcement, waste and ledger archive functions (not measured by the bench yet)',
   logBytesPerLambdaInvocation: 'log bytes per invocation: JSON platform start/report lines, the EMF blob, an INFO line',
   logBytesPerStateTransition: 'log bytes per state transition (Step Functions logging ALL with execution data)',
   sqsIdlePollsPerMinutePerMapping: 'ReceiveMessage calls of an idle SQS event source mapping (5 pollers × one 20 s long poll)',
@@ -762,6 +767,18 @@ export function costModel(measured: BenchResults, assumptions?: DeepPartial<Assu
     add(w, `Digest verifying the new entries (${fmt(appends)} a month at ${fmt(verifyRate)} entries/s end to end)`, 'lambdaGbSecondsArm64', (appends / verifyRate) * (a.memoryMb.digest / 1024), ['ledger.verify.endToEndFromMoto.entriesPerSecond']);
     add(w, 'Digest reading the new entries', 'dynamodbReadUnits', ((appends * u.ledgerEntryBytes) / 4096) * u.readUnitsPerReadCall, [], ['ledgerEntryBytes', 'readUnitsPerReadCall']);
     add(w, `Ledger entries stored (month ${a.storageMonth}, ${fmt(appends)} a month)`, 'dynamodbStorage', (appends * a.storageMonth * u.ledgerEntryBytes) / GB, [], ['ledgerEntryBytes']);
+    const archive = measured.archive?.archiver;
+    if (archive) {
+      // The archive: per segment one PutObject and two conditional writes of its position; one
+      // invocation per stream batch. At this fleet's append rate a five-minute window holds a few
+      // entries, so segments are small: the per-entry figures measured at 100,000 a day are a floor.
+      const segments = Math.min(appends, (30 * 24 * 60) / 5);
+      const f = (name: string) => `archive.archiver.${name}`;
+      add(w, `Archive segment PUTs (${fmt(segments)} a month: one per five-minute window with entries)`, 's3Puts', segments * (archive.perThousandEntries.s3Requests / 1000) * (archive.entries / archive.batches), [f('perThousandEntries.s3Requests')]);
+      add(w, 'Archive position writes (claim and advance per segment)', 'dynamodbWriteUnits', segments * (archive.perThousandEntries.dynamodbWriteUnits / 1000) * (archive.entries / archive.batches), [f('perThousandEntries.dynamodbWriteUnits')]);
+      lambda(w, 'LedgerArchive (one run per segment, plus the hourly catch-up)', 'archive', segments + 30 * 24, u.archiveBatchMs, u.notBuiltColdInitMs, { run: [f('batches')], init: [], runUnmeasured: ['archiveBatchMs'], initUnmeasured: ['notBuiltColdInitMs'] });
+      add(w, `Archive stored under Object Lock (month ${a.storageMonth})`, 's3Storage', (appends * a.storageMonth * archive.bytesPerEntry) / GB, [f('bytesPerEntry')]);
+    }
   }
 
   // --- Fixed: keys, alarms, idle pollers, data-key requests ----------------------------------

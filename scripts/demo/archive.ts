@@ -1,12 +1,13 @@
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
+import { zstdCompressSync } from 'node:zlib';
 import { KMSClient } from '@aws-sdk/client-kms';
 import { S3Client } from '@aws-sdk/client-s3';
 import { S3ArchiveReader, kmsPublicKey } from '../../functions/ledger/adapters';
 import { formatVerification, runVerify } from '../../functions/ledger/cli';
 import { DigestSchema } from '../../functions/ledger/digest';
-import { parseSegmentKey } from '../../functions/ledger/segment';
+import { decompressSegment, parseSegmentKey } from '../../functions/ledger/segment';
 import { awsClient } from '../../functions/shared/aws';
 import { runStateMachine } from '../../local/stepfunctions';
 import { pumpStream } from '../../local/stream-source';
@@ -20,8 +21,8 @@ import type { DemoContext } from './timeline';
 export async function archiveSteps({ stack, timeline }: DemoContext): Promise<void> {
   timeline.section("Ledger archive: the table's stream in S3 under Object Lock");
   const reader = new S3ArchiveReader(awsClient(S3Client), stack.ref('LedgerArchive'));
-  // Batches of the size a five-minute stream window gathers at 100,000 entries a day.
-  const pumped = await pumpStream(stack, 'StateStoreLedgerTable', 'LedgerLedgerArchive', { batchSize: 350 });
+  // Small batches, so that the demo's few hundred records make several segments.
+  const pumped = await pumpStream(stack, 'StateStoreLedgerTable', 'LedgerLedgerArchive', { batchSize: 60 });
   const refs = (await reader.list('segments/fleet/')).map((k) => parseSegmentKey(k, 'fleet')!);
   let bytes = 0;
   for (const ref of refs) bytes += (await reader.read(ref.key))!.length;
@@ -52,12 +53,14 @@ export async function archiveSteps({ stack, timeline }: DemoContext): Promise<vo
     timeline.step('auditor (offline)', 'aws s3 sync s3://<archive> ./archive; fleetwarden ledger verify --archive ./archive --public-key signing-key.der');
     for (const line of formatVerification(offline).split('\n')) (offline.ok ? timeline.ok.bind(timeline) : timeline.fail.bind(timeline))(line);
 
+    // One entry's reason rewritten in the copy of a middle segment, recompressed under the same key.
     const victim = refs[Math.floor(refs.length / 2)]!;
     const file = path.join(copy, victim.key);
-    const altered = readFileSync(file);
-    altered[altered.length - 4]! ^= 0x20;
-    writeFileSync(file, altered);
-    timeline.step('someone', `flips one bit in the copy of segment ${victim.fromSeq}..${victim.toSeq}`);
+    const lines = decompressSegment(readFileSync(file)).toString('utf8').split('\n');
+    const at = Math.floor(lines.length / 2);
+    lines[at] = lines[at]!.replace(/"reason":"[^"]*"/, '"reason":"nothing happened here"');
+    writeFileSync(file, zstdCompressSync(Buffer.from(lines.join('\n'))));
+    timeline.step('someone', `rewrites the reason of one entry in the copy of segment ${victim.fromSeq}..${victim.toSeq}, recompressed under the same key`);
     const tampered = await runVerify({ chain: 'fleet', archive: copy, 'public-key': publicKey, json: false });
     for (const line of formatVerification(tampered).split('\n')) (tampered.ok ? timeline.ok.bind(timeline) : timeline.fail.bind(timeline))(line);
   } finally {
