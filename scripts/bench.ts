@@ -30,6 +30,7 @@ import { awsClient, documentClient } from '../functions/shared/aws';
 import { ENTRY_METADATA_KEY } from '../lib/constructs/fleet-function';
 import { PROJECT_ROOT } from '../lib/paths';
 import { type CountingProxy, startCountingProxy } from '../local/counting-proxy';
+import { itemBytes } from './bench/harness';
 import { costModel, formatCostModel } from './bench/cost';
 import { swapBench } from './bench/swaps';
 import { motoEnvironment, startMoto } from '../local/moto';
@@ -93,23 +94,6 @@ function pureVerifyRate(n: number) {
   return { entries: n, entriesPerSecond: Math.round(n / seconds) };
 }
 
-/**
- * An item's size as DynamoDB bills it: each attribute's name plus its value (strings in UTF-8,
- * numbers about one byte per two digits plus one, maps and lists 3 bytes plus their members).
- * Accepts plain and marshalled ({ S: … }) items alike.
- */
-function itemBytes(value: unknown): number {
-  if (value === null || value === undefined || typeof value === 'boolean') return 1;
-  if (typeof value === 'string') return Buffer.byteLength(value);
-  if (typeof value === 'number') return Math.ceil(String(Math.abs(value)).replace(/[.-]/g, '').length / 2) + 1;
-  if (Array.isArray(value)) return 3 + value.reduce((sum: number, v) => sum + itemBytes(v), 0);
-  const entries = Object.entries(value as Record<string, unknown>);
-  const [only] = entries;
-  if (entries.length === 1 && only && ['S', 'N', 'BOOL', 'NULL', 'M', 'L', 'B', 'SS', 'NS'].includes(only[0])) {
-    return only[0] === 'N' ? itemBytes(Number(only[1])) : itemBytes(only[1]);
-  }
-  return 3 + entries.reduce((sum, [name, v]) => sum + Buffer.byteLength(name) + itemBytes(v), 0);
-}
 
 /**
  * Counts DynamoDB write units on the shared client, for every caller (Fleetwarden's adapters and

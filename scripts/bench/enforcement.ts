@@ -14,7 +14,7 @@
  * - Cloud Custodian: the equivalent report-only policy with c7n-org over the same account-regions
  *   (scripts/bench/c7n.ts), through the same counting proxy.
  *
- * Its own moto (moto_serial.py with one leak stopped: startSweepMoto) and counting proxy: moto's
+ * Its own moto (moto_serial.py with one leak stopped: UNTRACKED_DYNAMODB_PRELUDE) and counting proxy: moto's
  * EC2 state is global to one server, so the other sections' instances never mix with these, and
  * every count is of this section's calls only (the proxy is reset before each measured run). The
  * process's SDK clients are pointed at that proxy for the section's duration, then back.
@@ -23,25 +23,23 @@
  * prints the JSON and writes nothing.
  */
 import '../quiet-runtime';
-import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { EC2Client, RunInstancesCommand } from '@aws-sdk/client-ec2';
-import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import { ScanCommand } from '@aws-sdk/lib-dynamodb';
 import { type FlagState, OPEN_STATES } from '../../functions/enforcement/flags';
 import { AccountSessions } from '../../functions/shared/accounts';
 import { awsClient, documentClient } from '../../functions/shared/aws';
 import { PROJECT_ROOT } from '../../lib/paths';
 import { type CountingProxy, startCountingProxy } from '../../local/counting-proxy';
-import { type MotoServer, freePort, motoEnvironment } from '../../local/moto';
+import { motoEnvironment } from '../../local/moto';
 import { type LocalStack, provision } from '../../local/provision';
 import { type TaskHandler, runStateMachine, taskStates } from '../../local/stepfunctions';
 import { synthTemplate } from '../../local/template';
 import { type C7nRun, ensureC7nVenv, runC7nOrg, runCustodianPerTarget } from './c7n';
+import { type Meters, type Totals, UNTRACKED_DYNAMODB_PRELUDE, installMeters, startMotoWithPrelude, withLocalTimeouts } from './harness';
 
 const HOME_ACCOUNT = '123456789012'; // the stack's account in local/provision.ts
 const MEMBER_ROLE = 'fleetwarden-member';
@@ -88,7 +86,6 @@ const ASSUMED = { msPerInvocation: 100, msPerCall: 20 };
 const PRICE = { transition: 0.025 / 1000, lambdaRequest: 0.2 / 1e6, lambdaGbSecond: 0.0000133334, ddbWrite: 0.625 / 1e6, ddbRead: 0.125 / 1e6, event: 1 / 1e6, snsPublish: 0.5 / 1e6 };
 
 const round = (n: number, digits = 1) => Number(n.toFixed(digits));
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 const sum = (values: Iterable<number>) => [...values].reduce((a, b) => a + b, 0);
 
 /** cdk.json's config with this fleet's accounts and regions, dry run, the section's circuit breaker. */
@@ -108,55 +105,12 @@ function benchConfig(): Record<string, unknown> {
 // ---------------------------------------------------------------------------------------------
 // The section's moto.
 
-/**
- * moto keeps every model instance it ever creates (BaseModel.instances_tracked, for its
- * /moto-api listing), and its TransactWriteItems deep-copies each table a transaction touches,
- * for the rollback: every transaction leaks a copy of the whole ledger table (quadratic: the
- * first sweep's ~1,000 appends grew moto past 14 GB, and growing, on this 24 GB machine, before
- * two-thirds of them were done). So the section's moto is test/emulators/moto_serial.py,
- * unchanged, with DynamoDB's models untracked (their /moto-api listing is empty; nothing else
- * reads it).
- */
-const UNTRACKED_DYNAMODB_MOTO = `
-import runpy, sys
-from moto.core.base_backend import model_data
-import moto.dynamodb.models  # registers DynamoDB's model classes
-class Untracked(list):
-    def append(self, _instance):
-        pass
-for cls in model_data["dynamodb"].values():
-    cls.instances_tracked = Untracked()
-sys.argv = sys.argv[1:]
-runpy.run_path(sys.argv[0], run_name="__main__")
-`;
-
-/** That moto on a free loopback port, as local/moto.ts's startMoto starts moto_serial.py. */
-async function startSweepMoto(timeoutMs = 30_000): Promise<MotoServer> {
-  const port = await freePort();
-  const endpoint = `http://127.0.0.1:${port}`;
-  const script = path.join(PROJECT_ROOT, 'test', 'emulators', 'moto_serial.py');
-  const child = spawn(path.join(PROJECT_ROOT, '.venv', 'bin', 'python'), ['-c', UNTRACKED_DYNAMODB_MOTO, script, '127.0.0.1', String(port)], {
-    env: { ...process.env, MOTO_EC2_LOAD_DEFAULT_AMIS: 'false' },
-    stdio: ['ignore', 'ignore', 'pipe'],
-  });
-  let stderr = '';
-  child.stderr.on('data', (chunk: Buffer) => (stderr = (stderr + chunk.toString()).slice(-4000)));
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  process.once('exit', () => child.kill('SIGKILL'));
-  const stop = async () => {
-    if (child.exitCode !== null || child.signalCode !== null) return;
-    child.kill('SIGTERM');
-    const timer = setTimeout(() => child.kill('SIGKILL'), 3000);
-    await exited;
-    clearTimeout(timer);
-  };
-  for (const deadline = Date.now() + timeoutMs; Date.now() < deadline; await sleep(100)) {
-    if (child.exitCode !== null) throw new Error(`moto exited with ${child.exitCode}:\n${stderr}`);
-    if (await fetch(`${endpoint}/moto-api/data.json`).then((r) => r.ok, () => false)) return { endpoint, stop };
-  }
-  await stop();
-  throw new Error(`moto did not answer on ${endpoint} within ${timeoutMs} ms:\n${stderr}`);
-}
+// moto keeps every model instance it ever creates (BaseModel.instances_tracked, for its
+// /moto-api listing), and its TransactWriteItems deep-copies each table a transaction touches,
+// for the rollback: every transaction leaks a copy of the whole ledger table (quadratic: the first
+// sweep's ~1,000 appends grew moto past 14 GB before two-thirds of them were done). So the
+// section's moto is test/emulators/moto_serial.py, unchanged, with DynamoDB's models untracked
+// (UNTRACKED_DYNAMODB_PRELUDE, scripts/bench/harness.ts).
 
 // ---------------------------------------------------------------------------------------------
 // Seeding.
@@ -201,107 +155,6 @@ async function seedFleet(): Promise<Fleet> {
 // ---------------------------------------------------------------------------------------------
 // Meters on the SDK clients (the proxy counts calls; these read what the calls carry).
 
-/** An item's size as DynamoDB bills it (the rules of scripts/bench.ts's itemBytes), plain or marshalled. */
-function itemBytes(value: unknown): number {
-  if (value === null || value === undefined || typeof value === 'boolean') return 1;
-  if (typeof value === 'string') return Buffer.byteLength(value);
-  if (typeof value === 'number') return Math.ceil(String(Math.abs(value)).replace(/[.-]/g, '').length / 2) + 1;
-  if (Array.isArray(value)) return 3 + sum(value.map(itemBytes));
-  const entries = Object.entries(value as Record<string, unknown>);
-  const [only] = entries;
-  if (entries.length === 1 && only && ['S', 'N', 'BOOL', 'NULL', 'M', 'L', 'B', 'SS', 'NS'].includes(only[0])) return only[0] === 'N' ? itemBytes(Number(only[1])) : itemBytes(only[1]);
-  return 3 + sum(entries.map(([name, v]) => Buffer.byteLength(name) + itemBytes(v)));
-}
-
-interface Totals {
-  writeUnits: number;
-  /** Of cancelled transactions (lost races on the chain tip, retried): counted apart. */
-  cancelledWriteUnits: number;
-  readUnits: number;
-  writeUnitsByTable: Record<string, number>;
-  transactions: number;
-  cancelledTransactions: number;
-  eventBridgeEntries: number;
-}
-
-/**
- * DynamoDB request units as on-demand DynamoDB bills them, counted on the shared clients (every
- * handler's DynamoDB and EventBridge calls go through them):
- * - writes: a PutItem, UpdateItem or DeleteItem 1 WRU per started KB of the item; a
- *   TransactWriteItems 2 WRU per started KB of each of its items (a ledger append with its flag is
- *   3 items: entry, dedupe marker, flag); a cancelled transaction (a lost race on the chain tip,
- *   retried) counted apart, as if it had written (the cost counts it: conservative, as
- *   scripts/bench.ts's billed counter does);
- * - reads: a consistent GetItem or Query 1 RRU per started 4 KB read (at least 1), an eventually
- *   consistent one (the open-flags GSI) half that (at least 0.5);
- * - EventBridge: entries of each PutEvents (billed per entry, not per call).
- * Installed once per client; read with mark() and since().
- */
-function installMeters(tableNames: Record<string, string>) {
-  const totals: Totals = { writeUnits: 0, cancelledWriteUnits: 0, readUnits: 0, writeUnitsByTable: {}, transactions: 0, cancelledTransactions: 0, eventBridgeEntries: 0 };
-  const tableOf = (name: string) => Object.entries(tableNames).find(([, physical]) => physical === name)?.[0] ?? name;
-  const write = (table: string, units: number, cancelled: boolean) => {
-    if (cancelled) {
-      totals.cancelledWriteUnits += units;
-      return;
-    }
-    totals.writeUnits += units;
-    totals.writeUnitsByTable[tableOf(table)] = (totals.writeUnitsByTable[tableOf(table)] ?? 0) + units;
-  };
-  type Put = { TableName: string; Item?: Record<string, unknown>; Key?: Record<string, unknown> };
-  type Input = Put & { TransactItems?: Record<string, Put | undefined>[]; ConsistentRead?: boolean };
-  const wru = (p: Put) => Math.max(1, Math.ceil(itemBytes(p.Item ?? p.Key ?? {}) / 1024));
-  const rru = (items: unknown[], consistent: boolean) => Math.max(1, Math.ceil(sum(items.map(itemBytes)) / 4096)) * (consistent ? 1 : 0.5);
-  const record = (command: string, input: Input, output: { Item?: unknown; Items?: unknown[] } | undefined) => {
-    if (command === 'PutItemCommand' || command === 'UpdateItemCommand' || command === 'DeleteItemCommand') write(input.TableName, wru(input), false);
-    if (command === 'TransactWriteItemsCommand') {
-      for (const item of input.TransactItems ?? []) {
-        const p = item.Put ?? item.Update ?? item.Delete ?? item.ConditionCheck;
-        if (p) write(p.TableName, 2 * wru(p), !output);
-      }
-    }
-    if (output && command === 'GetItemCommand') totals.readUnits += rru(output.Item ? [output.Item] : [], input.ConsistentRead === true);
-    if (output && (command === 'QueryCommand' || command === 'ScanCommand')) totals.readUnits += rru(output.Items ?? [], input.ConsistentRead === true);
-  };
-  awsClient(DynamoDBClient).middlewareStack.add(
-    (next, context) => async (args) => {
-      const command = context.commandName ?? '';
-      const input = args.input as Input;
-      if (command === 'TransactWriteItemsCommand') totals.transactions += 1;
-      try {
-        const result = await next(args);
-        record(command, input, (result.output ?? {}) as never);
-        return result;
-      } catch (error) {
-        if ((error as Error).name === 'TransactionCanceledException') {
-          totals.cancelledTransactions += 1;
-          record(command, input, undefined);
-        }
-        throw error;
-      }
-    },
-    { step: 'initialize', name: 'fleetwardenBenchEnforcementUnits' },
-  );
-  awsClient(EventBridgeClient).middlewareStack.add(
-    (next, context) => async (args) => {
-      if (context.commandName === 'PutEventsCommand') totals.eventBridgeEntries += ((args.input as { Entries?: unknown[] }).Entries ?? []).length;
-      return next(args);
-    },
-    { step: 'initialize', name: 'fleetwardenBenchEnforcementEntries' },
-  );
-  const mark = (): Totals => structuredClone(totals);
-  const since = (m: Totals): Totals => ({
-    writeUnits: totals.writeUnits - m.writeUnits,
-    cancelledWriteUnits: totals.cancelledWriteUnits - m.cancelledWriteUnits,
-    readUnits: totals.readUnits - m.readUnits,
-    writeUnitsByTable: Object.fromEntries(Object.entries(totals.writeUnitsByTable).flatMap(([t, n]) => (n > (m.writeUnitsByTable[t] ?? 0) ? [[t, n - (m.writeUnitsByTable[t] ?? 0)]] : []))),
-    transactions: totals.transactions - m.transactions,
-    cancelledTransactions: totals.cancelledTransactions - m.cancelledTransactions,
-    eventBridgeEntries: totals.eventBridgeEntries - m.eventBridgeEntries,
-  });
-  return { mark, since };
-}
-type Meters = ReturnType<typeof installMeters>;
 
 // ---------------------------------------------------------------------------------------------
 // One sweep.
@@ -334,31 +187,6 @@ function sweepCost(run: { transitions: number; invocations: number; awsApiCalls:
     lambdaComputeAtLocalDurationUsd: round(lambdaComputeUsd(run.localLambdaMs), 7),
   };
 }
-
-/** Every timeout of the local run (the tasks', the execution's, the function's): a day. */
-const LOCAL_TIMEOUT_SECONDS = 86_400;
-
-/** An ASL definition with every TimeoutSeconds (the execution's, every task's, in Map item processors too) set to a day. */
-function withLocalTimeoutSeconds(value: unknown): unknown {
-  if (Array.isArray(value)) return value.map(withLocalTimeoutSeconds);
-  if (value === null || typeof value !== 'object') return value;
-  return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, k === 'TimeoutSeconds' ? LOCAL_TIMEOUT_SECONDS : withLocalTimeoutSeconds(v)]));
-}
-
-/**
- * The stack as the sweep runs here: its state machines' and functions' timeouts lifted (the local
- * runner enforces the states' TimeoutSeconds, 60 s where none is set, and the handler's middy
- * stops 5 ms before the function's Timeout, from the local context). The sweep step's 10 minutes
- * are sized for AWS's latency; moto, answering one request at a time and copying every table a
- * transaction touches (its rollback snapshot, once per item), can take longer for the first
- * sweep's 1,000 flags, and a timed-out step is reported not swept while its handler goes on
- * writing in the background. Nothing else of the definitions changes.
- */
-const withLocalTimeouts = (stack: LocalStack): LocalStack => ({
-  ...stack,
-  stateMachines: new Map([...stack.stateMachines].map(([id, m]) => [id, { ...m, definition: withLocalTimeoutSeconds(m.definition) as Record<string, unknown> }])),
-  functions: new Map([...stack.functions].map(([id, f]) => [id, { ...f, timeoutSeconds: LOCAL_TIMEOUT_SECONDS }])),
-});
 
 async function sweep(stack: LocalStack, proxy: CountingProxy, meters: Meters, label: string, minimumPages: number) {
   const machine = [...stack.stateMachines.values()].find((m) => m.logicalId.startsWith(SWEEP))!;
@@ -473,7 +301,7 @@ const NOTE =
 export async function enforcementBench(): Promise<Record<string, unknown>> {
   const sectionStarted = performance.now();
   const loadAtStart = loadavg()[0]!;
-  const moto = await startSweepMoto();
+  const moto = await startMotoWithPrelude(UNTRACKED_DYNAMODB_PRELUDE);
   const proxy = await startCountingProxy(moto.endpoint);
   // The section's clients (and the handlers', which copy process.env) go to this proxy; the
   // environment object itself is put back at the end, whatever the runs did to it.

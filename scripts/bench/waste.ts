@@ -30,13 +30,11 @@
  * [--scale 0.1]`) prints the JSON and writes nothing; --scale shrinks every count (development).
  */
 import '../quiet-runtime';
-import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { AutoScalingClient, CreateLaunchConfigurationCommand } from '@aws-sdk/client-auto-scaling';
-import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import {
   AllocateAddressCommand,
   AssociateAddressCommand,
@@ -58,21 +56,21 @@ import {
   type Volume,
   type VolumeType,
 } from '@aws-sdk/client-ec2';
-import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import { ScanCommand } from '@aws-sdk/lib-dynamodb';
 import { DynamoLedger } from '../../functions/ledger/store';
 import { AccountSessions } from '../../functions/shared/accounts';
-import { awsClient, awsClientConfig, documentClient } from '../../functions/shared/aws';
+import { awsClientConfig, documentClient } from '../../functions/shared/aws';
 import { WASTE_STATES, type FindingState } from '../../functions/waste/findings';
 import type { ReportResult } from '../../functions/waste/steps';
 import { type ObservedResource, WASTE_KINDS, type WasteKind, type WastePolicy, monthlyCost, pricesIn } from '../../functions/waste/policy';
 import { PROJECT_ROOT } from '../../lib/paths';
 import { type CountingProxy, startCountingProxy } from '../../local/counting-proxy';
-import { type MotoServer, freePort, motoEnvironment } from '../../local/moto';
+import { motoEnvironment } from '../../local/moto';
 import { type LocalStack, provision } from '../../local/provision';
 import { type TaskHandler, runStateMachine, taskStates } from '../../local/stepfunctions';
 import { synthTemplate } from '../../local/template';
 import { type C7nPolicySet, type C7nRun, ensureC7nVenv, runC7nOrg, runCustodianPerTarget } from './c7n';
+import { type Meters, UNTRACKED_DYNAMODB_PRELUDE, installMeters, startMotoWithPrelude, withLocalTimeouts } from './harness';
 
 const HOME_ACCOUNT = '123456789012'; // the stack's account in local/provision.ts
 const MEMBER_ROLE = 'fleetwarden-member';
@@ -111,7 +109,6 @@ const PRICE = { transition: 0.025 / 1000, lambdaRequest: 0.2 / 1e6, lambdaGbSeco
 
 const round = (n: number, digits = 1) => Number(n.toFixed(digits));
 const cents = (usd: number) => Math.round(usd * 100) / 100;
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 const sum = (values: Iterable<number>) => [...values].reduce((a, b) => a + b, 0);
 const mb = (bytes: number) => round(bytes / 1024 / 1024);
 const pages = (items: number, size: number) => Math.max(1, Math.ceil(items / size));
@@ -187,20 +184,13 @@ function benchConfig(): Record<string, unknown> {
  * - DescribeImages leaves disabled images out unless IncludeDisabled is true, as EC2 does (moto
  *   ignores the parameter and always returns them); asked by id, an image is returned as it is.
  */
-const WASTE_MOTO = `
-import copy, runpy, sys
-from moto.core.base_backend import model_data
+const WASTE_MOTO_PRELUDE = `${UNTRACKED_DYNAMODB_PRELUDE}
+import copy
 from moto.core.responses import ActionResult
-import moto.dynamodb.models  # registers DynamoDB's model classes
 from moto.dynamodb.models import DynamoDBBackend
 from moto.dynamodb.models.table import Table
 from moto.ec2.responses import EC2Response
 
-class Untracked(list):
-    def append(self, _instance):
-        pass
-for cls in model_data["dynamodb"].values():
-    cls.instances_tracked = Untracked()
 
 transact_write_items = DynamoDBBackend.transact_write_items
 
@@ -252,38 +242,7 @@ def describe_images_without_disabled(self):
     return ActionResult(body)
 
 EC2Response.describe_images = describe_images_without_disabled
-
-sys.argv = sys.argv[1:]
-runpy.run_path(sys.argv[0], run_name="__main__")
 `;
-
-/** That moto on a free loopback port, as local/moto.ts's startMoto starts moto_serial.py. */
-async function startWasteMoto(timeoutMs = 30_000): Promise<MotoServer & { pid: number }> {
-  const port = await freePort();
-  const endpoint = `http://127.0.0.1:${port}`;
-  const script = path.join(PROJECT_ROOT, 'test', 'emulators', 'moto_serial.py');
-  const child = spawn(path.join(PROJECT_ROOT, '.venv', 'bin', 'python'), ['-c', WASTE_MOTO, script, '127.0.0.1', String(port)], {
-    env: { ...process.env, MOTO_EC2_LOAD_DEFAULT_AMIS: 'false' },
-    stdio: ['ignore', 'ignore', 'pipe'],
-  });
-  let stderr = '';
-  child.stderr.on('data', (chunk: Buffer) => (stderr = (stderr + chunk.toString()).slice(-4000)));
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  process.once('exit', () => child.kill('SIGKILL'));
-  const stop = async () => {
-    if (child.exitCode !== null || child.signalCode !== null) return;
-    child.kill('SIGTERM');
-    const timer = setTimeout(() => child.kill('SIGKILL'), 3000);
-    await exited;
-    clearTimeout(timer);
-  };
-  for (const deadline = Date.now() + timeoutMs; Date.now() < deadline; await sleep(100)) {
-    if (child.exitCode !== null) throw new Error(`moto exited with ${child.exitCode}:\n${stderr}`);
-    if (await fetch(`${endpoint}/moto-api/data.json`).then((r) => r.ok, () => false)) return { endpoint, stop, pid: child.pid! };
-  }
-  await stop();
-  throw new Error(`moto did not answer on ${endpoint} within ${timeoutMs} ms:\n${stderr}`);
-}
 
 /** A process's resident set now and at its highest (VmRSS, VmHWM), in MB; undefined where /proc has none. */
 function processMemory(pid: number): { rssMb: number; peakRssMb: number } | undefined {
@@ -519,129 +478,6 @@ async function seedFleet(motoEndpoint: string, shape: Shape, policy: WastePolicy
 // ---------------------------------------------------------------------------------------------
 // Meters on the SDK clients (the proxy counts calls; these read what the calls carry).
 
-/** An item's size as DynamoDB bills it (the rules of scripts/bench.ts's itemBytes), plain or marshalled. */
-function itemBytes(value: unknown): number {
-  if (value === null || value === undefined || typeof value === 'boolean') return 1;
-  if (typeof value === 'string') return Buffer.byteLength(value);
-  if (typeof value === 'number') return Math.ceil(String(Math.abs(value)).replace(/[.-]/g, '').length / 2) + 1;
-  if (Array.isArray(value)) return 3 + sum(value.map(itemBytes));
-  const entries = Object.entries(value as Record<string, unknown>);
-  const [only] = entries;
-  if (entries.length === 1 && only && ['S', 'N', 'BOOL', 'NULL', 'M', 'L', 'B', 'SS', 'NS'].includes(only[0])) return only[0] === 'N' ? itemBytes(Number(only[1])) : itemBytes(only[1]);
-  return 3 + sum(entries.map(([name, v]) => Buffer.byteLength(name) + itemBytes(v)));
-}
-
-interface Totals {
-  writeUnits: number;
-  /** Of cancelled transactions (retried): counted apart. */
-  cancelledWriteUnits: number;
-  readUnits: number;
-  writeUnitsByTable: Record<string, number>;
-  writesByTable: Record<string, number>;
-  transactions: number;
-  cancelledTransactions: number;
-  eventBridgeEntries: number;
-}
-
-/**
- * DynamoDB request units as on-demand DynamoDB bills them, counted on the shared clients (the
- * handler's DynamoDB and EventBridge calls go through them):
- * - writes: a PutItem, UpdateItem or DeleteItem 1 WRU per started KB of the item; a
- *   TransactWriteItems 2 WRU per started KB of each of its items (a finding's ledger append is 3
- *   items: entry, dedupe marker, finding); a cancelled transaction counted apart, as if it had
- *   written;
- * - reads: a consistent GetItem or Query 1 RRU per started 4 KB read (at least 1), an
- *   eventually consistent one (the open-findings GSI) half that; a BatchGetItem as a GetItem
- *   per key it processed (a key with no item at the minimum);
- * - EventBridge: entries of each PutEvents; the last WasteReport's detail is kept.
- * Installed once per client; read with mark() and since().
- */
-function installMeters(tableNames: Record<string, string>) {
-  const totals: Totals = { writeUnits: 0, cancelledWriteUnits: 0, readUnits: 0, writeUnitsByTable: {}, writesByTable: {}, transactions: 0, cancelledTransactions: 0, eventBridgeEntries: 0 };
-  const reports: Record<string, unknown>[] = [];
-  const tableOf = (name: string) => Object.entries(tableNames).find(([, physical]) => physical === name)?.[0] ?? name;
-  const write = (table: string, units: number, cancelled: boolean) => {
-    if (cancelled) {
-      totals.cancelledWriteUnits += units;
-      return;
-    }
-    const t = tableOf(table);
-    totals.writeUnits += units;
-    totals.writeUnitsByTable[t] = (totals.writeUnitsByTable[t] ?? 0) + units;
-    totals.writesByTable[t] = (totals.writesByTable[t] ?? 0) + 1;
-  };
-  type Put = { TableName: string; Item?: Record<string, unknown>; Key?: Record<string, unknown> };
-  type BatchGet = Record<string, { Keys?: unknown[]; ConsistentRead?: boolean }>;
-  type Input = Put & { TransactItems?: Record<string, Put | undefined>[]; ConsistentRead?: boolean; RequestItems?: BatchGet };
-  type Output = { Item?: unknown; Items?: unknown[]; Responses?: Record<string, unknown[]>; UnprocessedKeys?: BatchGet };
-  const wru = (p: Put) => Math.max(1, Math.ceil(itemBytes(p.Item ?? p.Key ?? {}) / 1024));
-  const rru = (items: unknown[], consistent: boolean) => Math.max(1, Math.ceil(sum(items.map(itemBytes)) / 4096)) * (consistent ? 1 : 0.5);
-  const record = (command: string, input: Input, output: Output | undefined) => {
-    if (command === 'PutItemCommand' || command === 'UpdateItemCommand' || command === 'DeleteItemCommand') write(input.TableName, wru(input), false);
-    if (command === 'TransactWriteItemsCommand') {
-      for (const item of input.TransactItems ?? []) {
-        const p = item.Put ?? item.Update ?? item.Delete ?? item.ConditionCheck;
-        if (p) write(p.TableName, 2 * wru(p), !output);
-      }
-    }
-    if (!output) return;
-    if (command === 'GetItemCommand') totals.readUnits += rru(output.Item ? [output.Item] : [], input.ConsistentRead === true);
-    if (command === 'QueryCommand' || command === 'ScanCommand') totals.readUnits += rru(output.Items ?? [], input.ConsistentRead === true);
-    if (command === 'BatchGetItemCommand') {
-      for (const [table, request] of Object.entries(input.RequestItems ?? {})) {
-        const found = output.Responses?.[table] ?? [];
-        const processed = (request.Keys?.length ?? 0) - (output.UnprocessedKeys?.[table]?.Keys?.length ?? 0);
-        const perItem = request.ConsistentRead ? 1 : 0.5;
-        totals.readUnits += (sum(found.map((item) => Math.max(1, Math.ceil(itemBytes(item) / 4096)))) + Math.max(0, processed - found.length)) * perItem;
-      }
-    }
-  };
-  awsClient(DynamoDBClient).middlewareStack.add(
-    (next, context) => async (args) => {
-      const command = context.commandName ?? '';
-      const input = args.input as Input;
-      if (command === 'TransactWriteItemsCommand') totals.transactions += 1;
-      try {
-        const result = await next(args);
-        record(command, input, (result.output ?? {}) as Output);
-        return result;
-      } catch (error) {
-        if ((error as Error).name === 'TransactionCanceledException') {
-          totals.cancelledTransactions += 1;
-          record(command, input, undefined);
-        }
-        throw error;
-      }
-    },
-    { step: 'initialize', name: 'fleetwardenBenchWasteUnits' },
-  );
-  awsClient(EventBridgeClient).middlewareStack.add(
-    (next, context) => async (args) => {
-      if (context.commandName === 'PutEventsCommand') {
-        const entries = (args.input as { Entries?: { DetailType?: string; Detail?: string }[] }).Entries ?? [];
-        totals.eventBridgeEntries += entries.length;
-        for (const e of entries) if (e.DetailType === 'WasteReport' && e.Detail) reports.push(JSON.parse(e.Detail) as Record<string, unknown>);
-      }
-      return next(args);
-    },
-    { step: 'initialize', name: 'fleetwardenBenchWasteEntries' },
-  );
-  const mark = (): Totals & { reports: number } => ({ ...structuredClone(totals), reports: reports.length });
-  const delta = (now: Record<string, number>, then: Record<string, number>) => Object.fromEntries(Object.entries(now).flatMap(([t, n]) => (n > (then[t] ?? 0) ? [[t, n - (then[t] ?? 0)]] : [])));
-  const since = (m: Totals & { reports: number }) => ({
-    writeUnits: totals.writeUnits - m.writeUnits,
-    cancelledWriteUnits: totals.cancelledWriteUnits - m.cancelledWriteUnits,
-    readUnits: totals.readUnits - m.readUnits,
-    writeUnitsByTable: delta(totals.writeUnitsByTable, m.writeUnitsByTable),
-    writesByTable: delta(totals.writesByTable, m.writesByTable),
-    transactions: totals.transactions - m.transactions,
-    cancelledTransactions: totals.cancelledTransactions - m.cancelledTransactions,
-    eventBridgeEntries: totals.eventBridgeEntries - m.eventBridgeEntries,
-    wasteReports: reports.slice(m.reports),
-  });
-  return { mark, since };
-}
-type Meters = ReturnType<typeof installMeters>;
 
 /** This process's memory, sampled every 50 ms until stopped: the high-water marks, and where they started. */
 function sampleMemory() {
@@ -682,29 +518,6 @@ interface ScanOutput {
 }
 
 const lambdaComputeUsd = (ms: number) => (ms / 1000) * (LAMBDA_MEMORY_MB / 1024) * PRICE.lambdaGbSecond;
-
-/** Every timeout of the local run (the tasks', the execution's, the function's): a day. */
-const LOCAL_TIMEOUT_SECONDS = 86_400;
-
-/** An ASL definition with every TimeoutSeconds (the execution's, every task's, in Map item processors too) set to a day. */
-function withLocalTimeoutSeconds(value: unknown): unknown {
-  if (Array.isArray(value)) return value.map(withLocalTimeoutSeconds);
-  if (value === null || typeof value !== 'object') return value;
-  return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, k === 'TimeoutSeconds' ? LOCAL_TIMEOUT_SECONDS : withLocalTimeoutSeconds(v)]));
-}
-
-/**
- * The stack as the scan runs here: its state machines' and functions' timeouts lifted (the
- * local runner enforces the states' TimeoutSeconds, and the handler's middy stops 5 ms before
- * the function's Timeout). The scan step's 15 minutes are sized for AWS's latency; moto,
- * answering one request at a time, takes longer for the first scan's ~48,000 findings, and a
- * timed-out step is reported not scanned while its handler goes on writing in the background.
- */
-const withLocalTimeouts = (stack: LocalStack): LocalStack => ({
-  ...stack,
-  stateMachines: new Map([...stack.stateMachines].map(([id, m]) => [id, { ...m, definition: withLocalTimeoutSeconds(m.definition) as Record<string, unknown> }])),
-  functions: new Map([...stack.functions].map(([id, f]) => [id, { ...f, timeoutSeconds: LOCAL_TIMEOUT_SECONDS }])),
-});
 
 /** The findings table as a scan left it (read after it, not counted): the waste findings' ids by kind, and every state's count. */
 async function storedFindings(table: string) {
@@ -761,7 +574,7 @@ async function scan(stack: LocalStack, proxy: CountingProxy, meters: Meters, led
     dynamodbReads: units.readUnits * PRICE.ddbRead,
     eventBridgeEvents: units.eventBridgeEntries * PRICE.event,
   };
-  const wasteReport = units.wasteReports.at(-1);
+  const wasteReport = units.details.at(-1);
   return {
     status: run.status === 'SUCCEEDED' ? 'SUCCEEDED' : `${run.status}: ${run.error ?? ''} ${run.cause ?? ''}`.trim(),
     durationMs,
@@ -947,13 +760,13 @@ function againstSeeding(fleet: Fleet, stored: Record<WasteKind, Set<string>>, re
 }
 
 const NOTE =
-  "thresholds set to 0 days (unattachedEbsDays, unusedSnapshotDays): moto dates every volume and snapshot at its creation, now. Dry run (the default): cleanup is not benched. First scan: the account-region listed at the scanner's page sizes, every wasted resource's finding opened: its closed finding looked for (BatchGetItem, 100 keys), then one ledger entry each, appended 33 to a TransactWriteItems (entry, dedupe marker and finding: 2 WRU each per KB), a WasteReport on the bus. Second scan over the unchanged fleet (target: 0 write units): the open findings read from the sparse GSI, every resource decided from the listing, nothing written but the scan's date (the findings table's last-scan item, one PutItem); its container is warm, so the member credentials of the first scan are reused. Minimum pages: 1 DescribeAddresses + ceil(available volumes/500) + ceil(snapshots/1000) + ceil(images/1000) + ceil(templates/200) + one DescribeLaunchTemplateVersions per template (3 versions each, 200 a page) + ceil(launch configurations/100). moto answers one request at a time (test/emulators/moto_serial.py), its transaction rollback per item and DescribeImages' IncludeDisabled as EC2's (startWasteMoto): the durations and the cost's Lambda share are emulator-bound, and only as quiet as the machine (loadAverage)";
+  "thresholds set to 0 days (unattachedEbsDays, unusedSnapshotDays): moto dates every volume and snapshot at its creation, now. Dry run (the default): cleanup is not benched. First scan: the account-region listed at the scanner's page sizes, every wasted resource's finding opened: its closed finding looked for (BatchGetItem, 100 keys), then one ledger entry each, appended 33 to a TransactWriteItems (entry, dedupe marker and finding: 2 WRU each per KB), a WasteReport on the bus. Second scan over the unchanged fleet (target: 0 write units): the open findings read from the sparse GSI, every resource decided from the listing, nothing written but the scan's date (the findings table's last-scan item, one PutItem); its container is warm, so the member credentials of the first scan are reused. Minimum pages: 1 DescribeAddresses + ceil(available volumes/500) + ceil(snapshots/1000) + ceil(images/1000) + ceil(templates/200) + one DescribeLaunchTemplateVersions per template (3 versions each, 200 a page) + ceil(launch configurations/100). moto answers one request at a time (test/emulators/moto_serial.py), its transaction rollback per item and DescribeImages' IncludeDisabled as EC2's (WASTE_MOTO_PRELUDE): the durations and the cost's Lambda share are emulator-bound, and only as quiet as the machine (loadAverage)";
 
 export async function wasteBench(options: { scale?: number } = {}): Promise<Record<string, unknown>> {
   const scale = options.scale ?? 1;
   const sectionStarted = performance.now();
   const loadAtStart = loadavg()[0]!;
-  const moto = await startWasteMoto();
+  const moto = await startMotoWithPrelude(WASTE_MOTO_PRELUDE);
   const proxy = await startCountingProxy(moto.endpoint);
   // The section's clients (and the handler's, which copy process.env) go to this proxy; the
   // environment object itself is put back at the end, whatever the runs did to it.
@@ -962,7 +775,7 @@ export async function wasteBench(options: { scale?: number } = {}): Promise<Reco
   try {
     const stack = await provision(synthTemplate(benchConfig()), { prefix: 'bench-waste' });
     const tables = { findings: stack.ref('StateStoreFindingsTable'), ledger: stack.ref('StateStoreLedgerTable') };
-    const meters = installMeters(tables);
+    const meters = installMeters(tables, { keepDetailsOf: 'WasteReport' });
     const ledger = new DynamoLedger(documentClient(), { tableName: tables.ledger });
     const steps = [...stack.functions.values()].find((f) => f.logicalId.startsWith(STEPS))!;
     const policy = JSON.parse(steps.environment.WASTE_POLICY ?? '{}') as WastePolicy;
