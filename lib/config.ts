@@ -147,6 +147,43 @@ export const PoliciesSchema = z
   })
   .prefault({});
 
+/**
+ * The Spot interruption experiment (AWS FIS) of the member stack: off unless enabled, and then
+ * only in the LAB accounts of `accounts`, where it interrupts tagged running Spot instances.
+ *
+ * @example
+ * { "spotInterruptions": { "enabled": true, "targetTag": { "key": "fleetwarden:chaos", "value": "spot-interruption" },
+ *   "durationBeforeInterruption": "PT2M", "select": { "percent": 50 }, "stopAlarmNames": ["checkout-slo"] } }
+ */
+export const SpotInterruptionChaosSchema = z.strictObject({
+  /** Synthesize the AWS FIS experiment template (in the member stack of LAB accounts only). */
+  enabled: z.boolean().default(false),
+  /** Only running Spot instances with exactly this tag are interrupted. */
+  targetTag: z
+    .strictObject({
+      key: z.string().min(1).max(128).default('fleetwarden:chaos'),
+      value: z.string().min(1).max(256).default('spot-interruption'),
+    })
+    .prefault({}),
+  /** From the rebalance recommendation to the interruption; the interruption warning always comes 2 minutes before. */
+  durationBeforeInterruption: z
+    .string()
+    .regex(/^PT([2-9]|1[0-5])M$/, 'an ISO 8601 duration in whole minutes from PT2M to PT15M')
+    .default('PT2M'),
+  /** How many of the tagged running Spot instances one experiment interrupts. */
+  select: z
+    .union([z.strictObject({ count: z.number().int().min(1).max(1000) }), z.strictObject({ percent: z.number().int().min(1).max(100) })])
+    .default({ percent: 50 }),
+  /** Alarms (in the LAB account and region) that stop the experiment too, e.g. your service's SLO alarms. */
+  stopAlarmNames: z.array(z.string().min(1).max(255)).max(4).default([]),
+});
+
+export const ChaosSchema = z
+  .strictObject({
+    spotInterruptions: SpotInterruptionChaosSchema.prefault({}),
+  })
+  .prefault({});
+
 export const FleetwardenConfigSchema = z
   .strictObject({
     /** `prod` turns on deletion protection and retains data on stack deletion. */
@@ -217,6 +254,8 @@ export const FleetwardenConfigSchema = z
         maintenanceWindows: z.record(z.string().regex(/^[\w-]{1,64}$/, 'a window name is letters, digits, - and _'), MaintenanceWindowSchema).default({}),
       })
       .prefault({}),
+    /** Fault injection for LAB accounts: see README, Chaos. */
+    chaos: ChaosSchema,
   })
   .superRefine((config, ctx) => {
     const groupNames = new Map<string, number>();
@@ -266,6 +305,13 @@ export const FleetwardenConfigSchema = z
         code: 'custom',
         path: ['accounts'],
         message: `${config.accounts.length} accounts: set organizations.id beyond ${MAX_ACCOUNTS_WITHOUT_ORGANIZATION} (without it the home bus needs one policy statement per account, and a stack holds at most 500 resources)`,
+      });
+    }
+    if (config.chaos.spotInterruptions.enabled && !config.accounts.some((a) => a.environment === 'LAB')) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['chaos', 'spotInterruptions', 'enabled'],
+        message: 'no account in accounts is LAB: the experiment is only ever synthesized for the LAB accounts listed there',
       });
     }
     if (!config.regions.includes(config.homeRegion)) {

@@ -1,4 +1,4 @@
-import { Aspects, Aws, CfnCondition, CfnParameter, CfnResource, Duration, Fn, type IAspect, LegacyStackSynthesizer, Stack, type StackProps, Tags } from 'aws-cdk-lib';
+import { Aspects, Aws, CfnCondition, CfnOutput, CfnParameter, CfnResource, Duration, Fn, type IAspect, LegacyStackSynthesizer, Stack, type StackProps, Tags } from 'aws-cdk-lib';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as events from 'aws-cdk-lib/aws-events';
 import * as targets from 'aws-cdk-lib/aws-events-targets';
@@ -9,6 +9,7 @@ import { ENFORCEMENT_EVENTS } from '../functions/enforcement/events';
 import { HANDLED_EVENTS } from '../functions/interruption/events';
 import type { HandledEvent } from '../functions/shared/aws-events';
 import type { FleetwardenConfig } from './config';
+import { SpotInterruptionExperiment, labAccounts } from './constructs/chaos';
 import { WASTE_RESOURCES, memberTrusteeArns, wasteCleanupStatements } from './constructs/member-access';
 import { acknowledge } from './nag';
 
@@ -27,7 +28,8 @@ export const FORWARDED_EVENTS: readonly { registry: 'Interruption' | 'Enforcemen
 /**
  * The member-account baseline, one template for every member account and region (a
  * service-managed StackSet over an OU, or `cdk deploy` per account): the member role that the
- * home roles assume, and the rules that forward the handled events to the home account's bus.
+ * home roles assume, and the rules that forward the handled events to the home account's bus
+ * (and, in LAB accounts with `chaos.spotInterruptions.enabled`, a Spot interruption experiment).
  * Env-agnostic and bootstrap-free: the account and region are the deployment's own, and the home
  * account comes in as the HomeAccountId parameter.
  */
@@ -35,6 +37,8 @@ export class FleetwardenMemberStack extends Stack {
   readonly homeAccountId: CfnParameter;
   readonly memberRole: MemberRole;
   readonly forwarding: EventForwarding;
+  /** Only with `chaos.spotInterruptions.enabled`. */
+  readonly spotInterruptions?: SpotInterruptionExperiment;
 
   constructor(scope: Construct, id: string, props: FleetwardenMemberStackProps) {
     // No CDK bootstrap in member accounts: the template has no assets and no bootstrap version
@@ -66,6 +70,20 @@ export class FleetwardenMemberStack extends Stack {
       homeBusArn: `arn:${Aws.PARTITION}:events:${config.homeRegion}:${homeAccount}:event-bus/default`,
     });
     onlyIf(this.forwarding, forwards);
+
+    // Chaos only ever in LAB accounts, and only where the events reach the home bus: the
+    // experiment stops on the forwarding dead-letter alarm (Fleetwarden no longer sees it).
+    if (config.chaos.spotInterruptions.enabled) {
+      const inLabAccount = Fn.conditionOr(...labAccounts(config).map((account) => Fn.conditionEquals(Aws.ACCOUNT_ID, account)));
+      const chaos = new CfnCondition(this, 'SpotInterruptionChaos', { expression: Fn.conditionAnd(inLabAccount, forwards) });
+      this.spotInterruptions = new SpotInterruptionExperiment(this, 'SpotInterruptions', { config, stopAlarm: this.forwarding.deadLetterAlarm });
+      onlyIf(this.spotInterruptions, chaos);
+      const output = new CfnOutput(this, 'SpotInterruptionExperimentTemplateId', {
+        description: 'aws fis start-experiment --experiment-template-id <this> (README, Chaos)',
+        value: this.spotInterruptions.template.attrId,
+      });
+      output.condition = chaos;
+    }
 
     // In the home account's home region every other resource is conditioned out; this one creates
     // nothing and keeps the stack there from having no resource at all.
@@ -161,6 +179,7 @@ export interface EventForwardingProps {
 export class EventForwarding extends Construct {
   readonly rules: events.Rule[];
   readonly deadLetterQueue: sqs.Queue;
+  readonly deadLetterAlarm: cloudwatch.Alarm;
   readonly role: iam.Role;
 
   constructor(scope: Construct, id: string, props: EventForwardingProps) {
@@ -172,7 +191,7 @@ export class EventForwarding extends Construct {
       retentionPeriod: Duration.days(14),
     });
     acknowledge(this.deadLetterQueue, 'AwsSolutions-SQS3', 'This queue is itself the dead-letter queue of the forwarding rules.');
-    new cloudwatch.Alarm(this, 'DeadLettersAlarm', {
+    this.deadLetterAlarm = new cloudwatch.Alarm(this, 'DeadLettersAlarm', {
       alarmDescription: 'Fleetwarden could not forward events to the home account: inspect the dead-letter queue (its messages carry the error) and redrive.',
       metric: this.deadLetterQueue.metricApproximateNumberOfMessagesVisible({ period: Duration.minutes(1), statistic: 'Maximum' }),
       threshold: 1,

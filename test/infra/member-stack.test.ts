@@ -4,6 +4,7 @@ import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { ENFORCEMENT_EVENTS } from '../../functions/enforcement/events';
 import { HANDLED_EVENTS } from '../../functions/interruption/events';
 import { buildApp, MEMBER_STACK_NAME } from '../../lib/app';
+import { SPOT_INSTANCE_TARGET, SPOT_INTERRUPTION_ACTION } from '../../lib/constructs/chaos';
 import { MEMBER_ROLE_TRUSTEES } from '../../lib/constructs/member-access';
 
 const HOME_REGION = 'eu-west-1';
@@ -253,11 +254,125 @@ describe('member template', () => {
   });
 
   it('reports no unacknowledged cdk-nag finding', () => {
-    for (const config of [base, { ...base, organizations: { id: ORG_ID } }]) {
+    for (const config of [base, { ...base, organizations: { id: ORG_ID } }, { ...base, chaos: { spotInterruptions: { enabled: true, stopAlarmNames: ['checkout-slo'] } } }]) {
       const { member } = buildApp({ skipBundling: true, nag: false, config });
       const report = new AwsSolutionsChecks().validateScope(member);
       expect(report.violations.flatMap((v) => v.violatingResources.map((r) => `${v.ruleName} ${r.resourceLogicalId}`))).toEqual([]);
     }
+  });
+});
+
+describe('spot interruption chaos experiment', () => {
+  const chaosOn = (spotInterruptions: Record<string, unknown> = {}, config: Record<string, unknown> = base) => {
+    const { member } = build({ ...config, chaos: { spotInterruptions: { enabled: true, ...spotInterruptions } } });
+    const all = Object.entries(member.toJSON().Resources as Record<string, Resource>);
+    const [, template] = all.find(([, r]) => r.Type === 'AWS::FIS::ExperimentTemplate')!;
+    const [, role] = all.find(([, r]) => r.Type === 'AWS::IAM::Role' && r.Properties!.AssumeRolePolicyDocument.Statement[0].Principal.Service === 'fis.amazonaws.com')!;
+    return { member, all, template: template.Properties!, role: role.Properties! };
+  };
+  const chaosResources = (all: [string, Resource][]) => all.filter(([id]) => id.startsWith('SpotInterruptions'));
+
+  it('is not synthesized by default: no FIS template, role, log group or condition', () => {
+    expect(ofType('AWS::FIS::ExperimentTemplate')).toEqual([]);
+    expect(resources.filter(([id]) => id.startsWith('SpotInterruptions'))).toEqual([]);
+    expect(Object.keys(built.member.toJSON().Conditions)).not.toContain('SpotInterruptionChaos');
+    expect(built.member.toJSON().Outputs).toBeUndefined();
+  });
+
+  it('exists only in LAB accounts, and only where their events reach the home bus', () => {
+    const { member, all } = chaosOn();
+    const types = chaosResources(all).map(([, r]) => r.Type).sort();
+    expect(types).toEqual(['AWS::FIS::ExperimentTemplate', 'AWS::IAM::Role', 'AWS::Logs::LogGroup']);
+    for (const [, r] of chaosResources(all)) expect(r.Condition).toBe('SpotInterruptionChaos');
+    const at = (account: string, region: string, homeAccount = '999999999999') => holds(member, 'SpotInterruptionChaos', { account, region, homeAccount });
+    expect(at('222222222222', HOME_REGION)).toBe(true);
+    expect(at('222222222222', 'us-east-1')).toBe(true);
+    expect(at('111111111111', HOME_REGION)).toBe(false);
+    expect(at('999999999999', 'us-east-1')).toBe(false);
+    // A LAB home account: its other regions forward, its home region has no forwarding (nor stop alarm).
+    expect(at('222222222222', 'us-east-1', '222222222222')).toBe(true);
+    expect(at('222222222222', HOME_REGION, '222222222222')).toBe(false);
+    expect(member.toJSON().Outputs.SpotInterruptionExperimentTemplateId).toEqual(expect.objectContaining({ Condition: 'SpotInterruptionChaos', Value: { 'Fn::GetAtt': [expect.stringMatching(/^SpotInterruptionsTemplate/), 'Id'] } }));
+  });
+
+  it('holds in each of many LAB accounts, though one Fn::Or takes at most 10 conditions', () => {
+    const labs = Array.from({ length: 23 }, (_, i) => ({ id: String(300_000_000_000 + i), name: `lab${i}`, environment: 'LAB' }));
+    const { member } = chaosOn({}, { ...base, accounts: [...base.accounts, ...labs] });
+    const at = (account: string) => holds(member, 'SpotInterruptionChaos', { account, region: 'us-east-1', homeAccount: '999999999999' });
+    for (const account of ['222222222222', ...labs.map((l) => l.id)]) expect(at(account)).toBe(true);
+    expect(at('111111111111')).toBe(false);
+    const ors: unknown[][] = [];
+    const walk = (c: unknown): void => {
+      if (!c || typeof c !== 'object') return;
+      for (const [key, value] of Object.entries(c)) {
+        if (key === 'Fn::Or') ors.push(value as unknown[]);
+        walk(value);
+      }
+    };
+    walk(member.toJSON().Conditions.SpotInterruptionChaos);
+    expect(ors.length).toBeGreaterThan(1);
+    for (const or of ors) expect(or.length).toBeLessThanOrEqual(10);
+  });
+
+  it('sends Spot interruptions, with the default 2-minute notice, to half of the running Spot instances tagged fleetwarden:chaos=spot-interruption', () => {
+    const { template } = chaosOn();
+    expect(template.Targets).toEqual({
+      SpotInstances: {
+        ResourceType: SPOT_INSTANCE_TARGET,
+        ResourceTags: { 'fleetwarden:chaos': 'spot-interruption' },
+        Filters: [{ Path: 'State.Name', Values: ['running'] }],
+        SelectionMode: 'PERCENT(50)',
+      },
+    });
+    expect(template.Actions).toEqual({
+      InterruptSpotInstances: expect.objectContaining({ ActionId: SPOT_INTERRUPTION_ACTION, Parameters: { durationBeforeInterruption: 'PT2M' }, Targets: { SpotInstances: 'SpotInstances' } }),
+    });
+    expect(template.ExperimentOptions).toEqual({ AccountTargeting: 'single-account', EmptyTargetResolutionMode: 'fail' });
+  });
+
+  it('targets the configured tag, notice and count', () => {
+    const { template } = chaosOn({ targetTag: { key: 'team', value: 'chaos-lab' }, durationBeforeInterruption: 'PT5M', select: { count: 2 } });
+    expect(template.Targets.SpotInstances).toMatchObject({ ResourceTags: { team: 'chaos-lab' }, SelectionMode: 'COUNT(2)' });
+    expect(template.Actions.InterruptSpotInstances.Parameters).toEqual({ durationBeforeInterruption: 'PT5M' });
+  });
+
+  it('stops on the forwarding dead-letter alarm, and on each configured alarm of the account and region', () => {
+    const { template, all } = chaosOn({ stopAlarmNames: ['checkout-slo'] });
+    const [alarmId] = all.find(([, r]) => r.Type === 'AWS::CloudWatch::Alarm' && r.Properties!.MetricName === 'ApproximateNumberOfMessagesVisible')!;
+    expect(template.StopConditions).toEqual([
+      { Source: 'aws:cloudwatch:alarm', Value: { 'Fn::GetAtt': [alarmId, 'Arn'] } },
+      {
+        Source: 'aws:cloudwatch:alarm',
+        Value: { 'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, ':cloudwatch:', { Ref: 'AWS::Region' }, ':', { Ref: 'AWS::AccountId' }, ':alarm:checkout-slo']] },
+      },
+    ]);
+  });
+
+  it('runs as a role only FIS experiments of the account assume, that may interrupt only instances carrying the tag, with no wildcard action', () => {
+    const { role, template, all } = chaosOn({ targetTag: { key: 'team', value: 'chaos-lab' } });
+    expect(template.RoleArn).toEqual({ 'Fn::GetAtt': [chaosResources(all).find(([, r]) => r.Type === 'AWS::IAM::Role')![0], 'Arn'] });
+    const [trust] = role.AssumeRolePolicyDocument.Statement as Statement[];
+    expect(trust!.Condition).toMatchObject({ StringEquals: { 'aws:SourceAccount': { Ref: 'AWS::AccountId' } }, ArnLike: { 'aws:SourceArn': expect.anything() } });
+    const statements = role.Policies.flatMap((p: { PolicyDocument: { Statement: Statement[] } }) => p.PolicyDocument.Statement) as Statement[];
+    const interrupt = statements.filter((s) => actionsOf(s).includes('ec2:SendSpotInstanceInterruptions'));
+    expect(interrupt).toEqual([
+      expect.objectContaining({
+        Action: 'ec2:SendSpotInstanceInterruptions',
+        Resource: { 'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, ':ec2:', { Ref: 'AWS::Region' }, ':', { Ref: 'AWS::AccountId' }, ':instance/*']] },
+        Condition: { StringEquals: { 'aws:ResourceTag/team': 'chaos-lab' } },
+      }),
+    ]);
+    expect(statements.flatMap(actionsOf).sort()).toEqual(
+      ['ec2:DescribeInstances', 'ec2:SendSpotInstanceInterruptions', 'logs:CreateLogDelivery', 'logs:DescribeLogGroups', 'logs:DescribeResourcePolicies', 'logs:PutResourcePolicy'].sort(),
+    );
+    expect(statements.flatMap(actionsOf).filter((a) => a.includes('*'))).toEqual([]);
+  });
+
+  it('logs each experiment to its own CloudWatch Logs group', () => {
+    const { template, all } = chaosOn();
+    const [logsId, logGroup] = chaosResources(all).find(([, r]) => r.Type === 'AWS::Logs::LogGroup')!;
+    expect(logGroup.Properties).toMatchObject({ LogGroupName: '/aws/vendedlogs/fis/fleetwarden-spot-interruptions', RetentionInDays: 30 });
+    expect(template.LogConfiguration).toEqual({ LogSchemaVersion: 2, CloudWatchLogsConfiguration: { LogGroupArn: { 'Fn::GetAtt': [logsId, 'Arn'] } } });
   });
 });
 

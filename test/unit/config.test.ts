@@ -28,6 +28,12 @@ describe('deployment config', () => {
     expect(config.policies.drift.cycleMinutes).toBe(1);
   });
 
+  it('leaves the Spot interruption experiment off, aimed at the fleetwarden:chaos tag, unless told otherwise', () => {
+    expect(parseConfig(minimal).chaos).toEqual({
+      spotInterruptions: { enabled: false, targetTag: { key: 'fleetwarden:chaos', value: 'spot-interruption' }, durationBeforeInterruption: 'PT2M', select: { percent: 50 }, stopAlarmNames: [] },
+    });
+  });
+
   it('keeps defaults for the keys a partial policy leaves out', () => {
     const config = parseConfig({ ...minimal, policies: { quarantine: { byEnvironment: { STAGING: true } } } });
     expect(config.policies.quarantine.byEnvironment).toEqual({ PROD: true, STAGING: true, LAB: false });
@@ -52,6 +58,11 @@ describe('deployment config', () => {
     [{ ...minimal, policies: { enforcement: { allow: { accounts: ['444444444444'] } } } }, 'fleetwarden.policies.enforcement.allow.accounts[0]: account 444444444444 is not one of accounts'],
     [{ ...minimal, policies: { enforcement: { allow: { amis: ['ubuntu'] } } } }, 'fleetwarden.policies.enforcement.allow.amis[0]: an AMI id looks like ami-0123456789abcdef0'],
     [{ ...minimal, policies: { enforcement: { authorizedWhen: { tags: [{ value: 'x' }] } } } }, 'fleetwarden.policies.enforcement.authorizedWhen.tags[0].key'],
+    [{ ...minimal, chaos: { spotInterruptions: { enable: true } } }, 'fleetwarden.chaos.spotInterruptions.enable: unknown key'],
+    [{ ...minimal, chaos: { spotInterruptions: { durationBeforeInterruption: 'PT1M' } } }, 'fleetwarden.chaos.spotInterruptions.durationBeforeInterruption: an ISO 8601 duration in whole minutes from PT2M to PT15M'],
+    [{ ...minimal, chaos: { spotInterruptions: { select: { percent: 0 } } } }, 'fleetwarden.chaos.spotInterruptions.select'],
+    [{ ...minimal, chaos: { spotInterruptions: { targetTag: { key: '' } } } }, 'fleetwarden.chaos.spotInterruptions.targetTag.key'],
+    [{ ...minimal, chaos: { spotInterruptions: { enabled: true } } }, 'fleetwarden.chaos.spotInterruptions.enabled: no account in accounts is LAB'],
   ])('rejects a bad key naming its path (%#)', (raw, path) => {
     expect(() => parseConfig(raw)).toThrow(ConfigError);
     expect(() => parseConfig(raw)).toThrow(path);
