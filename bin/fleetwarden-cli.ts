@@ -1,5 +1,6 @@
 #!/usr/bin/env -S npx tsx
 import { Command, CommanderError } from 'commander';
+import { DOCTOR_COMMAND, DOCTOR_USAGE } from '../functions/doctor/cli';
 import { FINDINGS_COMMAND, FINDINGS_USAGE } from '../functions/waste/cli';
 import { FLAGS_COMMAND, FLAGS_USAGE } from '../functions/enforcement/cli';
 import { LEDGER_SHOW_COMMAND, LEDGER_SHOW_USAGE } from '../functions/ledger/show';
@@ -24,6 +25,7 @@ const COMMANDS = [
   register(SWAP_STATUS_COMMAND),
   register(LEDGER_SHOW_COMMAND),
   register(LEDGER_VERIFY_COMMAND),
+  register(DOCTOR_COMMAND),
 ];
 
 /** The usage printed with a bad-usage error, by the command's first word. */
@@ -33,6 +35,7 @@ const USAGE: Record<string, string> = {
   flags: FLAGS_USAGE,
   findings: FINDINGS_USAGE,
   swap: SWAP_USAGE,
+  doctor: DOCTOR_USAGE,
   ledger: `${LEDGER_SHOW_USAGE}\n${LEDGER_VERIFY_USAGE.split('\n\n')[0]!.replace(/^usage: /, '       ')}\n\nExit status: show 0 (also when none match), verify 0 verified and 1 tampered; 2 bad usage.`,
 };
 const usageFor = (argv: string[]) =>

@@ -8,6 +8,7 @@ import { KubernetesNodes } from './constructs/kubernetes';
 import { LedgerAudit } from './constructs/ledger';
 import { NodeDrift, wantsNodeDrift } from './constructs/drift';
 import { NodeSwap } from './constructs/swap';
+import { DoctorAccess } from './constructs/doctor';
 import { Operations } from './constructs/operations';
 import { StateStore } from './constructs/state-store';
 import { SwapBatch } from './constructs/batch';
@@ -42,6 +43,7 @@ export class FleetwardenStack extends Stack {
     this.batches = new SwapBatch(this, 'SwapBatch', { config, store: this.store, swap: this.swaps.stateMachine });
     if (wantsNodeDrift(config)) this.drift = new NodeDrift(this, 'NodeDrift', { config, store: this.store, batch: this.batches.stateMachine });
     if (config.kubernetes.clusters.length) this.kubernetes = new KubernetesNodes(this, 'KubernetesNodes', { config, store: this.store });
+    const doctor = new DoctorAccess(this, 'Doctor', { config });
     const operations = new Operations(this, 'Operations', { config, store: this.store, ledger: this.ledger, interruptions: this.interruptions, enforcement: this.enforcement, waste: this.waste, swaps: this.swaps, batches: this.batches, drift: this.drift, kubernetes: this.kubernetes });
 
     // The operator CLI finds the stack's resources through these outputs.
@@ -77,6 +79,19 @@ export class FleetwardenStack extends Stack {
       }),
       ...(this.drift ? { NodeDriftDetectorName: this.drift.detector.fn.functionName } : {}),
       DashboardName: operations.dashboard.dashboardName,
+      // `fleetwarden doctor` reaches member accounts through it.
+      DoctorRoleArn: doctor.role.roleArn,
+      // `fleetwarden doctor`: where the member stack must be, what it forwards to, what the home bus must accept.
+      MemberAccess: this.toJsonString({
+        homeAccount: this.account,
+        homeRegion: config.homeRegion,
+        homeBusArn: `arn:${this.partition}:events:${this.region}:${this.account}:event-bus/default`,
+        memberRoleName: config.memberRoleName,
+        ...(config.organizations.id ? { organizationId: config.organizations.id } : {}),
+        regions: config.regions,
+        accounts: config.accounts.map((a) => ({ id: a.id, name: a.name, ...(a.regions ? { regions: a.regions } : {}) })),
+      }),
+      ...(config.kubernetes.clusters.length ? { KubernetesClusters: JSON.stringify(config.kubernetes.clusters) } : {}),
     };
     for (const [name, value] of Object.entries(outputs)) new CfnOutput(this, name, { value });
   }

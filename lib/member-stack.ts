@@ -146,6 +146,12 @@ export class MemberRole extends Construct {
               resources: [`arn:${stack.partition}:ec2:*:${stack.account}:instance/*`],
               conditions: { Null: { [`aws:ResourceTag/${protectedTag}`]: 'true' } },
             }),
+            // `fleetwarden doctor`: are the forwarding rules there, and do they target the home bus?
+            new iam.PolicyStatement({
+              sid: 'ReadForwardingRules',
+              actions: ['events:ListRules', 'events:ListTargetsByRule'],
+              resources: [`arn:${stack.partition}:events:*:${stack.account}:rule/*`],
+            }),
             // After draining a node whose group terminates it through a lifecycle hook: CONTINUE.
             new iam.PolicyStatement({
               sid: 'CompleteLifecycleActions',
@@ -156,10 +162,11 @@ export class MemberRole extends Construct {
         }),
       },
     });
-    acknowledge(this.role, 'AwsSolutions-IAM5', 'EC2 and Auto Scaling Describe* actions support no resource-level permissions; stop/terminate apply to any instance of this account that lacks the protected tag (a condition); a lifecycle action names its group only in its event. Actions stay explicit.', [
+    acknowledge(this.role, 'AwsSolutions-IAM5', 'EC2 and Auto Scaling Describe* actions support no resource-level permissions; stop/terminate apply to any instance of this account that lacks the protected tag (a condition); a lifecycle action names its group only in its event; the forwarding rules are read in every region. Actions stay explicit.', [
       'Resource::*',
       'Resource::arn:<AWS::Partition>:ec2:*:<AWS::AccountId>:instance/*',
       'Resource::arn:<AWS::Partition>:autoscaling:*:<AWS::AccountId>:autoScalingGroup:*:autoScalingGroupName/*',
+      'Resource::arn:<AWS::Partition>:events:*:<AWS::AccountId>:rule/*',
       ...WASTE_RESOURCES.map((r) => `Resource::arn:<AWS::Partition>:ec2:*:<AWS::AccountId>:${r}/*`),
       'Resource::arn:<AWS::Partition>:ec2:*::snapshot/*',
     ]);

@@ -18,6 +18,8 @@ export const MEMBER_ROLE_TRUSTEES = {
   wasteSteps: 'fleetwarden-waste-steps',
   /** Exists only with `kubernetes.clusters` configured. */
   kubernetesDrain: 'fleetwarden-kubernetes-drain',
+  /** `fleetwarden doctor`'s read-only way into member accounts (lib/constructs/doctor.ts). */
+  doctor: 'fleetwarden-doctor',
 } as const;
 
 /**
