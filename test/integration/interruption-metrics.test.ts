@@ -24,8 +24,9 @@ describe('interruption metrics (CloudWatch EMF)', () => {
     const stack = await freshStack();
     const instanceId = await launchInstance('111111111111');
     await deliverToQueue(stack, 'InterruptionsEventsQueue', [
-      fixture('spot-interruption-warning', { id: randomUUID(), account: '111111111111', instanceId }),
-      fixture('state-change-shutting-down', { id: randomUUID(), account: '111111111111', instanceId }),
+      // Recent: a PROD interruption older than the quarantine it would start quarantines nothing.
+      fixture('spot-interruption-warning', { id: randomUUID(), account: '111111111111', instanceId, time: new Date(Date.now() - 60_000).toISOString() }),
+      fixture('state-change-shutting-down', { id: randomUUID(), account: '111111111111', instanceId, time: new Date(Date.now() - 30_000).toISOString() }),
     ]);
     await pumpQueue(stack, 'InterruptionsEventsQueue', 'InterruptionsInterruptionIngest');
 

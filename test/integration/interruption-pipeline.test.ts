@@ -82,20 +82,23 @@ describe('interruption ingest (queue -> handler -> tables, ledger, bus)', () => 
   it('quarantines the pool for every account for 15 days when a PROD Spot instance is interrupted', async () => {
     const events = await busListener();
     const instanceId = await launchInstance(PROD, { instanceType: 'm5.large', zone: 'us-east-1a' });
-    const event = fixture('spot-interruption-warning', { id: randomUUID(), account: PROD, instanceId, time: '2026-11-22T10:00:00Z' });
+    // An hour ago: the quarantine runs 15 days from the event's time, and one already over closes nothing.
+    const at = new Date(Math.floor(Date.now() / 1000) * 1000 - 3_600_000);
+    const until = new Date(at.getTime() + 15 * 86_400_000).toISOString();
+    const event = fixture('spot-interruption-warning', { id: randomUUID(), account: PROD, instanceId, time: at.toISOString() });
 
     await deliverToQueue(stack, QUEUE, [event]);
     const pump = await pumpQueue(stack, QUEUE, INGEST);
 
     expect(pump).toMatchObject({ received: 1, failed: 0 });
     const record = await poolRecord('us-east-1/use1-az6/m5.large');
-    expect(record).toMatchObject({ quarantinedUntil: '2026-12-07T10:00:00.000Z', quarantineEventId: event.id, version: 1 });
+    expect(record).toMatchObject({ quarantinedUntil: until, quarantineEventId: event.id, version: 1 });
     const entries = await ledgerEntries();
     expect(entries).toEqual([expect.objectContaining({ action: 'pool.quarantined', subject: 'us-east-1/use1-az6/m5.large', eventId: event.id, actor: 'interruption-ingest' })]);
-    expect(entries[0]!.after).toMatchObject({ quarantinedUntil: '2026-12-07T10:00:00.000Z', instanceId });
+    expect(entries[0]!.after).toMatchObject({ quarantinedUntil: until, instanceId });
     const published = await events();
     expect(published.map((e) => e['detail-type']).sort()).toEqual(['InstanceInterrupted', 'PoolQuarantined']);
-    expect(published.find((e) => e['detail-type'] === 'PoolQuarantined')!.detail).toMatchObject({ pool: 'us-east-1/use1-az6/m5.large', azId: 'use1-az6', until: '2026-12-07T10:00:00.000Z' });
+    expect(published.find((e) => e['detail-type'] === 'PoolQuarantined')!.detail).toMatchObject({ pool: 'us-east-1/use1-az6/m5.large', azId: 'use1-az6', until });
   });
 
   it('records a LAB Spot interruption without quarantining anything', async () => {
