@@ -3,6 +3,7 @@ import { type EnvironmentClass, EnvironmentClassSchema } from '../functions/shar
 import { ClusterConfigSchema } from '../functions/kubernetes/cluster-config';
 import { DEFAULT_PRICES, type PriceTable, PriceTableSchema } from '../functions/waste/policy';
 import { BudgetSchema, MaintenanceWindowSchema, SwapGroupSchema } from '../functions/batch/model';
+import { NOTIFIABLE_EVENT_TYPES, notifiableEvent } from './notifiable-events';
 
 /**
  * Fleetwarden's deployment config, read from the `fleetwarden` key of `cdk.json` context
@@ -61,6 +62,46 @@ const PriceTableInput = z.strictObject(
 /** Which kinds cleanup removes in one environment class (each off unless turned on). */
 const CleanupKindsInput = z.strictObject({ address: z.boolean().default(false), volume: z.boolean().default(false), snapshot: z.boolean().default(false) });
 const NO_CLEANUP = { address: false, volume: false, snapshot: false };
+
+/** A Secrets Manager secret, by name or ARN, created outside the stack (the template only refers to it). */
+const SECRET_NAME = z
+  .string()
+  .regex(/^([\w/+=.@-]{1,512}|arn:aws[\w-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:[\w/+=.@-]+)$/, 'a Secrets Manager secret name (letters, digits, /_+=.@-) or ARN');
+
+/**
+ * One chat or incident-tool webhook: the events it gets (detail-types of Fleetwarden's bus, see
+ * lib/notifiable-events.ts), in which message format, and where. EventBridge delivers it itself
+ * (a connection, an API destination, one rule per event type), retrying and then parking the
+ * event in the notifications dead-letter queue.
+ *
+ * The endpoint is `url` (https, kept in cdk.json) or `urlSecretName`, a secret whose value is the
+ * URL: Slack and Teams webhook URLs are credentials themselves, so keep those in the secret.
+ * `secretName` is a secret whose value is sent as the `header` header (e.g. `Bearer …` for an
+ * incident tool). Either way the template holds only a `{{resolve:secretsmanager:…}}` reference.
+ *
+ * @example
+ * { "name": "ops-slack", "kind": "slack", "urlSecretName": "fleetwarden/webhooks/ops-slack",
+ *   "events": ["PoolQuarantined", "SwapRolledBack", "CircuitBreakerTripped"], "environments": ["PROD"] }
+ */
+export const WebhookSchema = z.strictObject({
+  /** Names the webhook's resources; unique among the webhooks. */
+  name: z.string().regex(/^[A-Za-z][A-Za-z0-9-]{0,39}$/, 'a webhook name is a letter, then up to 39 letters, digits and -'),
+  /** The message format: Slack `{ "text" }`, a Teams adaptive card, or a JSON envelope with the event. */
+  kind: z.enum(['slack', 'teams', 'json']),
+  url: z.url({ protocol: /^https$/, hostname: z.regexes.domain, error: 'an https URL (EventBridge API destinations call https endpoints only)' }).optional(),
+  urlSecretName: SECRET_NAME.optional(),
+  events: z.array(z.enum(NOTIFIABLE_EVENT_TYPES)).min(1),
+  /** Only events of these environment classes, for the event types whose detail carries `environment`. */
+  environments: z.array(EnvironmentClassSchema).min(1).optional(),
+  /** A secret whose value is sent in `header` with every call (the connection's API key). */
+  secretName: SECRET_NAME.optional(),
+  header: z.string().regex(/^[A-Za-z0-9!#$%&'*+.^_`|~-]{1,512}$/, 'an HTTP header name').default('Authorization'),
+  /** Retries of a failed call (5xx, 429, 401, 407, 409, or no answer) before the event goes to the DLQ. */
+  retryAttempts: z.number().int().min(0).max(185).default(8),
+  /** An event older than this is not retried any more (a stale page is worse than none). */
+  maxEventAgeMinutes: z.number().int().min(1).max(24 * 60).default(60),
+});
+export type Webhook = z.infer<typeof WebhookSchema>;
 
 export const EnforcementActionSchema = z.enum(['none', 'stop', 'terminate']);
 
@@ -206,6 +247,7 @@ export const FleetwardenConfigSchema = z
     notifications: z
       .strictObject({
         emails: z.array(z.email()).default([]),
+        webhooks: z.array(WebhookSchema).max(20).default([]),
       })
       .prefault({}),
     policies: PoliciesSchema,
@@ -290,6 +332,21 @@ export const FleetwardenConfigSchema = z
     config.policies.enforcement.allow.accounts.forEach((account, index) => {
       if (!seen.has(account) && !config.organizations.environmentTag) {
         ctx.addIssue({ code: 'custom', path: ['policies', 'enforcement', 'allow', 'accounts', index], message: `account ${account} is not one of accounts` });
+      }
+    });
+    const webhookNames = new Map<string, number>();
+    config.notifications.webhooks.forEach((webhook, index) => {
+      const path = ['notifications', 'webhooks', index];
+      const first = webhookNames.get(webhook.name);
+      if (first !== undefined) ctx.addIssue({ code: 'custom', path: [...path, 'name'], message: `webhook ${webhook.name} is already listed at notifications.webhooks[${first}]` });
+      webhookNames.set(webhook.name, index);
+      if (!webhook.url === !webhook.urlSecretName) ctx.addIssue({ code: 'custom', path: [...path, 'url'], message: 'set exactly one of url and urlSecretName' });
+      webhook.events.forEach((event, e) => {
+        if (webhook.events.indexOf(event) !== e) ctx.addIssue({ code: 'custom', path: [...path, 'events', e], message: `${event} is listed twice` });
+      });
+      if (webhook.environments && !webhook.events.some((event) => notifiableEvent(event).environment)) {
+        const carrying = NOTIFIABLE_EVENT_TYPES.filter((event) => notifiableEvent(event).environment);
+        ctx.addIssue({ code: 'custom', path: [...path, 'environments'], message: `none of the events carries an environment to filter on (only ${carrying.join(', ')} do)` });
       }
     });
     const clusterNames = new Map<string, number>();

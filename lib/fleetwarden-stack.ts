@@ -8,6 +8,7 @@ import { KubernetesNodes } from './constructs/kubernetes';
 import { LedgerAudit } from './constructs/ledger';
 import { NodeDrift, wantsNodeDrift } from './constructs/drift';
 import { NodeSwap } from './constructs/swap';
+import { Notifications } from './constructs/notifications';
 import { DoctorAccess } from './constructs/doctor';
 import { Operations } from './constructs/operations';
 import { StateStore } from './constructs/state-store';
@@ -44,6 +45,7 @@ export class FleetwardenStack extends Stack {
     if (wantsNodeDrift(config)) this.drift = new NodeDrift(this, 'NodeDrift', { config, store: this.store, batch: this.batches.stateMachine });
     if (config.kubernetes.clusters.length) this.kubernetes = new KubernetesNodes(this, 'KubernetesNodes', { config, store: this.store });
     const doctor = new DoctorAccess(this, 'Doctor', { config });
+    const notifications = new Notifications(this, 'Notifications', { config, store: this.store });
     const operations = new Operations(this, 'Operations', { config, store: this.store, ledger: this.ledger, interruptions: this.interruptions, enforcement: this.enforcement, waste: this.waste, swaps: this.swaps, batches: this.batches, drift: this.drift, kubernetes: this.kubernetes });
 
     // The operator CLI finds the stack's resources through these outputs.
@@ -71,6 +73,7 @@ export class FleetwardenStack extends Stack {
       EnforcementDeadLetterQueueUrl: this.enforcement.queue.deadLetterQueue.queueUrl,
       LedgerArchiveDeadLetterQueueUrl: this.ledger.archiveDeadLetters.queue.queueUrl,
       ...(this.kubernetes ? { NodeDrainDeadLetterQueueUrl: this.kubernetes.queue.deadLetterQueue.queueUrl } : {}),
+      ...(notifications.deadLetters ? { NotificationDeadLetterQueueUrl: notifications.deadLetters.queue.queueUrl } : {}),
       OperatingMode: JSON.stringify({
         dryRun: config.dryRun,
         enforcementActions: config.policies.enforcement.actions,

@@ -44,6 +44,10 @@ export interface LocalRoute {
   input?: string;
   schedule?: string;
   eventPattern?: unknown;
+  /** As the template sets them: what local/api-destinations.ts needs to deliver like EventBridge. */
+  inputTransformer?: { InputPathsMap?: Record<string, string>; InputTemplate: string };
+  retryPolicy?: { MaximumRetryAttempts?: number; MaximumEventAgeInSeconds?: number };
+  deadLetterArn?: string;
 }
 
 export interface LocalStack {
@@ -213,7 +217,7 @@ export async function provision(template: CfnTemplate, options: ProvisionOptions
       }),
     );
     // moto delivers to SQS targets; any other target would make PutEvents fail there.
-    const targets = (p.Targets ?? []) as { Id: string; Arn: string; Input?: string; DeadLetterConfig?: unknown; RetryPolicy?: unknown }[];
+    const targets = (p.Targets ?? []) as { Id: string; Arn: string; Input?: string; InputTransformer?: LocalRoute['inputTransformer']; DeadLetterConfig?: { Arn?: string }; RetryPolicy?: LocalRoute['retryPolicy'] }[];
     const sqsTargets = targets.filter((t) => t.Arn.startsWith('arn:aws:sqs:'));
     if (sqsTargets.length) {
       await events.send(
@@ -221,7 +225,7 @@ export async function provision(template: CfnTemplate, options: ProvisionOptions
       );
     }
     for (const target of targets.filter((t) => !sqsTargets.includes(t))) {
-      routes.push({ rule: Name, busName, targetArn: target.Arn, input: target.Input, schedule: p.ScheduleExpression, eventPattern: p.EventPattern });
+      routes.push({ rule: Name, busName, targetArn: target.Arn, input: target.Input, schedule: p.ScheduleExpression, eventPattern: p.EventPattern, inputTransformer: target.InputTransformer, retryPolicy: target.RetryPolicy, deadLetterArn: target.DeadLetterConfig?.Arn });
     }
     record(resource.Type, logicalId, Name);
   }

@@ -32,7 +32,8 @@ export interface FlagOutcome {
   flag?: Flag;
 }
 
-const DETAIL_TYPES: Record<FlagTransition['action'], string | undefined> = {
+/** The event each flag transition publishes on the bus (lib/notifiable-events.ts imports it for webhooks). */
+export const DETAIL_TYPES: Record<FlagTransition['action'], string | undefined> = {
   'instance.flagged': 'InstanceFlagged',
   'instance.flag-creator-recorded': 'InstanceFlagCreatorRecorded',
   'instance.flag-resolved': 'InstanceFlagResolved',

@@ -77,3 +77,59 @@ describe('deployment config', () => {
     expect(() => parseConfig('{not json')).toThrow(/fleetwarden: not valid JSON/);
   });
 });
+
+describe('notifications.webhooks config', () => {
+  const withWebhook = (webhook: Record<string, unknown>) => ({ ...minimal, notifications: { webhooks: [{ name: 'ops', kind: 'slack', urlSecretName: 'fleetwarden/ops-slack', events: ['PoolQuarantined'], ...webhook }] } });
+  const problems = (config: unknown) => {
+    try {
+      parseConfig(config);
+      return [];
+    } catch (error) {
+      expect(error).toBeInstanceOf(ConfigError);
+      return (error as Error).message.split('\n').slice(1).map((line) => line.trim());
+    }
+  };
+
+  it('has no webhook unless configured, and retries 8 times within an hour with the Authorization header by default', () => {
+    expect(parseConfig(minimal).notifications.webhooks).toEqual([]);
+    expect(parseConfig(withWebhook({})).notifications.webhooks[0]).toMatchObject({ header: 'Authorization', retryAttempts: 8, maxEventAgeMinutes: 60 });
+  });
+
+  it('names the path of an event type that is not one Fleetwarden publishes for webhooks', () => {
+    const [problem] = problems(withWebhook({ events: ['PoolQuarantined', 'SwapRolledback'] }));
+    expect(problem).toMatch(/^fleetwarden\.notifications\.webhooks\[0\]\.events\[1\]: Invalid option: expected one of "PoolQuarantined"\|"SwapRolledBack"/);
+  });
+
+  it('names an unknown key of a webhook', () => {
+    expect(problems(withWebhook({ channel: '#ops' }))).toEqual(['fleetwarden.notifications.webhooks[0].channel: unknown key']);
+  });
+
+  it('requires an https url, or the URL kept in Secrets Manager, but not both', () => {
+    expect(problems(withWebhook({ urlSecretName: undefined, url: 'http://hooks.example.com/x' }))).toEqual([
+      'fleetwarden.notifications.webhooks[0].url: an https URL (EventBridge API destinations call https endpoints only)',
+    ]);
+    expect(problems(withWebhook({ url: 'https://hooks.example.com/x' }))).toEqual(['fleetwarden.notifications.webhooks[0].url: set exactly one of url and urlSecretName']);
+    expect(problems(withWebhook({ urlSecretName: undefined }))).toEqual(['fleetwarden.notifications.webhooks[0].url: set exactly one of url and urlSecretName']);
+    expect(problems(withWebhook({ urlSecretName: undefined, url: 'https://hooks.example.com/x' }))).toEqual([]);
+  });
+
+  it('refuses an environment filter when none of the events carries an environment', () => {
+    expect(problems(withWebhook({ environments: ['PROD'] }))).toEqual([
+      'fleetwarden.notifications.webhooks[0].environments: none of the events carries an environment to filter on (only InstanceFlagged, InstanceStopped, InstanceTerminated, NodeDrainFailed do)',
+    ]);
+    expect(problems(withWebhook({ events: ['PoolQuarantined', 'InstanceFlagged'], environments: ['PROD'] }))).toEqual([]);
+  });
+
+  it('refuses a webhook name listed twice and an event listed twice', () => {
+    const config = withWebhook({ events: ['PoolQuarantined', 'PoolQuarantined'] });
+    config.notifications.webhooks.push({ ...config.notifications.webhooks[0]!, events: ['WasteReport'] });
+    expect(problems(config)).toEqual([
+      'fleetwarden.notifications.webhooks[0].events[1]: PoolQuarantined is listed twice',
+      'fleetwarden.notifications.webhooks[1].name: webhook ops is already listed at notifications.webhooks[0]',
+    ]);
+  });
+
+  it('refuses a secret name Secrets Manager would not accept', () => {
+    expect(problems(withWebhook({ secretName: 'my secret' }))).toEqual(['fleetwarden.notifications.webhooks[0].secretName: a Secrets Manager secret name (letters, digits, /_+=.@-) or ARN']);
+  });
+});
