@@ -65,11 +65,11 @@ export class S3ArchiveReader implements ArchiveReader {
     private readonly bucket: string,
   ) {}
 
-  async list(prefix: string): Promise<string[]> {
+  async list(prefix: string, startAfter?: string): Promise<string[]> {
     const keys: string[] = [];
     let ContinuationToken: string | undefined;
     do {
-      const page = await this.s3.send(new ListObjectsV2Command({ Bucket: this.bucket, Prefix: prefix, ContinuationToken }));
+      const page = await this.s3.send(new ListObjectsV2Command({ Bucket: this.bucket, Prefix: prefix, ContinuationToken, ...(startAfter && !ContinuationToken ? { StartAfter: startAfter } : {}) }));
       for (const object of page.Contents ?? []) if (object.Key) keys.push(object.Key);
       ContinuationToken = page.NextContinuationToken;
     } while (ContinuationToken);

@@ -11,13 +11,13 @@ export class DirectoryArchive implements ArchiveReader {
     if (!existsSync(root)) throw new Error(`no archive at ${root}`);
   }
 
-  async list(prefix: string): Promise<string[]> {
+  async list(prefix: string, startAfter = ''): Promise<string[]> {
     const dir = path.join(this.root, prefix);
     if (!existsSync(dir)) return [];
     const keys = (readdirSync(dir, { recursive: true, withFileTypes: true }) as Dirent[])
       .filter((d) => d.isFile())
       .map((d) => path.relative(this.root, path.join(d.parentPath, d.name)).split(path.sep).join('/'));
-    return keys.sort();
+    return keys.filter((k) => k > startAfter).sort();
   }
 
   async read(key: string): Promise<Buffer | undefined> {

@@ -43,8 +43,8 @@ export interface ArchiveProblem {
 
 /** What verification reads: a bucket, or a directory holding a downloaded copy of it (same keys). */
 export interface ArchiveReader {
-  /** Every key under the prefix, sorted. */
-  list(prefix: string): Promise<string[]>;
+  /** Every key under the prefix (after `startAfter`, when given), sorted. */
+  list(prefix: string, startAfter?: string): Promise<string[]>;
   read(key: string): Promise<Buffer | undefined>;
   /** Keys whose current version is a delete marker (a directory has none). */
   hidden(prefix: string): Promise<string[]>;
@@ -227,7 +227,7 @@ async function planSegments(archive: ArchiveReader, chain: string, digests: Dige
 }
 
 /** The slow path over one segment: every line parsed, canonical, in its chain. Returns the first break. */
-function slowScan(lines: Buffer, chain: string): ScanBreak | undefined {
+export function slowScan(lines: Buffer, chain: string): ScanBreak | undefined {
   const parsed: unknown[] = [];
   for (const line of segmentEntries(lines)) {
     if (!line.entry || !line.canonical) return { seq: typeof line.entry?.seq === 'number' ? line.entry.seq : -1, kind: 'malformed', detail: `line ${line.line} is not a canonical ledger entry${line.error ? `: ${line.error}` : ''}` };

@@ -1,10 +1,10 @@
-import { type DynamoDBDocumentClient, QueryCommand } from '@aws-sdk/lib-dynamodb';
+import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import * as z from 'zod';
 import { documentClient } from '../shared/aws';
 import { AwsFlags, type CliResult, awsOptions, cliCommand, flagValue, jsonFlag, parseCommandArgs, requireOutput, runCommand, stackOutputs } from '../shared/cli';
 import { Progress } from '../shared/progress';
 import { type LedgerEntry, LedgerEntrySchema } from './chain';
-import { DEFAULT_CHAIN, LEDGER_KEY } from './store';
+import { DEFAULT_CHAIN, DynamoLedger } from './store';
 
 /**
  * `fleetwarden ledger show`: the newest entries of a chain, read backwards from the tip (so that
@@ -86,26 +86,6 @@ export interface ShownEntries {
   read: number;
 }
 
-/** Reads a chain backwards from its tip, one page at a time, consistently. */
-async function* newestFirst(doc: DynamoDBDocumentClient, table: string, chain: string): AsyncGenerator<Record<string, unknown>> {
-  let ExclusiveStartKey: Record<string, unknown> | undefined;
-  do {
-    const page = await doc.send(
-      new QueryCommand({
-        TableName: table,
-        KeyConditionExpression: '#c = :c',
-        ExpressionAttributeNames: { '#c': LEDGER_KEY.partition },
-        ExpressionAttributeValues: { ':c': chain },
-        ScanIndexForward: false,
-        ConsistentRead: true,
-        ExclusiveStartKey,
-      }),
-    );
-    for (const item of page.Items ?? []) yield item;
-    ExclusiveStartKey = page.LastEvaluatedKey;
-  } while (ExclusiveStartKey);
-}
-
 /** The newest `limit` entries that match, oldest first; stops reading well before `since`. */
 export async function showEntries(doc: DynamoDBDocumentClient, table: string, chain: string, filter: EntryFilter, limit: number): Promise<ShownEntries> {
   const stopBefore = filter.since ? new Date(Date.parse(filter.since) - SINCE_MARGIN_MS).toISOString() : undefined;
@@ -114,7 +94,7 @@ export async function showEntries(doc: DynamoDBDocumentClient, table: string, ch
   let truncated = false;
   let read = 0;
   try {
-    for await (const item of newestFirst(doc, table, chain)) {
+    for await (const item of new DynamoLedger(doc, { tableName: table, chain }).newestFirst()) {
       read += 1;
       progress.add();
       const parsed = LedgerEntrySchema.safeParse(item);

@@ -320,6 +320,26 @@ export class DynamoLedger implements OutboxLedger, BatchLedgerWriter {
     return this.itemsFrom(fromSeq);
   }
 
+  /** The chain's entries from its tip backwards, a page at a time, read consistently (the newest first). */
+  async *newestFirst(): AsyncGenerator<Record<string, unknown>> {
+    let ExclusiveStartKey: Record<string, unknown> | undefined;
+    do {
+      const page = await this.doc.send(
+        new QueryCommand({
+          TableName: this.options.tableName,
+          KeyConditionExpression: '#c = :c',
+          ExpressionAttributeNames: { '#c': LEDGER_KEY.partition },
+          ExpressionAttributeValues: { ':c': this.chain },
+          ScanIndexForward: false,
+          ConsistentRead: true,
+          ExclusiveStartKey,
+        }),
+      );
+      for (const item of page.Items ?? []) yield item;
+      ExclusiveStartKey = page.LastEvaluatedKey;
+    } while (ExclusiveStartKey);
+  }
+
   /** The chain's items from `fromSeq` on, in sequence order, paged, read consistently; `only` filters on the server. */
   private async *itemsFrom(fromSeq: number, only?: { eventId: string; subject: string }): AsyncGenerator<Record<string, unknown>> {
     let ExclusiveStartKey: Record<string, unknown> | undefined;

@@ -1,4 +1,6 @@
-import { Duration, RemovalPolicy } from 'aws-cdk-lib';
+import { Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
+import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
+import * as cwActions from 'aws-cdk-lib/aws-cloudwatch-actions';
 import * as events from 'aws-cdk-lib/aws-events';
 import * as targets from 'aws-cdk-lib/aws-events-targets';
 import * as iam from 'aws-cdk-lib/aws-iam';
@@ -14,13 +16,14 @@ import { LedgerArchiveEnvSchema } from '../../functions/ledger/archive/env';
 import { DynamoArchivePositions } from '../../functions/ledger/adapters';
 import { MAX_DIGEST_SEGMENTS } from '../../functions/ledger/digest';
 import { LedgerDigestEnvSchema } from '../../functions/ledger/digest/env';
+import { LedgerVerifyEnvSchema } from '../../functions/ledger/verify/env';
 import { DIGEST_LISTING_LIMIT } from '../../functions/ledger/listing';
 import { MAX_SEGMENT_ENTRIES, SEGMENT_PREFIX } from '../../functions/ledger/segment';
 import { DEFAULT_CHAIN } from '../../functions/ledger/store';
 import { RETRYABLE_ERROR_NAMES } from '../../functions/shared/errors';
 import type { FleetwardenConfig } from '../config';
 import { acknowledge, logicalIdOf } from '../nag';
-import { FleetFunction } from './fleet-function';
+import { FleetFunction, METRICS_NAMESPACE } from './fleet-function';
 import { DeadLetterQueue } from './fleet-queue';
 import { fleetStateMachine } from './fleet-state-machine';
 import type { StateStore } from './state-store';
@@ -52,6 +55,8 @@ export class LedgerAudit extends Construct {
   readonly digestFunction: FleetFunction;
   readonly archiveFunction: FleetFunction;
   readonly archiveDeadLetters: DeadLetterQueue;
+  readonly verifyFunction: FleetFunction;
+  readonly verifyAlarm: cloudwatch.Alarm;
   readonly stateMachine: sfn.StateMachine;
 
   constructor(scope: Construct, id: string, props: LedgerAuditProps) {
@@ -176,6 +181,8 @@ export class LedgerAudit extends Construct {
       ],
     });
 
+    ({ fn: this.verifyFunction, alarm: this.verifyAlarm } = this.dailyVerification(config, store));
+
     this.stateMachine = this.digestStateMachine(store);
 
     new events.Rule(this, 'DigestSchedule', {
@@ -190,6 +197,58 @@ export class LedgerAudit extends Construct {
         }),
       ],
     });
+  }
+
+  /**
+   * Every day at 01:00 UTC, LedgerVerify checks the entries appended the day before: in the table,
+   * against the digests written for them and in the archive's segments. A failed check (or a run
+   * that fails) raises an alarm on the notification topic.
+   */
+  private dailyVerification(config: FleetwardenConfig, store: StateStore): { fn: FleetFunction; alarm: cloudwatch.Alarm } {
+    const ledgerTable = store.tables.ledger;
+    const fn = new FleetFunction(this, 'LedgerVerify', {
+      entry: 'functions/ledger/verify/handler.ts',
+      description: "Verifies yesterday's ledger entries in the table, the digests and the archive",
+      envSchema: LedgerVerifyEnvSchema,
+      environment: { LEDGER_TABLE_NAME: ledgerTable.tableName, ARCHIVE_BUCKET_NAME: this.archive.bucketName, SIGNING_KEY_ID: this.signingKey.keyArn },
+      config,
+      timeout: Duration.minutes(10),
+      memorySize: 1024,
+    });
+    fn.allow(['dynamodb:Query'], [ledgerTable.tableArn]);
+    fn.allow(['s3:GetObject'], [this.archive.arnForObjects(`${SEGMENT_PREFIX}*`), this.archive.arnForObjects('digests/*')]);
+    fn.allow(['s3:ListBucket'], [this.archive.bucketArn]);
+    fn.allow(['kms:GetPublicKey'], [this.signingKey.keyArn]);
+    fn.allow(['kms:Decrypt'], [store.key.keyArn]);
+    acknowledge(fn, 'AwsSolutions-IAM5', 'Reads segments and digests under their two prefixes only.', [
+      `Resource::<${logicalIdOf(this.archive)}.Arn>/${SEGMENT_PREFIX}*`,
+      `Resource::<${logicalIdOf(this.archive)}.Arn>/digests/*`,
+    ]);
+    new events.Rule(this, 'VerifySchedule', {
+      description: "Verifies yesterday's ledger entries every day",
+      schedule: events.Schedule.cron({ minute: '0', hour: '1' }),
+      targets: [
+        new targets.LambdaFunction(fn.fn, {
+          event: events.RuleTargetInput.fromObject({ chain: DEFAULT_CHAIN }),
+          deadLetterQueue: store.asyncDeadLetters.queue,
+          retryAttempts: 2,
+          maxEventAge: Duration.hours(6),
+        }),
+      ],
+    });
+    const failed = new cloudwatch.Metric({ namespace: METRICS_NAMESPACE, metricName: 'LedgerVerificationFailed', dimensionsMap: { service: fn.serviceName }, statistic: 'Maximum', period: Duration.hours(1) });
+    const alarm = new cloudwatch.Alarm(this, 'VerifyFailedAlarm', {
+      alarmName: `${Stack.of(this).stackName}: the daily ledger verification failed`,
+      alarmDescription:
+        "LedgerVerify found yesterday's ledger entries, their digests or their archived segments not intact, or could not finish. Its log line 'ledger failed verification' names the first broken point; run `fleetwarden ledger verify --stack <stack>` for the whole ledger and archive, and treat a modified, deleted or inserted entry as an incident.",
+      metric: new cloudwatch.MathExpression({ expression: 'MAX([failed, errors])', usingMetrics: { failed, errors: fn.fn.metricErrors({ period: Duration.hours(1), statistic: 'Sum' }) }, period: Duration.hours(1) }),
+      threshold: 1,
+      evaluationPeriods: 1,
+      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+      treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+    });
+    alarm.addAlarmAction(new cwActions.SnsAction(store.topic));
+    return { fn, alarm };
   }
 
   /**

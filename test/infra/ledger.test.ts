@@ -59,3 +59,17 @@ describe('the ledger archive', () => {
     expect(definition).toContain('segmentsafter');
   });
 });
+
+describe('the daily ledger verification', () => {
+  it("runs every day at 01:00 UTC on yesterday's entries, and alarms to the topic when it finds them not intact or fails", () => {
+    template.hasResourceProperties('AWS::Events::Rule', {
+      ScheduleExpression: 'cron(0 1 * * ? *)',
+      Targets: [Match.objectLike({ Arn: { 'Fn::GetAtt': [Match.stringLikeRegexp('^LedgerLedgerVerifyFunction'), 'Arn'] }, Input: JSON.stringify({ chain: 'fleet' }) })],
+    });
+    template.hasResourceProperties('AWS::CloudWatch::Alarm', {
+      AlarmName: 'Fleetwarden: the daily ledger verification failed',
+      Metrics: Match.arrayWith([Match.objectLike({ Expression: 'MAX([failed, errors])' }), Match.objectLike({ MetricStat: Match.objectLike({ Metric: Match.objectLike({ MetricName: 'LedgerVerificationFailed', Namespace: 'Fleetwarden' }) }) })]),
+      AlarmActions: [{ Ref: Match.stringLikeRegexp('^StateStoreNotifications') }],
+    });
+  });
+});

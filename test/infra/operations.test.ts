@@ -194,8 +194,8 @@ describe('alarms', () => {
     const [topic] = topicOf(template);
     const all = alarms(template);
     const machines = resources(template, 'AWS::StepFunctions::StateMachine').length;
-    // A dead-letter alarm per DLQ, a failed and a timed-out alarm per workflow, two circuit breakers, the stale digest.
-    expect(all.length).toBe(deadLetterQueues(template).size + 2 * machines + 2 + 1);
+    // A dead-letter alarm per DLQ, a failed and a timed-out alarm per workflow, two circuit breakers, the stale digest, the daily ledger verification.
+    expect(all.length).toBe(deadLetterQueues(template).size + 2 * machines + 2 + 1 + 1);
     for (const alarm of all) {
       expect(alarm.AlarmActions.map(referenced)).toEqual([topic]);
       expect(alarm.AlarmName).toMatch(/^Fleetwarden: [a-z]/);

@@ -252,3 +252,48 @@ async function ledgerInsertRecords(fromSeq: number, toSeq: number) {
   }
   return records;
 }
+
+describe('the daily verification of yesterday (the LedgerVerify function)', () => {
+  const DAY = 86_400_000;
+  const startOfYesterday = () => {
+    const now = new Date();
+    return new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), now.getUTCDate() - 1));
+  };
+  const verifyFn = () => [...stack.functions.values()].find((f) => f.logicalId.startsWith('LedgerLedgerVerify'))!;
+  /** Entries 1..3 two days ago, 4..8 yesterday, 9..10 today; archived and digested. */
+  async function threeDays() {
+    const since = startOfYesterday();
+    const at = (ms: number) => () => new Date(ms);
+    for (const [from, to, when] of [[1, 3, since.getTime() - DAY / 2], [4, 8, since.getTime() + DAY / 2], [9, 10, Date.now() - 1000]] as const) {
+      const writer = new DynamoLedger(documentClient(), { tableName: stack.ref('StateStoreLedgerTable'), clock: at(when) });
+      for (let i = from; i <= to; i++) await writer.append(draft(i), { dedupeKey: `event-${i}` });
+    }
+    await pump();
+    expect((await runStateMachine(stack, 'LedgerDigestStateMachine', { chain: 'fleet' })).status).toBe('SUCCEEDED');
+    return since;
+  }
+
+  it("checks yesterday's entries in the table, their digest and their segment, and nothing older", async () => {
+    const since = await threeDays();
+
+    const out = await invokeFunction(stack, verifyFn(), { chain: 'fleet', since: since.toISOString() });
+
+    expect(out).toMatchObject({ ok: true, fromSeq: 4, toSeq: 10, entries: 7, segments: 1, notYetArchived: 0 });
+  });
+
+  it('fails with Terminal.LedgerTampered naming the first broken point: an entry of yesterday rewritten, a segment replaced', async () => {
+    const since = await threeDays();
+    const [, , , , fifth] = await tableEntries();
+    await documentClient().send(new PutCommand({ TableName: stack.ref('StateStoreLedgerTable'), Item: { ...fifth, reason: 'rewritten' } }));
+
+    await expect(invokeFunction(stack, verifyFn(), { chain: 'fleet', since: since.toISOString() })).rejects.toMatchObject({ name: 'Terminal.LedgerTampered', message: expect.stringContaining('modified entry at seq 5 (table)') });
+
+    await documentClient().send(new PutCommand({ TableName: stack.ref('StateStoreLedgerTable'), Item: fifth }));
+    const [segment] = await segments();
+    const { PutObjectCommand } = await import('@aws-sdk/client-s3');
+    const forged = encodeSegment('fleet', (await tableEntries()).map((e) => ({ ...e, reason: 'rewritten' })) as never);
+    await awsClient(S3Client).send(new PutObjectCommand({ Bucket: bucket(), Key: segment!.key, Body: forged.body, ChecksumAlgorithm: 'SHA256' }));
+
+    await expect(invokeFunction(stack, verifyFn(), { chain: 'fleet', since: since.toISOString() })).rejects.toMatchObject({ name: 'Terminal.LedgerTampered', message: expect.stringContaining('altered segment at seq 1') });
+  });
+});
