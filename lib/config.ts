@@ -268,6 +268,13 @@ export const FleetwardenConfigSchema = z
         drainTimeoutSeconds: z.number().int().min(5).max(110, 'must stay below the 2-minute Spot notice (at most 110)').default(90),
         /** Pods annotated `<this>: "true"` are never evicted (Karpenter's karpenter.sh/do-not-disrupt is honoured too). */
         doNotDisruptAnnotation: z.string().regex(/^([a-z0-9.-]+\/)?[A-Za-z0-9._-]+$/, 'an annotation key').default('fleetwarden.io/do-not-disrupt'),
+        /** Workloads declared in git: a folder per cluster of plain Kubernetes YAML, validated at synth and published by deploy. */
+        desiredState: z
+          .strictObject({
+            /** The folder holding `<cluster>/…yaml`, relative to the project (where cdk.json is) or absolute. */
+            path: z.string().min(1).default('manifests/clusters'),
+          })
+          .prefault({}),
       })
       .prefault({}),
     /**

@@ -13,6 +13,8 @@ import { DoctorAccess } from './constructs/doctor';
 import { Operations } from './constructs/operations';
 import { StateStore } from './constructs/state-store';
 import { SwapBatch } from './constructs/batch';
+import { Workloads } from './constructs/workloads';
+import { loadDesiredState } from './workloads/desired-state';
 
 export interface FleetwardenStackProps extends StackProps {
   config: FleetwardenConfig;
@@ -29,6 +31,7 @@ export class FleetwardenStack extends Stack {
   readonly batches: SwapBatch;
   readonly drift?: NodeDrift;
   readonly kubernetes?: KubernetesNodes;
+  readonly workloads?: Workloads;
 
   constructor(scope: Construct, id: string, props: FleetwardenStackProps) {
     super(scope, id, props);
@@ -44,6 +47,8 @@ export class FleetwardenStack extends Stack {
     this.batches = new SwapBatch(this, 'SwapBatch', { config, store: this.store, swap: this.swaps.stateMachine });
     if (wantsNodeDrift(config)) this.drift = new NodeDrift(this, 'NodeDrift', { config, store: this.store, batch: this.batches.stateMachine });
     if (config.kubernetes.clusters.length) this.kubernetes = new KubernetesNodes(this, 'KubernetesNodes', { config, store: this.store });
+    const desiredState = loadDesiredState(config);
+    if (desiredState) this.workloads = new Workloads(this, 'Workloads', { desiredState });
     const doctor = new DoctorAccess(this, 'Doctor', { config });
     const notifications = new Notifications(this, 'Notifications', { config, store: this.store });
     const operations = new Operations(this, 'Operations', { config, store: this.store, ledger: this.ledger, interruptions: this.interruptions, enforcement: this.enforcement, waste: this.waste, swaps: this.swaps, batches: this.batches, drift: this.drift, kubernetes: this.kubernetes });
@@ -94,6 +99,8 @@ export class FleetwardenStack extends Stack {
         regions: config.regions,
         accounts: config.accounts.map((a) => ({ id: a.id, name: a.name, ...(a.regions ? { regions: a.regions } : {}) })),
       }),
+      // The drift functions and `fleetwarden bloodline` read the declared workloads there.
+      ...(this.workloads ? { DesiredStateObjectUrl: this.workloads.desiredState.s3ObjectUrl } : {}),
       ...(config.kubernetes.clusters.length ? { KubernetesClusters: JSON.stringify(config.kubernetes.clusters) } : {}),
     };
     for (const [name, value] of Object.entries(outputs)) new CfnOutput(this, name, { value });

@@ -26,7 +26,7 @@ beforeAll(() => {
 
 describe('kubernetes config', () => {
   it('defaults to no clusters, taint on rebalance, a 90 s drain cap and Fleetwarden\'s do-not-disrupt annotation', () => {
-    expect(parseConfig(base).kubernetes).toEqual({ clusters: [], rebalance: 'taint', drainTimeoutSeconds: 90, doNotDisruptAnnotation: 'fleetwarden.io/do-not-disrupt' });
+    expect(parseConfig(base).kubernetes).toEqual({ clusters: [], rebalance: 'taint', drainTimeoutSeconds: 90, doNotDisruptAnnotation: 'fleetwarden.io/do-not-disrupt', desiredState: { path: 'manifests/clusters' } });
   });
 
   it('refuses a drain cap past the Spot notice, a repeated cluster and a bad rebalance mode, naming each key', () => {
