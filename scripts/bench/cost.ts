@@ -158,7 +158,6 @@ export interface Unmeasured {
   wasteScanMs: number;
   wasteWriteUnitsPerRun: number;
   wasteLedgerAppendsPerRun: number;
-  notBuiltColdInitMs: number;
   logBytesPerLambdaInvocation: number;
   logBytesPerStateTransition: number;
   sqsIdlePollsPerMinutePerMapping: number;
@@ -274,7 +273,6 @@ export const ASSUMPTIONS: Assumptions = {
     wasteScanMs: 3_000,
     wasteWriteUnitsPerRun: 2,
     wasteLedgerAppendsPerRun: 0.5,
-    notBuiltColdInitMs: 200,
     logBytesPerLambdaInvocation: 2_048,
     logBytesPerStateTransition: 4_096,
     sqsIdlePollsPerMinutePerMapping: 15,
@@ -361,7 +359,6 @@ export const UNMEASURED_NOTES: Record<UnmeasuredField, string> = {
   wasteScanMs: 'billed ms of a waste scan (addresses, volumes, snapshots and the images, launch templates and launch configurations that refer to them; not measured by the bench yet)',
   wasteWriteUnitsPerRun: 'WRU per waste scan (findings)',
   wasteLedgerAppendsPerRun: 'ledger appends per waste scan',
-  notBuiltColdInitMs: 'cold init of the enforcement, waste and ledger archive functions (not measured by the bench yet)',
   logBytesPerLambdaInvocation: 'log bytes per invocation: JSON platform start/report lines, the EMF blob, an INFO line',
   logBytesPerStateTransition: 'log bytes per state transition (Step Functions logging ALL with execution data)',
   sqsIdlePollsPerMinutePerMapping: 'ReceiveMessage calls of an idle SQS event source mapping (5 pollers × one 20 s long poll)',
@@ -731,11 +728,10 @@ export function costModel(measured: BenchResults, assumptions?: DeepPartial<Assu
     const pages = Math.max(1, Math.ceil(perAccountRegion / Math.max(1, u.instancesPerDescribeInstancesPage)));
     const runs = a.enforcementSweepsPerDay * a.accountRegions * days;
     const w: Workload = 'enforcement';
-    lambda(w, 'Enforcement sweep', 'enforcement', runs, u.enforcementBaseMs + pages * u.describeInstancesPageMs, u.notBuiltColdInitMs, {
+    lambda(w, 'Enforcement sweep', 'enforcement', runs, u.enforcementBaseMs + pages * u.describeInstancesPageMs, coldInitOf(measured, 'functions/enforcement/steps/handler.ts'), {
       run: [],
-      init: [],
+      init: ['functions[enforcement/steps].coldInitMs.median'],
       runUnmeasured: ['enforcementBaseMs', 'describeInstancesPageMs', 'instancesPerDescribeInstancesPage'],
-      initUnmeasured: ['notBuiltColdInitMs'],
     });
     add(w, `DescribeInstances pages (${pages} per account-region and sweep; not charged)`, 'ec2ApiRequests', runs * pages, [], ['instancesPerDescribeInstancesPage']);
     add(w, 'Authorization reads', 'dynamodbReadUnits', runs * u.enforcementReadUnitsPerRun, [], ['enforcementReadUnitsPerRun']);
@@ -749,7 +745,7 @@ export function costModel(measured: BenchResults, assumptions?: DeepPartial<Assu
   {
     const runs = a.wasteScansPerDay * a.accountRegions * days;
     const w: Workload = 'waste';
-    lambda(w, 'Waste scan', 'waste', runs, u.wasteScanMs, u.notBuiltColdInitMs, { run: [], init: [], runUnmeasured: ['wasteScanMs'], initUnmeasured: ['notBuiltColdInitMs'] });
+    lambda(w, 'Waste scan', 'waste', runs, u.wasteScanMs, coldInitOf(measured, 'functions/waste/steps/handler.ts'), { run: [], init: ['functions[waste/steps].coldInitMs.median'], runUnmeasured: ['wasteScanMs'] });
     add(w, 'Finding writes', 'dynamodbWriteUnits', runs * u.wasteWriteUnitsPerRun, [], ['wasteWriteUnitsPerRun']);
     ledgerWrites(w, 'Waste findings', runs * u.wasteLedgerAppendsPerRun, ['wasteLedgerAppendsPerRun']);
     ledgerAppends.push({ workload: w, appends: runs * u.wasteLedgerAppendsPerRun });
@@ -776,7 +772,7 @@ export function costModel(measured: BenchResults, assumptions?: DeepPartial<Assu
       const f = (name: string) => `archive.archiver.${name}`;
       add(w, `Archive segment PUTs (${fmt(segments)} a month: one per five-minute window with entries)`, 's3Puts', segments * (archive.perThousandEntries.s3Requests / 1000) * (archive.entries / archive.batches), [f('perThousandEntries.s3Requests')]);
       add(w, 'Archive position writes (claim and advance per segment)', 'dynamodbWriteUnits', segments * (archive.perThousandEntries.dynamodbWriteUnits / 1000) * (archive.entries / archive.batches), [f('perThousandEntries.dynamodbWriteUnits')]);
-      lambda(w, 'LedgerArchive (one run per segment, plus the hourly catch-up)', 'archive', segments + 30 * 24, u.archiveBatchMs, u.notBuiltColdInitMs, { run: [f('batches')], init: [], runUnmeasured: ['archiveBatchMs'], initUnmeasured: ['notBuiltColdInitMs'] });
+      lambda(w, 'LedgerArchive (one run per segment, plus the hourly catch-up)', 'archive', segments + 30 * 24, u.archiveBatchMs, coldInitOf(measured, 'functions/ledger/archive/handler.ts'), { run: [f('batches')], init: ['functions[ledger/archive].coldInitMs.median'], runUnmeasured: ['archiveBatchMs'] });
       add(w, `Archive stored under Object Lock (month ${a.storageMonth})`, 's3Storage', (appends * a.storageMonth * archive.bytesPerEntry) / GB, [f('bytesPerEntry')]);
     }
   }

@@ -11,6 +11,9 @@ const measured: BenchResults = {
     { function: 'functions/swap/handler/handler.ts', coldInitMs: { median: 200 } },
     { function: 'functions/batch/handler/handler.ts', coldInitMs: { median: 200 } },
     { function: 'functions/drift/handler/handler.ts', coldInitMs: { median: 200 } },
+    { function: 'functions/enforcement/steps/handler.ts', coldInitMs: { median: 100 } },
+    { function: 'functions/waste/steps/handler.ts', coldInitMs: { median: 100 } },
+    { function: 'functions/ledger/archive/handler.ts', coldInitMs: { median: 100 } },
   ],
   ledger: { sequentialAppend: { writeUnitsPerAppend: 1 }, dedupedAppendWithDuplicates: { writeUnitsPerAppend: 4 }, verify: { endToEndFromMoto: { entriesPerSecond: 1000 } } },
   interruptions: {
