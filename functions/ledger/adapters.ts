@@ -98,12 +98,16 @@ export async function kmsPublicKey(kms: KMSClient, keyId: string): Promise<Uint8
   return out.PublicKey;
 }
 
-/** Reads digests from the locked archive bucket. */
+/** Reads digests from the locked archive bucket (its objects through S3ArchiveReader). */
 export class DigestArchive implements DigestSource {
+  private readonly objects: S3ArchiveReader;
+
   constructor(
     private readonly s3: S3Client,
     private readonly bucket: string,
-  ) {}
+  ) {
+    this.objects = new S3ArchiveReader(s3, bucket);
+  }
 
   /** What latest.json says (a convenience pointer; the listing is the truth). */
   async pointer(chain: string): Promise<Digest | undefined> {
@@ -136,26 +140,12 @@ export class DigestArchive implements DigestSource {
   }
 
   private async keys(chain: string): Promise<string[]> {
-    const keys: string[] = [];
-    let ContinuationToken: string | undefined;
-    do {
-      const page = await this.s3.send(new ListObjectsV2Command({ Bucket: this.bucket, Prefix: digestPrefix(chain), ContinuationToken }));
-      for (const object of page.Contents ?? []) if (object.Key && !object.Key.endsWith('latest.json')) keys.push(object.Key);
-      ContinuationToken = page.NextContinuationToken;
-    } while (ContinuationToken);
-    return keys.sort();
+    return (await this.objects.list(digestPrefix(chain))).filter((key) => !key.endsWith('latest.json'));
   }
 
   private async read(key: string): Promise<Digest | undefined> {
-    let body: string | undefined;
-    try {
-      const out = await this.s3.send(new GetObjectCommand({ Bucket: this.bucket, Key: key }));
-      body = await out.Body?.transformToString();
-    } catch (error) {
-      if (error instanceof NoSuchKey) return undefined;
-      throw error;
-    }
-    return parseStoredDigest(key, body);
+    const body = await this.objects.read(key);
+    return body ? parseStoredDigest(key, body.toString('utf8')) : undefined;
   }
 }
 

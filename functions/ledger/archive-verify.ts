@@ -163,27 +163,39 @@ async function readDigests(options: ArchiveVerifyOptions, problems: ArchiveProbl
   const latest = latestDigestKey(chain);
   const digests: Digest[] = [];
   for (const key of (await archive.list(digestPrefix(chain))).filter((k) => k !== latest)) {
-    let digest: Digest;
-    try {
-      digest = parseStoredDigest(key, (await archive.read(key))?.toString('utf8'));
-    } catch {
-      problems.push({ seq: -1, kind: 'digest-forged', where: key, detail: 'not a digest' });
-      continue;
-    }
-    const previous = digests.at(-1);
-    if (!(await digestSignatureValid(digest, verifier))) {
-      problems.push({ seq: digest.fromSeq, kind: 'digest-forged', where: key, detail: `the digest of seq ${digest.fromSeq}..${digest.toSeq} has an invalid signature` });
-    } else if (digest.fromSeq > (previous ? previous.toSeq + 1 : 1)) {
-      problems.push({ seq: previous ? previous.toSeq + 1 : 1, kind: 'digest-missing', where: key, detail: `no digest covers seq ${previous ? previous.toSeq + 1 : 1}..${digest.fromSeq - 1}` });
-    } else if (digest.fromSeq !== (previous ? previous.toSeq + 1 : 1) || digest.previousDigestHash !== (previous ? digestHash(previous) : null) || (digest.version === 2 && digest.previousSignature !== (previous?.signature ?? null))) {
-      problems.push({ seq: digest.fromSeq, kind: 'digest-forged', where: key, detail: `the digest of seq ${digest.fromSeq}..${digest.toSeq} does not follow the digest before it` });
-    }
+    const digest = await readDigest(archive, key, problems);
+    if (!digest) continue;
+    const problem = await digestProblem(key, digest, digests.at(-1), verifier);
+    if (problem) problems.push(problem);
     digests.push(digest);
   }
   for (const key of await archive.hidden(digestPrefix(chain))) {
     if (key !== latest) problems.push({ seq: -1, kind: 'digest-missing', where: key, detail: 'the digest is hidden behind a delete marker' });
   }
   return digests;
+}
+
+/** A stored digest, or undefined (and a problem) when the object is not one. */
+export async function readDigest(archive: ArchiveReader, key: string, problems: ArchiveProblem[]): Promise<Digest | undefined> {
+  try {
+    return parseStoredDigest(key, (await archive.read(key))?.toString('utf8'));
+  } catch {
+    problems.push({ seq: -1, kind: 'digest-forged', where: key, detail: 'not a digest' });
+    return undefined;
+  }
+}
+
+/**
+ * What is wrong with a stored digest: its signature, then (`linked`: the digest before it is
+ * known) that it follows that one, by range, hash and signature; a range skipped is a digest missing.
+ */
+export async function digestProblem(key: string, digest: Digest, previous: Digest | undefined, verifier: DigestVerifier, linked = true): Promise<ArchiveProblem | undefined> {
+  if (!(await digestSignatureValid(digest, verifier))) return { seq: digest.fromSeq, kind: 'digest-forged', where: key, detail: `the digest of seq ${digest.fromSeq}..${digest.toSeq} has an invalid signature` };
+  if (!linked) return undefined;
+  const due = previous ? previous.toSeq + 1 : 1;
+  if (digest.fromSeq > due) return { seq: due, kind: 'digest-missing', where: key, detail: `no digest covers seq ${due}..${digest.fromSeq - 1}` };
+  const follows = digest.fromSeq === due && digest.previousDigestHash === (previous ? digestHash(previous) : null) && (digest.version !== 2 || digest.previousSignature === (previous?.signature ?? null));
+  return follows ? undefined : { seq: digest.fromSeq, kind: 'digest-forged', where: key, detail: `the digest of seq ${digest.fromSeq}..${digest.toSeq} does not follow the digest before it` };
 }
 
 /**

@@ -1,7 +1,6 @@
-import type { ArchiveProblem, ArchiveReader } from './archive-verify';
-import { slowScan } from './archive-verify';
+import { type ArchiveProblem, type ArchiveReader, digestProblem, readDigest, slowScan } from './archive-verify';
 import { verifyChain } from './chain';
-import { type Digest, type DigestVerifier, digestHash, digestKey, digestPrefix, digestSignatureValid, latestDigestKey, parseStoredDigest } from './digest';
+import { type Digest, type DigestVerifier, digestKey, digestPrefix, latestDigestKey } from './digest';
 import { MAX_SEGMENT_ENTRIES, decompressSegment, parseSegmentKey, scanSegment, segmentPrefix, segmentStartPrefix, sha256Hex } from './segment';
 
 /**
@@ -62,16 +61,12 @@ export async function verifyDay(deps: DailyVerifyDeps, chain: string, since: Dat
   let previous: Digest | undefined;
   for (const key of await deps.archive.list(digestPrefix(chain), digestKey(chain, first - 1))) {
     if (key === latestDigestKey(chain)) continue;
-    let digest: Digest;
-    try {
-      digest = parseStoredDigest(key, (await deps.archive.read(key))?.toString('utf8'));
-    } catch {
-      problems.push({ seq: -1, kind: 'digest-forged', where: key, detail: 'not a digest' });
-      continue;
-    }
+    const digest = await readDigest(deps.archive, key, problems);
+    if (!digest) continue;
     result.digests += 1;
-    if (!(await digestSignatureValid(digest, deps.verifier))) problems.push({ seq: digest.fromSeq, kind: 'digest-forged', where: key, detail: `the digest of seq ${digest.fromSeq}..${digest.toSeq} has an invalid signature` });
-    else if (previous && (digest.fromSeq !== previous.toSeq + 1 || digest.previousDigestHash !== digestHash(previous))) problems.push({ seq: digest.fromSeq, kind: 'digest-forged', where: key, detail: `the digest of seq ${digest.fromSeq}..${digest.toSeq} does not follow the digest before it` });
+    // The window's first digest follows one an earlier day checked: only its signature here.
+    const problem = await digestProblem(key, digest, previous, deps.verifier, previous !== undefined);
+    if (problem) problems.push(problem);
     const anchored = hashes.get(digest.toSeq);
     if (anchored !== undefined && anchored !== digest.tipHash) problems.push({ seq: digest.toSeq, kind: 'anchor-mismatch', where: 'table', detail: 'entry differs from the one the digest signed' });
     if (digest.version === 2) for (const s of digest.segments) listed.set(`${s.fromSeq}-${s.toSeq}`, s.sha256);
