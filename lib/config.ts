@@ -3,6 +3,7 @@ import { type EnvironmentClass, EnvironmentClassSchema } from '../functions/shar
 import { ClusterConfigSchema } from '../functions/kubernetes/cluster-config';
 import { DEFAULT_PRICES, type PriceTable, PriceTableSchema } from '../functions/waste/policy';
 import { BudgetSchema, MaintenanceWindowSchema, SwapGroupSchema } from '../functions/batch/model';
+import { WorkloadDriftPolicySchema } from '../functions/workloads/policy';
 import { NOTIFIABLE_EVENT_TYPES, notifiableEvent } from './notifiable-events';
 
 /**
@@ -183,6 +184,8 @@ export const PoliciesSchema = z
     drift: z
       .strictObject({
         cycleMinutes: z.number().int().min(1).max(60).default(1),
+        /** Kubernetes workloads against their desired state in git: rules (alert, rollback, ignore), protected and watched namespaces, rollout timeout. */
+        workloads: WorkloadDriftPolicySchema.prefault({}),
       })
       .prefault({}),
   })

@@ -48,7 +48,7 @@ export class FleetwardenStack extends Stack {
     if (wantsNodeDrift(config)) this.drift = new NodeDrift(this, 'NodeDrift', { config, store: this.store, batch: this.batches.stateMachine });
     if (config.kubernetes.clusters.length) this.kubernetes = new KubernetesNodes(this, 'KubernetesNodes', { config, store: this.store });
     const desiredState = loadDesiredState(config);
-    if (desiredState) this.workloads = new Workloads(this, 'Workloads', { desiredState });
+    if (desiredState) this.workloads = new Workloads(this, 'Workloads', { config, store: this.store, desiredState });
     const doctor = new DoctorAccess(this, 'Doctor', { config });
     const notifications = new Notifications(this, 'Notifications', { config, store: this.store });
     const operations = new Operations(this, 'Operations', { config, store: this.store, ledger: this.ledger, interruptions: this.interruptions, enforcement: this.enforcement, waste: this.waste, swaps: this.swaps, batches: this.batches, drift: this.drift, kubernetes: this.kubernetes });
@@ -100,7 +100,13 @@ export class FleetwardenStack extends Stack {
         accounts: config.accounts.map((a) => ({ id: a.id, name: a.name, ...(a.regions ? { regions: a.regions } : {}) })),
       }),
       // The drift functions and `fleetwarden bloodline` read the declared workloads there.
-      ...(this.workloads ? { DesiredStateObjectUrl: this.workloads.desiredState.s3ObjectUrl } : {}),
+      ...(this.workloads
+        ? {
+            DesiredStateObjectUrl: this.workloads.desiredState.s3ObjectUrl,
+            WorkloadDriftDetectorName: this.workloads.detector.fn.functionName,
+            WorkloadRollbackStateMachineArn: this.workloads.stateMachine.stateMachineArn,
+          }
+        : {}),
       ...(config.kubernetes.clusters.length ? { KubernetesClusters: JSON.stringify(config.kubernetes.clusters) } : {}),
     };
     for (const [name, value] of Object.entries(outputs)) new CfnOutput(this, name, { value });

@@ -1,13 +1,15 @@
 import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { CreateTableCommand, DynamoDBClient, UpdateContinuousBackupsCommand, UpdateTimeToLiveCommand } from '@aws-sdk/client-dynamodb';
 import { CreateEventBusCommand, EventBridgeClient, PutRuleCommand, PutTargetsCommand } from '@aws-sdk/client-eventbridge';
 import { CreateAliasCommand, CreateKeyCommand, KMSClient } from '@aws-sdk/client-kms';
-import { CreateBucketCommand, PutBucketEncryptionCommand, PutBucketVersioningCommand, PutObjectLockConfigurationCommand, S3Client } from '@aws-sdk/client-s3';
+import { CreateBucketCommand, PutBucketEncryptionCommand, PutObjectCommand, PutBucketVersioningCommand, PutObjectLockConfigurationCommand, S3Client } from '@aws-sdk/client-s3';
 import { CreateTopicCommand, SNSClient } from '@aws-sdk/client-sns';
 import { CreateStateMachineCommand, SFNClient } from '@aws-sdk/client-sfn';
 import { CreateQueueCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { awsClient } from '../functions/shared/aws';
 import { ENTRY_METADATA_KEY } from '../lib/constructs/fleet-function';
+import { FILE_ASSETS_METADATA_KEY } from '../lib/constructs/workloads';
 import { type CfnResource, type CfnTemplate, type Identity, type Pseudo, Resolver } from './template';
 
 /**
@@ -168,6 +170,17 @@ export async function provision(template: CfnTemplate, options: ProvisionOptions
   }
 
   const s3 = awsClient(S3Client);
+  // What `cdk deploy` publishes before the template (the desired state): its bucket (the CDK
+  // bootstrap's assets bucket, shared by every local stack) and its content-addressed object.
+  for (const asset of (template.Metadata?.[FILE_ASSETS_METADATA_KEY] ?? []) as { path: string; bucket: unknown; key: unknown }[]) {
+    const Bucket = String(resolver.resolve(asset.bucket));
+    try {
+      await s3.send(new CreateBucketCommand({ Bucket }));
+    } catch (error) {
+      if (!['BucketAlreadyOwnedByYou', 'BucketAlreadyExists'].includes((error as Error).name)) throw error;
+    }
+    await s3.send(new PutObjectCommand({ Bucket, Key: String(resolver.resolve(asset.key)), Body: readFileSync(asset.path) }));
+  }
   for (const [logicalId, resource] of ofType('AWS::S3::Bucket')) {
     const p = props(resource);
     const Bucket = identities.get(logicalId)!.ref;

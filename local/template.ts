@@ -14,6 +14,7 @@ export interface CfnResource {
 
 export interface CfnTemplate {
   Resources: Record<string, CfnResource>;
+  Metadata?: Record<string, unknown>;
   Outputs?: Record<string, { Value: unknown }>;
 }
 

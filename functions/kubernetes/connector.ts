@@ -15,9 +15,17 @@ import type { KubernetesNodes } from './port';
  * DescribeCluster + token, because moto's EKS invents its endpoint and CA and nothing local can
  * verify an EKS token. Everything after the connection is the same code.
  */
-export interface ClusterConnector {
-  connect(clusterName: string): Promise<KubernetesNodes>;
+export interface ClusterConnector<T = KubernetesNodes> {
+  connect(clusterName: string): Promise<T>;
 }
+
+/**
+ * What a connector builds on a cluster's kubeconfig: the nodes adapter by default, or another
+ * client (workload drift's). `reauthenticate` gives a fresh kubeconfig after a 401.
+ */
+export type ClientFactory<T> = (kubeConfig: KubeConfig, reauthenticate?: () => Promise<KubeConfig>) => T;
+
+const nodesClient: ClientFactory<KubernetesNodes> = (kubeConfig, reauthenticate) => new KubernetesNodesAdapter(kubeConfig, reauthenticate ? { reauthenticate } : {});
 
 
 /** Renew a connection (or assumed-role credentials) this long before it expires. */
@@ -25,9 +33,10 @@ const RENEW_BEFORE_MS = 2 * 60_000;
 
 type Credentials = NonNullable<AwsClientOptions['credentials']>;
 
-export interface EksClusterConnectorOptions {
+export interface EksClusterConnectorOptions<T> {
   /** The clock (ms since the epoch); Date.now by default. */
   now?: () => number;
+  client?: ClientFactory<T>;
 }
 
 /**
@@ -37,29 +46,31 @@ export interface EksClusterConnectorOptions {
  * (clock skew, revoked session) drops the connection and the credentials, and the call is retried
  * once with a new token; a second 401 is `Retryable.KubernetesUnavailable`.
  */
-export class EksClusterConnector implements ClusterConnector {
-  private readonly connections = new Map<string, { nodes: KubernetesNodes; expiresAt: number }>();
+export class EksClusterConnector<T = KubernetesNodes> implements ClusterConnector<T> {
+  private readonly connections = new Map<string, { nodes: T; expiresAt: number }>();
   private readonly roles = new Map<string, { credentials: Credentials; expiresAt: number }>();
   private readonly now: () => number;
+  private readonly client: ClientFactory<T>;
 
   constructor(
     private readonly clusters: ClusterConfig[],
-    options: EksClusterConnectorOptions = {},
+    options: EksClusterConnectorOptions<T> = {},
   ) {
     this.now = options.now ?? Date.now;
+    this.client = options.client ?? (nodesClient as unknown as ClientFactory<T>);
   }
 
-  async connect(clusterName: string): Promise<KubernetesNodes> {
+  async connect(clusterName: string): Promise<T> {
     const cached = this.connections.get(clusterName);
     if (cached && cached.expiresAt - RENEW_BEFORE_MS > this.now()) return cached.nodes;
     const { kubeConfig, expiresAt } = await this.kubeConfig(clusterName);
-    const nodes: KubernetesNodes = new KubernetesNodesAdapter(kubeConfig, { reauthenticate: () => this.reauthenticate(clusterName, nodes) });
+    const nodes: T = this.client(kubeConfig, () => this.reauthenticate(clusterName, nodes));
     this.connections.set(clusterName, { nodes, expiresAt: expiresAt.getTime() });
     return nodes;
   }
 
   /** After a 401: forget the token and the credentials that signed it, and sign a new one. */
-  private async reauthenticate(clusterName: string, nodes: KubernetesNodes): Promise<KubeConfig> {
+  private async reauthenticate(clusterName: string, nodes: T): Promise<KubeConfig> {
     this.connections.delete(clusterName);
     const accessRoleArn = this.clusters.find((c) => c.name === clusterName)?.accessRoleArn;
     if (accessRoleArn) this.roles.delete(accessRoleArn);
@@ -123,22 +134,23 @@ export class EksClusterConnector implements ClusterConnector {
 }
 
 /** Local runs: every cluster is reached through one kubeconfig (its context named like the cluster, or the current one). */
-export class KubeconfigClusterConnector implements ClusterConnector {
-  private readonly connections = new Map<string, KubernetesNodes>();
+export class KubeconfigClusterConnector<T = KubernetesNodes> implements ClusterConnector<T> {
+  private readonly connections = new Map<string, T>();
 
   constructor(
     private readonly path: string,
     private readonly clusters: ClusterConfig[],
+    private readonly client: ClientFactory<T> = nodesClient as unknown as ClientFactory<T>,
   ) {}
 
-  async connect(clusterName: string): Promise<KubernetesNodes> {
+  async connect(clusterName: string): Promise<T> {
     if (!this.clusters.some((c) => c.name === clusterName)) throw new UnknownClusterError(`cluster ${clusterName} is not in Fleetwarden's kubernetes.clusters config`);
     let nodes = this.connections.get(clusterName);
     if (!nodes) {
       const kubeConfig = new KubeConfig();
       kubeConfig.loadFromFile(this.path);
       if (kubeConfig.getContextObject(clusterName)) kubeConfig.setCurrentContext(clusterName);
-      nodes = new KubernetesNodesAdapter(kubeConfig);
+      nodes = this.client(kubeConfig);
       this.connections.set(clusterName, nodes);
     }
     return nodes;
@@ -146,7 +158,10 @@ export class KubeconfigClusterConnector implements ClusterConnector {
 }
 
 /** The connector for this process: the local kubeconfig when the harness set one, EKS otherwise. */
-export function clusterConnector(clusters: ClusterConfig[]): ClusterConnector {
+export function clusterConnector(clusters: ClusterConfig[]): ClusterConnector;
+export function clusterConnector<T>(clusters: ClusterConfig[], client: ClientFactory<T>): ClusterConnector<T>;
+export function clusterConnector<T>(clusters: ClusterConfig[], client?: ClientFactory<T>): ClusterConnector<T | KubernetesNodes> {
   const local = process.env.FLEETWARDEN_KUBECONFIG;
-  return local ? new KubeconfigClusterConnector(local, clusters) : new EksClusterConnector(clusters);
+  const build = client ?? nodesClient;
+  return local ? new KubeconfigClusterConnector<T | KubernetesNodes>(local, clusters, build) : new EksClusterConnector<T | KubernetesNodes>(clusters, { client: build });
 }

@@ -10,6 +10,7 @@ export const EVENT_SOURCES = {
   drift: 'fleetwarden.drift',
   enforcement: 'fleetwarden.enforcement',
   waste: 'fleetwarden.waste',
+  workloads: 'fleetwarden.workloads',
 } as const;
 
 /** One of Fleetwarden's own domain events, as published on its bus (schemas in the README). */

@@ -95,6 +95,7 @@ function declaredObject(value: unknown, cluster: string, file: string, document:
   else if (!/^([a-z0-9]([a-z0-9.-]*[a-z0-9])?\/)?[a-z0-9]+$/.test(apiVersion)) problems.push(at('apiVersion', `${apiVersion} is not group/version or version`));
   if (!nonEmptyString(kind)) problems.push(at('kind', 'required'));
   else if (kind === 'List' || (kind.endsWith('List') && Array.isArray(value.items))) return { problems: [...problems, at('kind', `${kind}: declare each item as its own document`)] };
+  if (kind === 'Secret' && apiVersion === 'v1') return { problems: [at('kind', 'Secret: Fleetwarden never reads or writes secrets, and git is no place for them (use External Secrets or Sealed Secrets)')] };
   if (!isMapping(metadata)) return { problems: [...problems, at('metadata.name', 'required')] };
   const { name, namespace, generateName, annotations } = metadata;
   if (!nonEmptyString(name)) problems.push(at('metadata.name', generateName === undefined ? 'required' : 'required (a generateName object cannot be found again to compare)'));

@@ -12,6 +12,8 @@ export interface ClusterAccessOptions {
    * and cluster is all EKS accepts, so only one construct (KubernetesNodes) may create it.
    */
   skipAccessRoles?: boolean;
+  /** The Kubernetes groups the entry puts the identity in (default: the node operators'). */
+  groups?: string[];
 }
 
 /**
@@ -44,7 +46,7 @@ export function grantClusterAccess(scope: Construct, role: iam.IRole, clusters: 
         type: 'STANDARD',
         // A group bound to Fleetwarden's ClusterRole, not an EKS access policy: every access
         // policy is broader than drain + rollback need (and none but cluster-admin patches nodes).
-        kubernetesGroups: [KUBERNETES_GROUP],
+        kubernetesGroups: options.groups ?? [KUBERNETES_GROUP],
       }),
     );
   }

@@ -40,7 +40,7 @@ describe('desired state asset', () => {
     // Act
     const { stack, assembly, template } = synth({ clusters, desiredState: { path: manifests } });
     // Assess
-    const key = stack.workloads!.desiredStateObjectKey;
+    const key = stack.workloads!.desiredState.s3ObjectKey;
     expect(key).toMatch(/^[0-9a-f]{64}\.json$/);
     // The CDK bootstrap's asset bucket, where `cdk deploy` uploads it.
     expect(template.findOutputs('DesiredStateObjectUrl').DesiredStateObjectUrl!.Value).toEqual({ 'Fn::Sub': `s3://cdk-hnb659fds-assets-\${AWS::AccountId}-us-east-1/${key}` });

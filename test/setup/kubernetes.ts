@@ -4,7 +4,7 @@ import * as path from 'node:path';
 import type { TestProject } from 'vitest/node';
 import { PROJECT_ROOT } from '../../lib/paths';
 import { applyRbac, clusterDown, clusterUp, clusterUser } from '../../scripts/k8s/control-plane';
-import { CLUSTER_ROLE_NAME, KUBERNETES_GROUP } from '../../lib/kubernetes/rbac';
+import { CLUSTER_ROLE_NAME, KUBERNETES_GROUP, WORKLOADS_GROUP } from '../../lib/kubernetes/rbac';
 
 declare module 'vitest' {
   export interface ProvidedContext {
@@ -12,6 +12,8 @@ declare module 'vitest' {
     kubeconfig: string;
     /** Fleetwarden's own identity: user `fleetwarden` in the group the RBAC manifest binds. */
     fleetwardenKubeconfig: string;
+    /** The workload drift functions' identity: user `fleetwarden-workloads` in the group the workload RBAC binds (each test applies that RBAC, generated from its desired state). */
+    workloadsKubeconfig: string;
   }
 }
 
@@ -30,9 +32,11 @@ export default async function setup(project: TestProject) {
   try {
     await clusterUp(dir);
     const fleetwarden = await clusterUser(dir, 'fleetwarden', KUBERNETES_GROUP);
+    const workloads = await clusterUser(dir, 'fleetwarden-workloads', WORKLOADS_GROUP);
     await applyRbac(path.join(dir, 'kubeconfig'), path.join(PROJECT_ROOT, 'manifests', 'fleetwarden-rbac.yaml'));
     project.provide('kubeconfig', path.join(dir, 'kubeconfig'));
     project.provide('fleetwardenKubeconfig', fleetwarden);
+    project.provide('workloadsKubeconfig', workloads);
   } catch (error) {
     await clusterDown(dir);
     throw new Error(`the Kubernetes control plane for the tests could not be started (ClusterRole ${CLUSTER_ROLE_NAME}): ${(error as Error).message}`, { cause: error });

@@ -1,0 +1,21 @@
+import { IdentifiedScheduledEventSchema } from '../../shared/scheduled-event';
+import { startExecution } from '../../shared/executions';
+import { fleetHandler, perEnvironment } from '../../shared/middleware';
+import { type WorkloadDriftDeps, reportWorkloadDriftCycle, runWorkloadDriftCycle } from '../cycle';
+import { type WorkloadDriftDetectorEnv, WorkloadDriftDetectorEnvSchema } from '../env';
+import { workloadDeps } from '../wiring';
+
+const wire = perEnvironment(
+  (env: WorkloadDriftDetectorEnv): WorkloadDriftDeps => ({
+    ...workloadDeps(env),
+    rollbacks: { start: (name, input) => startExecution(env.ROLLBACK_STATE_MACHINE_ARN, name, input) },
+    dryRun: env.FLEETWARDEN_DRY_RUN,
+  }),
+);
+
+/** One workload drift cycle, on the WorkloadDrift rule's schedule (every policies.drift.cycleMinutes). */
+export const handler = fleetHandler({ envSchema: WorkloadDriftDetectorEnvSchema, inputSchema: IdentifiedScheduledEventSchema }, async (input, tools) => {
+  const reports = await runWorkloadDriftCycle(input.id, wire(tools.env));
+  reportWorkloadDriftCycle(reports, tools);
+  return { clusters: reports };
+});
