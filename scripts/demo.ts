@@ -19,10 +19,11 @@ import { kubernetesSteps } from './demo/kubernetes';
 import { ledgerSteps } from './demo/ledger';
 import { swapSteps } from './demo/swaps';
 import { wasteSteps } from './demo/waste';
+import { workloadSteps } from './demo/workloads';
 import { type DemoContext, Timeline } from './demo/timeline';
 
 /** The demo's chapters, in order; later capabilities append theirs. */
-const steps: ((ctx: DemoContext) => Promise<void>)[] = [ledgerSteps, interruptionSteps, kubernetesSteps, swapSteps, driftSteps, enforcementSteps, wasteSteps, archiveSteps];
+const steps: ((ctx: DemoContext) => Promise<void>)[] = [ledgerSteps, interruptionSteps, kubernetesSteps, swapSteps, driftSteps, workloadSteps, enforcementSteps, wasteSteps, archiveSteps];
 
 async function main(): Promise<number> {
   const timeline = new Timeline();

@@ -151,13 +151,17 @@ export const rollbackInput = (drift: WorkloadDrift, policy: WorkloadDriftPolicy)
   checks: Math.max(1, Math.ceil(policy.rolloutTimeoutSeconds / ROLLOUT_CHECK_SECONDS)),
 });
 
-/** The log lines and metrics of one cycle (only what is non-zero: a series is billed for each hour it is emitted in). */
+/**
+ * The log lines and metrics of one cycle. WorkloadDrifts (drifts observed now) is emitted every
+ * cycle, zero included, so the dashboard shows a level; the others only when non-zero (a series is
+ * billed for each hour it is emitted in).
+ */
 export function reportWorkloadDriftCycle(reports: readonly ClusterDriftReport[], tools: { logger: Pick<Logger, 'info'>; metrics: Pick<Metrics, 'addMetric'> }): void {
   for (const report of reports) if (report.opened || report.resolved || report.rollbacksStarted.length) tools.logger.info('workload drift', { ...report });
   const open = reports.reduce((n, r) => n + Object.values(r.observed).reduce((a, b) => a + b, 0), 0);
   const opened = reports.reduce((n, r) => n + r.opened, 0);
   const started = reports.reduce((n, r) => n + r.rollbacksStarted.length, 0);
-  if (open) tools.metrics.addMetric('WorkloadDrifts', 'Count', open);
+  tools.metrics.addMetric('WorkloadDrifts', 'Count', open);
   if (opened) tools.metrics.addMetric('WorkloadDriftsOpened', 'Count', opened);
   if (started) tools.metrics.addMetric('WorkloadRollbacksStarted', 'Count', started);
 }

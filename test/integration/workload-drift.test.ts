@@ -4,12 +4,13 @@ import { mkdirSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { DescribeExecutionCommand, ListExecutionsCommand, SFNClient } from '@aws-sdk/client-sfn';
-import { KubernetesObjectApi, PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
+import { AuthorizationV1Api, KubeConfig, KubernetesObjectApi, PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { stringify } from 'yaml';
 import { DynamoLedger } from '../../functions/ledger/store';
 import { awsClient, documentClient } from '../../functions/shared/aws';
 import { DynamoDriftStore } from '../../functions/workloads/drift-store';
+import { KubernetesWorkloads } from '../../functions/workloads/kubernetes';
 import { COMMIT_ANNOTATION, FIELD_MANAGER } from '../../functions/workloads/port';
 import { FILE_ASSETS_METADATA_KEY } from '../../lib/constructs/workloads';
 import { PROJECT_ROOT } from '../../lib/paths';
@@ -145,6 +146,68 @@ beforeAll(async () => {
 afterAll(async () => {
   await k8s.cleanup();
   for (const ns of [shop, ops]) await k8s.core.deleteNamespace({ name: ns }).catch(() => undefined);
+});
+
+describe('the workload drift identity\'s RBAC, generated from the desired state (real API server)', () => {
+  const can = async (verb: string, group: string, resource: string, namespace?: string) => {
+    const identity = new KubeConfig();
+    identity.loadFromFile(inject('workloadsKubeconfig'));
+    const review = await identity.makeApiClient(AuthorizationV1Api).createSelfSubjectAccessReview({ body: { spec: { resourceAttributes: { verb, group, resource, namespace } } } });
+    return review.status?.allowed === true;
+  };
+
+  it('reads the watched and declared kinds cluster-wide, and writes only the declared kinds where declared objects live', async () => {
+    // Act
+    const allowed = await Promise.all([
+      can('list', 'apps', 'deployments'),
+      can('list', 'apps', 'statefulsets'),
+      can('list', 'apps', 'daemonsets'),
+      can('list', 'autoscaling', 'horizontalpodautoscalers'),
+      can('list', '', 'configmaps'),
+      can('patch', 'apps', 'deployments', shop),
+      can('create', 'apps', 'deployments', shop),
+      can('delete', 'apps', 'deployments', shop),
+      can('patch', '', 'configmaps', shop),
+      can('patch', 'autoscaling', 'horizontalpodautoscalers', shop),
+      can('patch', 'apps', 'deployments', ops),
+    ]);
+    // Assess
+    expect(allowed.every(Boolean)).toBe(true);
+  });
+
+  it('may not touch secrets, protected namespaces, namespaces without declared objects, pods or nodes', async () => {
+    // Act
+    const denied = await Promise.all([
+      can('list', '', 'secrets'),
+      can('get', '', 'secrets', shop),
+      can('patch', 'apps', 'deployments', 'kube-system'),
+      can('delete', 'apps', 'deployments', 'kube-system'),
+      can('patch', 'apps', 'deployments', 'default'),
+      can('patch', '', 'configmaps', ops),
+      can('delete', '', 'configmaps', shop),
+      can('create', '', 'pods', shop),
+      can('delete', '', 'pods', shop),
+      can('patch', '', 'nodes'),
+      can('delete', '', 'namespaces'),
+      can('update', 'rbac.authorization.k8s.io', 'roles', shop),
+    ]);
+    // Assess
+    expect(denied.map((d, i) => (d ? i : undefined)).filter((i) => i !== undefined)).toEqual([]);
+  });
+
+  it('is refused (403) by the API server for a real apply outside the declared namespaces', async () => {
+    // Prepare
+    const identity = new KubeConfig();
+    identity.loadFromFile(inject('workloadsKubeconfig'));
+    const workloads = new KubernetesWorkloads(identity);
+    // Act
+    const outcome = await workloads.apply(deployment('default', `stray-${run}`, 'nginx:1.27.2'), { dryRun: false, fieldManager: FIELD_MANAGER, force: true }).then(
+      () => 'applied',
+      (error: Error) => error.name,
+    );
+    // Assess
+    expect(outcome).toBe('Terminal.KubernetesForbidden');
+  });
 });
 
 describe('workload drift against a real kube-apiserver', () => {
