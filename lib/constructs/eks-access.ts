@@ -14,6 +14,8 @@ export interface ClusterAccessOptions {
   skipAccessRoles?: boolean;
   /** The Kubernetes groups the entry puts the identity in (default: the node operators'). */
   groups?: string[];
+  /** The groups of an entry for a cluster's accessRoleArn (default: `groups`): every capability reaching the cluster through that role needs its group there. */
+  accessRoleGroups?: string[];
 }
 
 /**
@@ -46,7 +48,7 @@ export function grantClusterAccess(scope: Construct, role: iam.IRole, clusters: 
         type: 'STANDARD',
         // A group bound to Fleetwarden's ClusterRole, not an EKS access policy: every access
         // policy is broader than drain + rollback need (and none but cluster-admin patches nodes).
-        kubernetesGroups: options.groups ?? [KUBERNETES_GROUP],
+        kubernetesGroups: (cluster.accessRoleArn ? options.accessRoleGroups : undefined) ?? options.groups ?? [KUBERNETES_GROUP],
       }),
     );
   }

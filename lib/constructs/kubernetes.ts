@@ -8,6 +8,7 @@ import { nodeDrainPattern } from '../../functions/kubernetes/events';
 import { NodeDrainEnvSchema } from '../../functions/kubernetes/drain/env';
 import type { FleetwardenConfig } from '../config';
 import { accountInFinding, acknowledge } from '../nag';
+import { KUBERNETES_GROUP, WORKLOADS_GROUP } from '../kubernetes/rbac';
 import { grantClusterAccess } from './eks-access';
 import { FleetFunction } from './fleet-function';
 import { MEMBER_ROLE_TRUSTEES } from './member-access';
@@ -96,6 +97,8 @@ export class KubernetesNodes extends Construct {
       [`Resource::arn:<AWS::Partition>:autoscaling:*:${accountInFinding(this)}:autoScalingGroup:*:autoScalingGroupName/*`],
     );
     // eks:DescribeCluster, the clusters' access roles, and an access entry per cluster of this account and region.
-    this.accessEntries.push(...grantClusterAccess(this, this.drain.role, k8s.clusters));
+    // An accessRoleArn's entry is this one (one entry per principal and cluster): it also carries
+    // the workload drift group, which binds nothing until a cluster's workload RBAC is applied.
+    this.accessEntries.push(...grantClusterAccess(this, this.drain.role, k8s.clusters, { accessRoleGroups: [KUBERNETES_GROUP, WORKLOADS_GROUP] }));
   }
 }

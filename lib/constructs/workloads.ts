@@ -4,15 +4,18 @@ import { Duration, Stack, Stage } from 'aws-cdk-lib';
 import type * as eks from 'aws-cdk-lib/aws-eks';
 import * as events from 'aws-cdk-lib/aws-events';
 import * as targets from 'aws-cdk-lib/aws-events-targets';
+import * as iam from 'aws-cdk-lib/aws-iam';
 import { Asset } from 'aws-cdk-lib/aws-s3-assets';
 import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import { Construct } from 'constructs';
+import { OPEN_FINDINGS_INDEX } from '../../functions/waste/finding-store';
 import { ROLLOUT_CHECK_SECONDS } from '../../functions/workloads/cycle';
 import type { DesiredState } from '../../functions/workloads/desired-state';
 import { WorkloadDriftDetectorEnvSchema, WorkloadDriftEnvSchema } from '../../functions/workloads/env';
 import { protectedNamespaces } from '../../functions/workloads/policy';
 import type { FleetwardenConfig } from '../config';
 import { WORKLOADS_GROUP, workloadRbac, workloadRbacManifest } from '../kubernetes/rbac';
+import { acknowledge, logicalIdOf } from '../nag';
 import { grantClusterAccess } from './eks-access';
 import { FleetFunction } from './fleet-function';
 import { fleetStateMachine, logicStep } from './fleet-state-machine';
@@ -82,13 +85,21 @@ export class Workloads extends Construct {
       LEDGER_TABLE_NAME: store.tables.ledger.tableName,
       EVENT_BUS_NAME: store.bus.eventBusName,
     };
+    const findings = store.tables.findings;
     const grant = (fn: FleetFunction) => {
-      this.desiredState.grantRead(fn.role);
-      store.tables.findings.grantReadWriteData(fn.role);
+      // The one published object (its key is its content hash), not the bootstrap bucket's `/*` and List*.
+      fn.allow(['s3:GetObject'], [this.desiredState.bucket.arnForObjects(this.desiredState.s3ObjectKey)]);
+      // What the drift store does (functions/workloads/drift-store.ts): get a drift, put it in the
+      // ledger's transaction, list a cluster's open ones on the open-findings index; only on
+      // workload drift items (the table also holds the waste findings). The data key below covers its encryption.
+      fn.role.addToPrincipalPolicy(
+        new iam.PolicyStatement({ actions: ['dynamodb:GetItem', 'dynamodb:PutItem'], resources: [findings.tableArn], conditions: { 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': ['workload-drift#*'] } } }),
+      );
+      fn.allow(['dynamodb:Query'], [`${findings.tableArn}/index/${OPEN_FINDINGS_INDEX.name}`]);
       store.grantLedgerAppend(fn.role);
       store.grantDataKey(fn.role);
       fn.allow(['events:PutEvents'], [store.bus.eventBusArn]);
-      // The access role's entry is KubernetesNodes' (one entry per principal and cluster): add this group to it.
+      // An accessRoleArn's entry is KubernetesNodes' (one entry per principal and cluster), which carries this group too.
       this.accessEntries.push(...grantClusterAccess(fn, fn.role, clusters, { skipAccessRoles: true, groups: [WORKLOADS_GROUP] }));
     };
 
@@ -136,6 +147,10 @@ export class Workloads extends Construct {
       timeout: Duration.seconds(policy.rolloutTimeoutSeconds + 600),
       store,
     });
+    acknowledge(this.stateMachine, 'AwsSolutions-IAM5', 'Log delivery and X-Ray support no resource-level permissions; invoke is scoped to one function (":*" covers its versions).', [
+      'Resource::*',
+      `Resource::<${logicalIdOf(fn)}.Arn>:*`,
+    ]);
 
     this.detector = new FleetFunction(this, 'WorkloadDriftDetector', {
       entry: 'functions/workloads/detect/handler.ts',
