@@ -87,8 +87,8 @@ export function quantity(value: unknown): number | undefined {
   return Number(match[1]) * 10 ** Number(match[2] ?? 0) * SUFFIXES[match[3] ?? '']!;
 }
 
-/** Under `resources` (limits, requests) and `overhead`, values are quantities. */
-const isQuantityPath = (path: string) => /(^|\.)(resources\.(limits|requests)|overhead|capacity|hard)\.[^.[]+$/.test(path);
+/** Under `resources` (limits, requests) and `overhead`, values are quantities (their names may hold dots: `nvidia.com/gpu`). */
+const isQuantityPath = (path: string) => /(^|\.)(resources\.(limits|requests)|overhead|capacity|hard)\.[^[\]]+$/.test(path);
 
 function scalarsEqual(declared: unknown, live: unknown, path: string): boolean {
   if (declared === live) return true;
@@ -109,7 +109,8 @@ const join = (path: string, key: string) => (path ? `${path}.${key}` : key);
 export function declaredDifferences(declared: unknown, live: unknown, path = ''): Difference[] {
   if (declared === null) return live === null || live === undefined ? [] : [{ path, declared, live }];
   if (isMapping(declared)) {
-    if (!isMapping(live)) return [{ path, declared, live }];
+    // An empty mapping (or one of nulls) asks for nothing the server must keep: `nodeSelector: {}` absent live is in sync.
+    if (!isMapping(live)) return live === undefined && Object.values(declared).every((v) => v === null) ? [] : [{ path, declared, live }];
     return Object.entries(declared).flatMap(([key, value]) => declaredDifferences(value, live[key], join(path, key)));
   }
   if (Array.isArray(declared)) {

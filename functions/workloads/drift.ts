@@ -18,10 +18,13 @@ export const WORKLOAD_KINDS: readonly { apiVersion: string; kind: string }[] = [
 /** HPAs are read to know whose replicas they manage. */
 export const HPA_KIND = { apiVersion: 'autoscaling/v2', kind: 'HorizontalPodAutoscaler' } as const;
 
-/** The kinds one cycle lists: each once, cluster-wide (the declared ones, the workloads, the HPAs). */
+/**
+ * The kinds one cycle lists: each once, cluster-wide (the declared ones, the workloads, the HPAs).
+ * A declared kind is listed in its declared version, so its objects are compared in the declared shape.
+ */
 export function kindsToList(declared: readonly DeclaredObject[]): { apiVersion: string; kind: string }[] {
   const kinds = new Map<string, { apiVersion: string; kind: string }>();
-  for (const k of [...WORKLOAD_KINDS, HPA_KIND, ...declared.map((o) => ({ apiVersion: o.apiVersion, kind: o.kind }))]) {
+  for (const k of [...declared.map((o) => ({ apiVersion: o.apiVersion, kind: o.kind })), ...WORKLOAD_KINDS, HPA_KIND]) {
     const key = `${apiGroup(k.apiVersion)}/${k.kind}`;
     if (!kinds.has(key)) kinds.set(key, k);
   }
@@ -71,6 +74,8 @@ export interface Observation {
   uid?: string;
   /** What the cluster says about an undeclared object's creator. */
   creator?: string;
+  /** An undeclared object's controller (`Kind name`), which would re-create it. */
+  controlledBy?: string;
 }
 
 /** A declared object whose declared fields differ from the live ones: confirmed (or not) by a dry run. */
@@ -138,6 +143,7 @@ export function examine(input: {
     // Owned by a declared object: part of it. Owned by another workload: its owner is the one judged.
     if (owners.some((r) => declaredIds.has(objectIdentity({ apiVersion: r.apiVersion, kind: r.kind, namespace: ns, name: r.name })))) continue;
     if (owners.some((r) => r.controller && workloadKinds.has(`${apiGroup(r.apiVersion)}/${r.kind}`))) continue;
+    const controller = owners.find((r) => r.controller);
     observations.push({
       identity,
       ref: { apiVersion: live.apiVersion ?? '', kind: live.kind ?? '', namespace: ns, name: live.metadata?.name ?? '' },
@@ -146,6 +152,7 @@ export function examine(input: {
       labels: live.metadata?.labels ?? {},
       uid: live.metadata?.uid,
       creator: creatorOf(live),
+      ...(controller ? { controlledBy: `${controller.kind} ${controller.name}` } : {}),
     });
   }
   return { observations, candidates, inSync };
@@ -268,7 +275,9 @@ export function planCycle(input: {
     seen.add(driftId);
     let drift = openById.get(driftId);
     if (!drift) {
-      const decision: DriftDecision = decideDriftAction(input.policy, { cluster: input.cluster, namespace: o.ref.namespace, kind: o.ref.kind, name: o.ref.name, labels: o.labels, type: o.type }, input.dryRun);
+      let decision: DriftDecision = decideDriftAction(input.policy, { cluster: input.cluster, namespace: o.ref.namespace, kind: o.ref.kind, name: o.ref.name, labels: o.labels, type: o.type }, input.dryRun);
+      // Its controller would re-create it: removing it would only start a fight. Its owner is what to remove.
+      if (o.type === 'unauthorized' && o.controlledBy && decision.action === 'rollback') decision = { ...decision, action: 'alert', because: `${decision.because}, but it is controlled by ${o.controlledBy}: alert only` };
       if (decision.action === 'ignore') {
         ignored += 1;
         continue;
@@ -291,9 +300,6 @@ export function planCycle(input: {
       };
       transitions.push({ action: 'workload.drift-detected', reason: `${o.type} drift of ${o.ref.kind} ${o.ref.namespace ?? ''}/${o.ref.name}: ${o.diff.join('; ') || (o.type === 'missing' ? 'declared, not in the cluster' : `not declared (${o.creator ?? 'creator unknown'})`)}`, after: drift });
     }
-    // Started before, perhaps not through (a crash between recording and starting): start again,
-    // under the same name, which Step Functions runs at most once.
-    if (drift.state === 'rolling-back' && drift.execution) resumed.push(drift);
     if (drift.state === 'open' && drift.action === 'rollback' && Date.parse(drift.actAfter) <= input.now.getTime()) {
       const after: WorkloadDrift = { ...drift, state: 'rolling-back', execution: rollbackExecutionName(drift), version: drift.version + 1 };
       const how = drift.type === 'unauthorized' ? 'remove the undeclared workload' : drift.type === 'missing' ? 'deploy the declared object' : 're-apply the declared object';
@@ -305,6 +311,9 @@ export function planCycle(input: {
     }
   }
   for (const drift of input.open) {
+    // Started before, perhaps not through (a crash between recording and starting): start again,
+    // under the same name, which Step Functions runs at most once. Its workflow closes it.
+    if (drift.state === 'rolling-back' && drift.execution) resumed.push(drift);
     if (seen.has(drift.driftId) || drift.state === 'rolling-back') continue;
     // A rollback that did not settle keeps its drift open (alerted, never acted on again) until the workload is healthy.
     if (drift.state === 'rollback-failed' && input.unsettled?.has(drift.driftId)) continue;

@@ -70,6 +70,7 @@ export class Workloads extends Construct {
       const rbac = workloadRbac(
         desiredState.objects.filter((o) => o.cluster === cluster),
         protectedNamespaces(policy),
+        policy.watchNamespaces,
       );
       this.rbacFiles[cluster] = path.join(outdir, `${stack.artifactId}.${cluster}.workload-rbac.yaml`);
       writeFileSync(this.rbacFiles[cluster], workloadRbacManifest(cluster, rbac));

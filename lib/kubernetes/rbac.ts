@@ -78,7 +78,8 @@ export const WORKLOADS_GROUP = 'fleetwarden-workload-operators';
 export function resourceOf(apiVersion: string, kind: string): { group: string; resource: string } {
   const group = apiVersion.includes('/') ? apiVersion.slice(0, apiVersion.indexOf('/')) : '';
   const lower = kind.toLowerCase();
-  const resource = /(s|x|z|ch|sh)$/.test(lower) ? `${lower}es` : /[^aeiou]y$/.test(lower) ? `${lower.slice(0, -1)}ies` : `${lower}s`;
+  // Endpoints is already plural.
+  const resource = lower === 'endpoints' ? lower : /(s|x|z|ch|sh)$/.test(lower) ? `${lower}es` : /[^aeiou]y$/.test(lower) ? `${lower.slice(0, -1)}ies` : `${lower}s`;
   return { group, resource };
 }
 
@@ -109,15 +110,17 @@ export interface WorkloadRbac {
 /**
  * The permissions workload drift needs in one cluster, from what is declared there: read of the
  * watched kinds; write (server-side apply: get, create, patch) of the declared kinds only in the
- * namespaces declared objects live in, and delete of workloads there (an undeclared workload past
- * its grace); nothing in a protected namespace; never secrets (a declared Secret is refused at synth).
+ * namespaces declared objects live in, and delete of workloads there and in the configured
+ * watchNamespaces (an undeclared workload past its grace); nothing in a protected namespace;
+ * never secrets (a declared Secret is refused at synth).
  */
-export function workloadRbac(declared: readonly { apiVersion: string; kind: string; namespace: string | null }[], protectedNamespaces: ReadonlySet<string>): WorkloadRbac {
+export function workloadRbac(declared: readonly { apiVersion: string; kind: string; namespace: string | null }[], protectedNamespaces: ReadonlySet<string>, watchNamespaces: readonly string[] = []): WorkloadRbac {
   const reader = rulesFor([...WATCHED, HPA, ...declared], ['get', 'list']);
-  const namespaces = [...new Set(declared.flatMap((o) => (o.namespace && !protectedNamespaces.has(o.namespace) ? [o.namespace] : [])))].sort();
+  const namespaces = [...new Set([...declared.flatMap((o) => (o.namespace ? [o.namespace] : [])), ...watchNamespaces])].filter((ns) => !protectedNamespaces.has(ns)).sort();
   const writers = namespaces.map((namespace) => {
     const here = declared.filter((o) => o.namespace === namespace);
-    return { namespace, rules: [...rulesFor(here, ['get', 'create', 'patch']), ...rulesFor(WATCHED, ['delete'])] };
+    // A watched namespace without declared objects: only the removal of undeclared workloads.
+    return { namespace, rules: [...(here.length ? rulesFor(here, ['get', 'create', 'patch']) : []), ...rulesFor(WATCHED, ['delete'])] };
   });
   return { reader, writers };
 }
