@@ -2,6 +2,7 @@
 import { Command, CommanderError } from 'commander';
 import { DOCTOR_COMMAND, DOCTOR_USAGE } from '../functions/doctor/cli';
 import { FINDINGS_COMMAND, FINDINGS_USAGE } from '../functions/waste/cli';
+import { BLOODLINE_COMMAND, BLOODLINE_USAGE } from '../functions/workloads/cli';
 import { FLAGS_COMMAND, FLAGS_USAGE } from '../functions/enforcement/cli';
 import { LEDGER_SHOW_COMMAND, LEDGER_SHOW_USAGE } from '../functions/ledger/show';
 import { LEDGER_VERIFY_COMMAND, LEDGER_VERIFY_USAGE } from '../functions/ledger/cli';
@@ -26,6 +27,7 @@ const COMMANDS = [
   register(LEDGER_SHOW_COMMAND),
   register(LEDGER_VERIFY_COMMAND),
   register(DOCTOR_COMMAND),
+  register(BLOODLINE_COMMAND),
 ];
 
 /** The usage printed with a bad-usage error, by the command's first word. */
@@ -36,6 +38,7 @@ const USAGE: Record<string, string> = {
   findings: FINDINGS_USAGE,
   swap: SWAP_USAGE,
   doctor: DOCTOR_USAGE,
+  bloodline: BLOODLINE_USAGE,
   ledger: `${LEDGER_SHOW_USAGE}\n${LEDGER_VERIFY_USAGE.split('\n\n')[0]!.replace(/^usage: /, '       ')}\n\nExit status: show 0 (also when none match), verify 0 verified and 1 tampered; 2 bad usage.`,
 };
 const usageFor = (argv: string[]) =>

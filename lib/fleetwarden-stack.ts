@@ -51,7 +51,7 @@ export class FleetwardenStack extends Stack {
     if (desiredState) this.workloads = new Workloads(this, 'Workloads', { config, store: this.store, desiredState });
     const doctor = new DoctorAccess(this, 'Doctor', { config });
     const notifications = new Notifications(this, 'Notifications', { config, store: this.store });
-    const operations = new Operations(this, 'Operations', { config, store: this.store, ledger: this.ledger, interruptions: this.interruptions, enforcement: this.enforcement, waste: this.waste, swaps: this.swaps, batches: this.batches, drift: this.drift, kubernetes: this.kubernetes });
+    const operations = new Operations(this, 'Operations', { config, store: this.store, ledger: this.ledger, interruptions: this.interruptions, enforcement: this.enforcement, waste: this.waste, swaps: this.swaps, batches: this.batches, drift: this.drift, kubernetes: this.kubernetes, workloads: this.workloads });
 
     // The operator CLI finds the stack's resources through these outputs.
     const outputs: Record<string, string> = {

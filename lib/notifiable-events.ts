@@ -34,6 +34,14 @@ const enforcement = (action: 'instance.flagged' | 'instance.stopped' | 'instance
 
 const NODE_DRAIN_FAILED: (typeof NODE_EVENT_TYPES)[number] = 'NodeDrainFailed';
 
+/**
+ * Workload drift events (functions/workloads/drift.ts driftEvents, which exports no constant for
+ * them). Their summaries use only fields every one of them carries as a string: `namespace` is
+ * null for a cluster-scoped object and `declaredCommit` for an undeclared one, so neither is
+ * placed in a message; the reason names the object with its namespace.
+ */
+const workload = (summary: string): NotifiableEvent => ({ sources: [EVENT_SOURCES.workloads], environment: false, summary });
+
 export const NOTIFIABLE_EVENTS: Readonly<Record<string, NotifiableEvent>> = {
   PoolQuarantined: {
     sources: [EVENT_SOURCES.interruption],
@@ -78,6 +86,9 @@ export const NOTIFIABLE_EVENTS: Readonly<Record<string, NotifiableEvent>> = {
     environment: true,
     summary: 'Node <nodeName> of cluster <clusterName> (<environment> account <account>) could not be drained: <reason>',
   },
+  WorkloadDriftDetected: workload('Workload drift in cluster <cluster> (action: <action>): <reason>'),
+  WorkloadDriftResolved: workload('Workload <kind> <name> in cluster <cluster>, <driftType> drift since <openedAt>, is <reason>'),
+  WorkloadRollbackFailed: workload('Workload rollback failed in cluster <cluster>: <reason>'),
   CircuitBreakerTripped: {
     sources: [EVENT_SOURCES.enforcement, EVENT_SOURCES.waste],
     environment: false,

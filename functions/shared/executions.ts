@@ -79,6 +79,16 @@ export async function describeExecution(executionArn: string, options: AwsClient
   };
 }
 
+/** An execution's status by its ARN, or `absent` when there is none of that name. */
+export async function executionStatus(executionArn: string, options: AwsClientOptions = {}): Promise<string> {
+  try {
+    return (await describeExecution(executionArn, options)).status;
+  } catch (error) {
+    if ((error as Error).name === 'ExecutionDoesNotExist') return 'absent';
+    throw error;
+  }
+}
+
 /** Running executions of a state machine whose names start with `namePrefix`. */
 export async function runningExecutions(stateMachineArn: string, namePrefix: string, options: AwsClientOptions = {}): Promise<{ name: string; executionArn: string }[]> {
   const client = awsClient(SFNClient, options);

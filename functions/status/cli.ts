@@ -4,6 +4,7 @@ import { GetQueueAttributesCommand, SQSClient } from '@aws-sdk/client-sqs';
 import * as z from 'zod';
 import { listFlags } from '../enforcement/cli';
 import { listPools } from '../interruption/cli';
+import { ClusterConfigSchema } from '../kubernetes/cluster-config';
 import { DigestArchive } from '../ledger/adapters';
 import { showEntries } from '../ledger/show';
 import { DEFAULT_CHAIN, DynamoLedger } from '../ledger/store';
@@ -12,12 +13,14 @@ import { AwsFlags, type CliResult, awsOptions, cliCommand, flagValue, jsonFlag, 
 import { parseOperatingMode } from '../shared/operating-mode';
 import { Progress } from '../shared/progress';
 import { listFindings } from '../waste/cli';
-import { type DeadLetterDepth, type Part, type Running, type StatusReport, failed, formatStatus, isDriftRepair, needsAttention } from './report';
+import { DynamoDriftStore } from '../workloads/drift-store';
+import { type ClusterWorkloadDrifts, type DeadLetterDepth, type Part, type Running, type StatusReport, countWorkloadDrifts, failed, formatStatus, isDriftRepair, needsAttention } from './report';
 
 export const STATUS_USAGE = `usage: fleetwarden status --stack NAME [--region R] [--profile P] [--json]
 
 One screen: what is in dry-run, quarantined pools, swaps and batches under way, open flags and
-findings, node drift, the last ledger digest and its age, and dead-letter queue depths.`;
+findings, node drift, open workload drifts per cluster, the last ledger digest and its age, and
+dead-letter queue depths.`;
 
 export const StatusArgsSchema = z.strictObject({
   stack: flagValue().min(1, 'needs a value').describe('the Fleetwarden stack (its outputs name everything status reads)'),
@@ -66,13 +69,20 @@ async function deadLetters(outputs: Record<string, string>, aws: AwsClientOption
   ).then((all) => all.sort((a, b) => a.queue.localeCompare(b.queue)));
 }
 
+/** The open workload drifts of each configured cluster (the findings table's open-drift index, one query a cluster). */
+async function openWorkloadDrifts(outputs: Record<string, string>, stack: string, aws: AwsClientOptions): Promise<{ clusters: ClusterWorkloadDrifts[] }> {
+  const clusters = z.array(ClusterConfigSchema).parse(JSON.parse(requireOutput(outputs, 'KubernetesClusters', stack)));
+  const drifts = new DynamoDriftStore(documentClient(aws), requireOutput(outputs, 'FindingsTableName', stack));
+  return { clusters: await Promise.all(clusters.map(async ({ name }) => countWorkloadDrifts(name, await drifts.openIn(name)))) };
+}
+
 /** Reads every part of the status from the stack's outputs. */
 export async function readStatus(args: StatusArgs, now = new Date()): Promise<StatusReport> {
   const aws = awsOptions(args);
   const outputs = await stackOutputs(args.stack, aws);
   const output = (name: string) => requireOutput(outputs, name, args.stack);
   const mode = parseOperatingMode(outputs.OperatingMode);
-  const [quarantinedPools, swaps, batches, flags, findings, driftedLast24h, digest, dlq] = await Promise.all([
+  const [quarantinedPools, swaps, batches, flags, findings, driftedLast24h, workload, digest, dlq] = await Promise.all([
     part(() => listPools({ table: output('PoolRiskTableName'), quarantined: true, json: false, ...aws, ...(mode ? { 'half-life': mode.quarantine.riskHalfLifeHours } : {}) }, now)),
     part(() => running(output('NodeSwapStateMachineArn'), aws)),
     part(() => running(output('SwapBatchStateMachineArn'), aws)),
@@ -92,6 +102,8 @@ export async function readStatus(args: StatusArgs, now = new Date()): Promise<St
           return (await showEntries(documentClient(aws), output('LedgerTableName'), DEFAULT_CHAIN, { since, kind: 'node.drifted' }, 10_000)).entries.length;
         })
       : Promise.resolve(undefined),
+    // Deployed with a desired state: the detector's output is there.
+    outputs.WorkloadDriftDetectorName ? part(() => openWorkloadDrifts(outputs, args.stack, aws)) : Promise.resolve('not deployed' as const),
     part(async () => {
       const pointer = await new DigestArchive(awsClient(S3Client, aws), output('ArchiveBucketName')).pointer(DEFAULT_CHAIN);
       if (!pointer) return null;
@@ -113,7 +125,7 @@ export async function readStatus(args: StatusArgs, now = new Date()): Promise<St
     batches,
     flags,
     findings,
-    drift: { node, workload: 'not deployed' },
+    drift: { node, workload },
     digest,
     deadLetters: dlq,
   };
@@ -123,7 +135,7 @@ export async function readStatus(args: StatusArgs, now = new Date()): Promise<St
 /** `fleetwarden status`: exit status 1 when something needs attention (dead letters, an unreadable part). */
 export const STATUS_COMMAND = cliCommand({
   path: ['status'],
-  summary: 'One screen: dry-run, quarantined pools, swaps and batches under way, open flags and findings, drift, last digest, dead letters.',
+  summary: 'One screen: dry-run, quarantined pools, swaps and batches under way, open flags and findings, node and workload drift, last digest, dead letters.',
   flags: StatusArgsSchema,
   args: (flags) => flags,
   notes: 'Exit status: 0 nothing needs attention, 1 something does (messages in a dead-letter queue, a part that could not be read), 2 bad usage.',

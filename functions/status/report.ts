@@ -1,5 +1,7 @@
 import type { PoolView } from '../interruption/cli';
 import { type OperatingMode, describeMode } from '../shared/operating-mode';
+import type { DriftState, WorkloadDrift } from '../workloads/drift';
+import { DRIFT_TYPES } from '../workloads/policy';
 
 /**
  * `fleetwarden status` as data: each part read on its own (one that cannot be read says why and
@@ -21,6 +23,16 @@ export interface DeadLetterDepth {
   messages: number;
 }
 
+/** One cluster's open workload drifts (every state but resolved), counted by drift type and by state. */
+export interface ClusterWorkloadDrifts {
+  cluster: string;
+  open: number;
+  /** unauthorized, missing, image, config: only the types with open drifts. */
+  byType: Record<string, number>;
+  /** open (alerted, or waiting for its grace), rolling-back, rolled-back (resolved by the next cycle), rollback-failed: only the states present. */
+  byState: Record<string, number>;
+}
+
 export interface StatusReport {
   stack: string;
   region: string;
@@ -35,8 +47,8 @@ export interface StatusReport {
   findings: Part<{ open: number; monthlyUsd: number }>;
   drift: {
     node: Part<{ deployed: false } | { deployed: true; repairing: Running[]; driftedLast24h: number }>;
-    /** Workload (Kubernetes object) drift is not built yet. */
-    workload: 'not deployed';
+    /** Open workload (Kubernetes object) drifts of each configured cluster; `not deployed` without a published desired state. */
+    workload: 'not deployed' | Part<{ clusters: ClusterWorkloadDrifts[] }>;
   };
   digest: Part<{ createdAt: string; ageSeconds: number; toSeq: number; tipSeq: number } | null>;
   deadLetters: Part<DeadLetterDepth[]>;
@@ -46,6 +58,16 @@ export interface StatusReport {
 
 /** Drift repair batches are named `drift-<group>-…` (functions/drift/nodes.ts driftExecutionPrefix). */
 export const isDriftRepair = (execution: Running): boolean => execution.name.startsWith('drift-');
+
+const OPEN_DRIFT_STATES: readonly DriftState[] = ['open', 'rolling-back', 'rolled-back', 'rollback-failed'];
+
+/** The counts of one cluster's open drifts, types and states in a fixed order. */
+export function countWorkloadDrifts(cluster: string, drifts: readonly Pick<WorkloadDrift, 'type' | 'state'>[]): ClusterWorkloadDrifts {
+  const open = drifts.filter((d) => d.state !== 'resolved');
+  const count = <K extends string>(keys: readonly K[], of: (d: (typeof open)[number]) => K): Record<string, number> =>
+    Object.fromEntries(keys.map((k) => [k, open.filter((d) => of(d) === k).length] as const).filter(([, n]) => n > 0));
+  return { cluster, open: open.length, byType: count(DRIFT_TYPES, (d) => d.type), byState: count(OPEN_DRIFT_STATES, (d) => d.state) };
+}
 
 /** What needs an operator: messages parked in a dead-letter queue, and any part that could not be read. */
 export function needsAttention(report: Omit<StatusReport, 'attention'>): string[] {
@@ -60,6 +82,7 @@ export function needsAttention(report: Omit<StatusReport, 'attention'>): string[
     ['flags', report.flags],
     ['findings', report.findings],
     ['node drift', report.drift.node],
+    ['workload drift', report.drift.workload],
     ['last digest', report.digest],
     ['dead-letter queues', report.deadLetters],
   ];
@@ -86,6 +109,14 @@ function runningText(list: Running[], one: string, many: string): string[] {
   return [`${plural(list.length, one, many)} running`, ...list.map((e) => `  ${e.name}${e.startDate ? `, started ${e.startDate}` : ''}`)];
 }
 
+/** `prod-eks: 3 open (2 image, 1 unauthorized); 1 rolling-back, 1 rollback-failed`: the states besides plain open are named. */
+function workloadDriftText(c: ClusterWorkloadDrifts): string {
+  if (!c.open) return `${c.cluster}: none open`;
+  const counts = (byKey: Record<string, number>) => Object.entries(byKey).map(([key, n]) => `${n} ${key}`).join(', ');
+  const { open: _open, ...acting } = c.byState;
+  return `${c.cluster}: ${c.open} open (${counts(c.byType)})${Object.keys(acting).length ? `; ${counts(acting)}` : ''}`;
+}
+
 /** The one screen. */
 export function formatStatus(report: StatusReport): string {
   const rows: [string, string[]][] = [];
@@ -104,7 +135,8 @@ export function formatStatus(report: StatusReport): string {
       ? ['not deployed (no swap group has driftRepair)']
       : [`${plural(d.driftedLast24h, 'node')} found drifted in the last 24h; ${d.repairing.length ? `${plural(d.repairing.length, 'repair batch', 'repair batches')} running` : 'no repair batch running'}`, ...d.repairing.map((e) => `  ${e.name}`)],
   );
-  rows.push(['Workload drift', [report.drift.workload]]);
+  if (report.drift.workload === 'not deployed') rows.push(['Workload drift', ['not deployed (no manifests under kubernetes.desiredState.path for a configured cluster)']]);
+  else part('Workload drift', report.drift.workload, (w) => (w.clusters.length ? w.clusters.map(workloadDriftText) : ['no cluster configured']));
   part('Last digest', report.digest, (d) => (d ? [`${d.createdAt} (${age(d.ageSeconds)} ago), up to seq ${d.toSeq}; ${plural(Math.max(0, d.tipSeq - d.toSeq), 'entry', 'entries')} since`] : ['none yet']));
   part('Dead letters', report.deadLetters, (queues) => (queues.length ? queues.map((q) => `${q.queue} ${q.messages}`) : ['no dead-letter queue outputs']));
 

@@ -149,7 +149,8 @@ export class DynamoFindingStore implements FindingStore {
     let ExclusiveStartKey: Record<string, unknown> | undefined;
     do {
       const page = await this.client.send(new ScanCommand({ TableName: this.tableName, ExclusiveStartKey }));
-      for (const item of page.Items ?? []) if (item.findingId !== LAST_SCAN_ID) yield toFinding(item);
+      // The table also holds workload drifts (functions/workloads/drift-store.ts): not waste findings.
+      for (const item of page.Items ?? []) if (item.findingId !== LAST_SCAN_ID && !String(item.findingId).startsWith('workload-drift#')) yield toFinding(item);
       ExclusiveStartKey = page.LastEvaluatedKey;
     } while (ExclusiveStartKey);
   }

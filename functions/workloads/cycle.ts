@@ -5,7 +5,7 @@ import type { EventPublisher } from '../shared/bus';
 import { TerminalError } from '../shared/errors';
 import type { StartedExecution } from '../shared/executions';
 import type { DesiredState } from './desired-state';
-import { type Observation, type WorkloadDrift, confirm, driftEvents, examine, kindsToList, planCycle } from './drift';
+import { type DriftTransition, type Observation, type WorkloadDrift, confirm, driftEvents, examine, kindsToList, planCycle } from './drift';
 import type { DriftStore } from './drift-store';
 import type { WorkloadDriftPolicy } from './policy';
 import { rolloutSettled } from './rollback';
@@ -26,7 +26,12 @@ export const ROLLOUT_CHECK_SECONDS = 5;
 
 export interface RollbackStarter {
   start(name: string, input: RollbackInput): Promise<StartedExecution>;
+  /** The execution's status (RUNNING, SUCCEEDED, FAILED, TIMED_OUT, ABORTED), or `absent` when none has that name. */
+  status(name: string): Promise<string>;
 }
+
+/** How an execution can end without its own record step having run (stopped by hand, timed out, a failed record). */
+const ENDED_UNRECORDED = ['FAILED', 'TIMED_OUT', 'ABORTED'];
 
 export interface WorkloadDriftDeps {
   /** The published desired state (read from its S3 asset). */
@@ -127,7 +132,20 @@ async function checkCluster(cluster: string, state: DesiredState, eventId: strin
     const run = await deps.rollbacks.start(drift.execution!, rollbackInput(drift, deps.policy));
     if (run.started) started.push(drift.execution!);
   }
-  for (const drift of plan.resumed) await deps.rollbacks.start(drift.execution!, rollbackInput(drift, deps.policy));
+  // A drift still rolling back: its execution is started if it never was, and recorded as failed
+  // if it ended without recording (a rollback is never left hanging, and never started twice).
+  const ended: DriftTransition[] = [];
+  for (const drift of plan.resumed) {
+    const status = await deps.rollbacks.status(drift.execution!);
+    if (status === 'absent') await deps.rollbacks.start(drift.execution!, rollbackInput(drift, deps.policy));
+    else if (ENDED_UNRECORDED.includes(status)) {
+      ended.push({ action: 'workload.rollback-failed', reason: `the rollback execution ${drift.execution} ended ${status} without recording its result; it is not tried again for this drift: look at the execution and the workload`, before: drift, after: { ...drift, state: 'rollback-failed', outcome: `execution ${status}`, version: drift.version + 1 } });
+    }
+  }
+  if (ended.length) {
+    await deps.publisher.publish(driftEvents(ended));
+    await deps.drifts.record(ended, eventId, 'workload-drift');
+  }
   const observed: Record<string, number> = {};
   for (const o of seen.observations) observed[o.type] = (observed[o.type] ?? 0) + 1;
   return {

@@ -19,6 +19,7 @@ import type { LedgerAudit } from './ledger';
 import type { StateStore } from './state-store';
 import type { NodeSwap } from './swap';
 import type { Waste } from './waste';
+import type { Workloads } from './workloads';
 
 export interface OperationsProps {
   config: FleetwardenConfig;
@@ -31,6 +32,8 @@ export interface OperationsProps {
   batches: SwapBatch;
   drift?: NodeDrift;
   kubernetes?: KubernetesNodes;
+  /** Workload drift (a desired state is deployed): its detector's metrics and the rollback workflow's outcomes. */
+  workloads?: Workloads;
 }
 
 /** CloudWatch refuses an alarm whose period times its evaluation periods exceeds seven days. */
@@ -38,12 +41,12 @@ const MAX_ALARM_RANGE = Duration.days(7);
 
 /**
  * The operator's surfaces in CloudWatch: one dashboard (interruptions, quarantines, swaps and
- * drains, flags and actions, waste, drift, the ledger, dead letters, functions and workflows) and
- * the alarms the per-resource conventions do not already raise: a timed-out execution of each
- * workflow, a tripped circuit breaker (enforcement, waste cleanup) and a ledger digest older than
- * twice its schedule. Every dead-letter queue and every failed execution already alarms where the
- * queue or workflow is built (FleetQueue, DeadLetterQueue, fleetStateMachine). Every alarm notifies
- * the notification topic.
+ * drains, flags and actions, waste, node and workload drift, the ledger, dead letters, functions
+ * and workflows) and the alarms the per-resource conventions do not already raise: a timed-out
+ * execution of each workflow, a tripped circuit breaker (enforcement, waste cleanup) and a ledger
+ * digest older than twice its schedule. Every dead-letter queue and every failed execution already
+ * alarms where the queue or workflow is built (FleetQueue, DeadLetterQueue, fleetStateMachine).
+ * Every alarm notifies the notification topic.
  *
  * Graphs read the metrics the functions emit with the dimensions they emit them with: Powertools
  * adds `service` (the function's service name) to every metric, and a metric emitted with an
@@ -60,7 +63,7 @@ export class Operations extends Construct {
 
   constructor(scope: Construct, id: string, props: OperationsProps) {
     super(scope, id);
-    const { config, store, ledger, interruptions, enforcement, waste, swaps, batches, drift, kubernetes } = props;
+    const { config, store, ledger, interruptions, enforcement, waste, swaps, batches, drift, kubernetes, workloads } = props;
     const stack = Stack.of(this);
     const notify = new cwActions.SnsAction(store.topic);
     const alarm = (alarmId: string, alarmProps: cloudwatch.AlarmProps): cloudwatch.Alarm => {
@@ -79,6 +82,12 @@ export class Operations extends Construct {
       [swaps.reaper, 'The rollback of a stopped swap did not finish: the group may still hold the replacement, a raised MaxSize or suspended processes, and the group lock. Read the execution history and finish the rollback by hand.'],
       [batches.stateMachine, 'The batch ran out of time (a maintenance window too far away, or waves too slow): swaps already done stay done. Read the execution history, then start a new batch for the instances left.'],
     ]);
+    if (workloads) {
+      whenTimedOut.set(
+        workloads.stateMachine,
+        `The next drift cycle records it as a failed rollback (WorkloadRollbackFailed) and never starts it again; the drift stays open, alerted. Read the execution history for the slow step and check the workload (kubectl rollout status); \`fleetwarden status --stack ${stack.stackName}\` counts the drifts whose rollback failed.`,
+      );
+    }
 
     // Everything the stack built before this construct: every function, dead-letter queue and workflow is watched.
     const built = stack.node.findAll();
@@ -257,6 +266,30 @@ export class Operations extends Construct {
             sum(drift.detector, 'DriftBatchesStarted', 'Repair batches started'),
           ])
         : new cloudwatch.TextWidget({ markdown: '### Node drift\nNo swap group has `driftRepair`: node drift is not watched.', width: 8, height: 6 }),
+    );
+
+    // WorkloadDrifts is emitted every cycle (a level); opened and started only when not zero (no data is none).
+    this.dashboard.addWidgets(
+      workloads
+        ? graph(
+            'How many workload drifts were seen and opened, and how did their rollbacks end?',
+            [
+              emitted(workloads.detector, 'WorkloadDrifts', { statistic: 'Maximum', label: 'Drifts seen (a cycle, every cluster)', period: fiveMinutes }),
+              sum(workloads.detector, 'WorkloadDriftsOpened', 'Drifts opened'),
+              sum(workloads.detector, 'WorkloadRollbacksStarted', 'Rollbacks started'),
+            ],
+            {
+              right: [
+                workloads.stateMachine.metricSucceeded({ statistic: 'Sum', label: 'Rollbacks settled (or nothing left to do)', period: fiveMinutes }),
+                workloads.stateMachine.metricFailed({ statistic: 'Sum', label: 'Rollbacks failed or not settled (alerted, not tried again)', period: fiveMinutes }),
+              ],
+            },
+          )
+        : new cloudwatch.TextWidget({
+            markdown: '### Workload drift\nNo desired state is deployed (no manifests under `kubernetes.desiredState.path` for a configured cluster): workload drift is not watched.',
+            width: 8,
+            height: 6,
+          }),
     );
 
     const ledgerTable = store.tables.ledger;

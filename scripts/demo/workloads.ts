@@ -8,11 +8,13 @@ import { stringify } from 'yaml';
 import { verifyChain } from '../../functions/ledger/chain';
 import { DynamoLedger } from '../../functions/ledger/store';
 import { documentClient } from '../../functions/shared/aws';
+import { runBloodlineCommand } from '../../functions/workloads/cli';
 import type { ClusterDriftReport } from '../../functions/workloads/cycle';
 import { FILE_ASSETS_METADATA_KEY } from '../../lib/constructs/workloads';
 import { WORKLOADS_GROUP } from '../../lib/kubernetes/rbac';
 import { PROJECT_ROOT } from '../../lib/paths';
 import { runStartedExecutions } from '../../local/executions';
+import { publishOutputs } from '../../local/outputs';
 import { listenToBus } from '../../local/listen';
 import { provision } from '../../local/provision';
 import { invokeFunction } from '../../local/stepfunctions';
@@ -136,6 +138,15 @@ export async function workloadSteps({ timeline }: DemoContext): Promise<void> {
     timeline.step('workload drift', `cycle after the grace: ${say(await cycle())}`);
     await rollbacks();
     timeline.step('workload drift', `cycle: ${say(await cycle())}`);
+
+    await k8s.core.createNamespace({ body: { metadata: { name: 'tools' } } });
+    await admin.patch({ ...deployment('debug-shell', 'busybox:1.36', 'none'), metadata: { name: 'debug-shell', namespace: 'tools', labels: { app: 'debug-shell' } } } as never, undefined, undefined, 'kubectl-run', true, PatchStrategy.ServerSideApply);
+    timeline.step('someone (kubectl run)', 'a Deployment debug-shell in namespace tools, which nothing declares (not watched: drift leaves it alone)');
+    // `cdk deploy` leaves the outputs the CLI reads: a stand-in CloudFormation stack carries them.
+    await publishOutputs(stack, 'FleetwardenWorkloadsDemo');
+    timeline.step('fleetwarden bloodline', '--stack FleetwardenWorkloadsDemo --cluster prod-eks');
+    const bloodline = await runBloodlineCommand(['--stack', 'FleetwardenWorkloadsDemo', '--cluster', CLUSTER]);
+    for (const line of bloodline.text.split('\n')) timeline.detail(line);
 
     for (const event of await published()) {
       const d = event.detail as Record<string, unknown>;

@@ -10,7 +10,7 @@ import { PROJECT_ROOT } from '../../lib/paths';
 const cdkConfig = () => JSON.parse(readFileSync(path.join(PROJECT_ROOT, 'cdk.json'), 'utf8')).context.fleetwarden as Record<string, unknown>;
 const webhooks = [
   { name: 'ops-slack', kind: 'slack', urlSecretName: 'fleetwarden/ops-slack', events: ['PoolQuarantined', 'InstanceFlagged', 'InstanceTerminated'], environments: ['PROD', 'STAGING'] },
-  { name: 'ops-teams', kind: 'teams', urlSecretName: 'fleetwarden/ops-teams', events: ['SwapRolledBack'] },
+  { name: 'ops-teams', kind: 'teams', urlSecretName: 'fleetwarden/ops-teams', events: ['SwapRolledBack', 'WorkloadRollbackFailed'] },
   { name: 'pager', kind: 'json', url: 'https://events.pagerduty.example/v2/enqueue', secretName: 'fleetwarden/pager', header: 'X-Routing-Key', events: ['CircuitBreakerTripped'], retryAttempts: 20, maxEventAgeMinutes: 15 },
 ];
 
@@ -61,6 +61,7 @@ describe('webhook notifications (template)', () => {
       expect(rule.Properties.EventPattern.source).toEqual(NOTIFIABLE_EVENTS[detailType]!.sources);
     }
     template.hasResourceProperties('AWS::Events::Rule', { EventPattern: { source: ['fleetwarden.enforcement', 'fleetwarden.waste'], 'detail-type': ['CircuitBreakerTripped'] } });
+    template.hasResourceProperties('AWS::Events::Rule', { EventPattern: { source: ['fleetwarden.workloads'], 'detail-type': ['WorkloadRollbackFailed'] } });
   });
 
   it('filters on the environment only the events that carry one', () => {

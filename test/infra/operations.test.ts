@@ -1,7 +1,9 @@
-import { existsSync, readFileSync, readdirSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { cpSync, existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { Template } from 'aws-cdk-lib/assertions';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CIRCUIT_BREAKER_METRIC } from '../../functions/enforcement/steps';
 import { CLEANUP_CIRCUIT_BREAKER_METRIC } from '../../functions/waste/steps';
 import { buildApp } from '../../lib/app';
@@ -75,16 +77,16 @@ function deadLetterQueues(t: Template): Set<string> {
  * The dashboard body as JSON, each reference to a resource written as its logical id (a function
  * name, a queue name, a state machine ARN, a log group).
  */
-function dashboard(t: Template): { widgets: { type: string; properties: Record<string, any> }[] } {
-  const [[, board]] = resources(t, 'AWS::CloudWatch::Dashboard') as [[string, Resource]];
+function dashboard(t: Template, idPrefix = ''): { widgets: { type: string; properties: Record<string, any> }[] } {
+  const [[, board]] = resources(t, 'AWS::CloudWatch::Dashboard').filter(([id]) => id.startsWith(idPrefix)) as [[string, Resource]];
   const body = board.Properties.DashboardBody as { 'Fn::Join': [string, unknown[]] };
   const text = body['Fn::Join'][1].map((part) => (typeof part === 'string' ? part : (referenced(part) ?? JSON.stringify(part)))).join('');
   return JSON.parse(text);
 }
 
 /** The metrics a dashboard graph draws: [namespace, name, ...dimension name/value pairs]. */
-function graphedMetrics(t: Template): { namespace: string; name: string; dimensions: Record<string, string> }[] {
-  return dashboard(t)
+function graphedMetrics(t: Template, idPrefix = ''): { namespace: string; name: string; dimensions: Record<string, string> }[] {
+  return dashboard(t, idPrefix)
     .widgets.filter((w) => w.type === 'metric')
     .flatMap((w) => (w.properties.metrics ?? []) as unknown[][])
     .filter((m) => typeof m[0] === 'string')
@@ -300,9 +302,49 @@ describe('the dashboard', () => {
       .map((w) => w.properties.markdown as string);
     expect(texts.some((t) => t.startsWith('### Node drains'))).toBe(true);
     expect(texts.some((t) => t.startsWith('### Node drift'))).toBe(true);
-    expect(graphedMetrics(plain).some((m) => m.name === 'DrainDuration' || m.name === 'DriftedNodes')).toBe(false);
+    expect(texts.some((t) => t.startsWith('### Workload drift'))).toBe(true);
+    expect(graphedMetrics(plain).some((m) => m.name === 'DrainDuration' || m.name === 'DriftedNodes' || m.name.startsWith('Workload'))).toBe(false);
     // The node drain queue's DLQ is gone with the clusters, and so is its line.
     expect(deadLetterQueues(plain).size).toBe(deadLetterQueues(template).size - 1);
     expect(graphedMetrics(plain).filter((m) => m.name === 'ApproximateNumberOfMessagesVisible')).toHaveLength(deadLetterQueues(plain).size);
+  });
+});
+
+describe('the workload drift widget', () => {
+  const env = { ...process.env, GIT_CONFIG_GLOBAL: '/dev/null', GIT_CONFIG_NOSYSTEM: '1', GIT_AUTHOR_NAME: 'Ada Lovelace', GIT_AUTHOR_EMAIL: 'ada@example.com', GIT_COMMITTER_NAME: 'Ada Lovelace', GIT_COMMITTER_EMAIL: 'ada@example.com' };
+  let checkout: string;
+  let manifests: string;
+  beforeAll(() => {
+    // A checkout holding the example manifests, committed: a desired state is deployed.
+    checkout = mkdtempSync(path.join(tmpdir(), 'fleetwarden-operations-'));
+    manifests = path.join(checkout, 'manifests', 'clusters');
+    cpSync(path.join(PROJECT_ROOT, 'test', 'fixtures', 'desired-state', 'clusters'), manifests, { recursive: true });
+    for (const args of [['init', '-q'], ['add', '.'], ['commit', '-q', '-m', 'storefront']]) execFileSync('git', ['-c', 'init.defaultBranch=main', '-c', 'commit.gpgsign=false', ...args], { cwd: checkout, env });
+  });
+  afterAll(() => rmSync(checkout, { recursive: true, force: true }));
+
+  it("should graph the drifts the detector emits under its service, and the rollback workflow's outcomes", () => {
+    // Arrange: a stack with a desired state deployed.
+    const config = everything({ kubernetes: { clusters: [{ name: 'prod-eks', region: 'us-east-1' }], desiredState: { path: manifests } } });
+    const { app, stack } = buildApp({ skipBundling: true, nag: false, config });
+    expect(stack.workloads).toBeDefined();
+
+    // Act
+    const t = Template.fromJSON(app.synth().getStackByName('Fleetwarden').template);
+
+    // Assess
+    const [detector] = resources(t, 'AWS::Lambda::Function').find(([, fn]) => fn.Metadata?.[ENTRY_METADATA_KEY] === 'functions/workloads/detect/handler.ts')!;
+    const service = [...functionsByService(t)].find(([, f]) => f.id === detector)![0];
+    const widget = dashboard(t).widgets.find((w) => String(w.properties.title).includes('workload drifts'))!;
+    const metrics = (widget.properties.metrics as unknown[][]).map((m) => m.filter((p): p is string => typeof p === 'string'));
+    expect(metrics.slice(0, 3)).toEqual(['WorkloadDrifts', 'WorkloadDriftsOpened', 'WorkloadRollbacksStarted'].map((name) => [METRICS_NAMESPACE, name, 'service', service]));
+    const [machine] = resources(t, 'AWS::StepFunctions::StateMachine').find(([, m]) => m.Properties.StateMachineName === 'fleetwarden-workload-rollback')!;
+    expect(metrics.slice(3)).toEqual(['ExecutionsSucceeded', 'ExecutionsFailed'].map((name) => ['AWS/States', name, 'StateMachineArn', machine]));
+    for (const name of ['WorkloadDrifts', 'WorkloadDriftsOpened', 'WorkloadRollbacksStarted']) {
+      expect(new RegExp(`['"]${name}['"]`).test(bundledSource('functions/workloads/detect/handler.ts')), `${name} is written by the detector`).toBe(true);
+    }
+    // The rollback workflow's timeout alarm says what becomes of a timed-out rollback.
+    const timedOut = alarms(t).find((a) => a.AlarmName === 'Fleetwarden: an execution of fleetwarden-workload-rollback timed out' && a.AlarmDescription.includes('never starts it again'));
+    expect(timedOut?.AlarmDescription).toContain('fleetwarden status --stack Fleetwarden');
   });
 });

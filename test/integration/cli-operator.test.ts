@@ -4,7 +4,6 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { promisify } from 'node:util';
-import { CloudFormationClient, CreateStackCommand } from '@aws-sdk/client-cloudformation';
 import { CreateTableCommand, DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
@@ -21,9 +20,12 @@ import { awsClient, documentClient } from '../../functions/shared/aws';
 import { runStatusCommand } from '../../functions/status/cli';
 import type { StatusReport } from '../../functions/status/report';
 import { runSwapCommand } from '../../functions/swap/cli';
+import type { WorkloadDrift } from '../../functions/workloads/drift';
+import { DynamoDriftStore } from '../../functions/workloads/drift-store';
+import { OPEN_FINDINGS_INDEX } from '../../functions/waste/finding-store';
 import { PROJECT_ROOT } from '../../lib/paths';
 import type { LocalStack } from '../../local/provision';
-import { Resolver } from '../../local/template';
+import { createOutputsStack, publishOutputs } from '../../local/outputs';
 import { freshStack } from '../support';
 
 /**
@@ -38,25 +40,6 @@ const ago = (hours: number) => new Date(now - hours * 3_600_000);
 let local: LocalStack;
 let outputs: Record<string, string>;
 
-async function deployOutputs(name: string, stack: LocalStack, region?: string): Promise<Record<string, string>> {
-  const resolved = new Resolver(stack.identities, stack.pseudo).resolve(stack.template.Outputs ?? {}) as Record<string, { Value: string }>;
-  const values = Object.fromEntries(Object.entries(resolved).map(([k, v]) => [k, String(v.Value)]));
-  await createStack(name, values, region);
-  return values;
-}
-
-async function createStack(name: string, values: Record<string, string>, region?: string): Promise<void> {
-  await awsClient(CloudFormationClient, region ? { region } : {}).send(
-    new CreateStackCommand({
-      StackName: name,
-      TemplateBody: JSON.stringify({
-        Resources: { Handle: { Type: 'AWS::CloudFormation::WaitConditionHandle' } },
-        Outputs: Object.fromEntries(Object.entries(values).map(([k, v]) => [k, { Value: v }])),
-      }),
-    }),
-  );
-}
-
 /** A pool record as the ingest wrote it when the signal came: the signal applied by the pure decision. */
 async function signalPool(table: string, pool: string, signal: Signal, region?: string): Promise<void> {
   const decision = applySignal(undefined, pool, signal, policy, signal.at);
@@ -68,7 +51,7 @@ const signal = (eventId: string, hoursAgo: number, kind: Signal['kind'], environ
 
 beforeAll(async () => {
   local = await freshStack();
-  outputs = await deployOutputs(stackName, local);
+  outputs = await publishOutputs(local, stackName);
 
   await signalPool(outputs.PoolRiskTableName!, 'us-east-1/use1-az1/m5.large', signal('interrupted-2h-ago', 2, 'spot-interruption'));
   await signalPool(outputs.PoolRiskTableName!, 'eu-west-1/euw1-az2/c5.xlarge', signal('lab-interrupted', 30, 'spot-interruption', 'LAB'));
@@ -147,6 +130,7 @@ describe('fleetwarden status against moto', () => {
     const repair = await startExecution(outputs.SwapBatchStateMachineArn!, `${driftExecutionPrefix('demo-web')}20261201-abc`, { groups: ['demo-web'], trigger: 'drift' });
     const calm = JSON.parse((await runStatusCommand(['--stack', stackName, '--json'])).text) as StatusReport;
     expect(calm.attention).toEqual([]);
+    expect(calm.drift.workload).toBe('not deployed');
     await awsClient(SQSClient).send(new SendMessageCommand({ QueueUrl: outputs.InterruptionDeadLetterQueueUrl, MessageBody: '{}' }));
 
     // Act
@@ -166,6 +150,65 @@ describe('fleetwarden status against moto', () => {
     expect(text).toMatch(/^Last digest {5}\S+ \(1h 0m ago\), up to seq 3; 3 entries since$/m);
     expect(text).toMatch(/^Dead letters {4}AsyncDeadLetterQueue 0\n {16}EnforcementDeadLetterQueue 0\n {16}InterruptionDeadLetterQueue 1$/m);
     expect(text).toContain('Needs attention:\n  1 message in InterruptionDeadLetterQueue: inspect their reason attribute, then redrive');
+  });
+});
+
+describe('fleetwarden status with workload drift deployed, against moto', () => {
+  it('counts the open workload drifts of each configured cluster by type and state, on the screen and in --json', async () => {
+    // Prepare: drifts recorded as the detector and the rollback workflow record them (item and ledger entry), in a
+    // findings table of this test's own, and a stack whose outputs say workload drift is deployed for two clusters.
+    const table = `findings-${run}`;
+    await awsClient(DynamoDBClient).send(
+      new CreateTableCommand({
+        TableName: table,
+        KeySchema: [{ AttributeName: 'findingId', KeyType: 'HASH' }],
+        AttributeDefinitions: [
+          { AttributeName: 'findingId', AttributeType: 'S' },
+          { AttributeName: OPEN_FINDINGS_INDEX.partitionKey, AttributeType: 'S' },
+        ],
+        GlobalSecondaryIndexes: [{ IndexName: OPEN_FINDINGS_INDEX.name, KeySchema: [{ AttributeName: OPEN_FINDINGS_INDEX.partitionKey, KeyType: 'HASH' }], Projection: { ProjectionType: 'ALL' } }],
+        BillingMode: 'PAY_PER_REQUEST',
+      }),
+    );
+    const drifts = new DynamoDriftStore(documentClient(), table, new DynamoLedger(documentClient(), { tableName: outputs.LedgerTableName! }));
+    const openedAt = ago(1).toISOString();
+    const drift = (kind: string, name: string, type: WorkloadDrift['type'], state: WorkloadDrift['state']): WorkloadDrift => ({
+      driftId: `workload-drift#prod-eks#apps/${kind} shop/${name}`,
+      cluster: 'prod-eks',
+      apiVersion: 'apps/v1',
+      kind,
+      namespace: 'shop',
+      name,
+      type,
+      diff: type === 'image' ? ['spec.template.spec.containers[name=web].image: nginx:1.27.2 -> nginx:1.28.0'] : [],
+      declaredCommit: type === 'unauthorized' ? null : 'c0ffee',
+      state,
+      action: state === 'open' ? 'alert' : 'rollback',
+      because: 'rule 1 (rollback)',
+      openedAt,
+      actAfter: openedAt,
+      ...(state === 'resolved' ? { closedAt: ago(0.5).toISOString() } : {}),
+      version: 1,
+    });
+    const recorded = [drift('Deployment', 'storefront', 'image', 'rolling-back'), drift('Deployment', 'checkout', 'image', 'open'), drift('Deployment', 'debug', 'unauthorized', 'rollback-failed'), drift('Deployment', 'catalog', 'config', 'resolved')];
+    await drifts.record(recorded.map((d) => ({ action: 'workload.drift-detected', reason: `${d.type} drift of ${d.kind} shop/${d.name}`, after: d })), `workloads-${run}`, 'workload-drift');
+    const clusters = [{ name: 'prod-eks', region: 'us-east-1' }, { name: 'lab-eks', region: 'us-east-1' }];
+    const withWorkloads = `${stackName}-workloads`;
+    await createOutputsStack(withWorkloads, { ...outputs, FindingsTableName: table, WorkloadDriftDetectorName: 'fleetwarden-workload-drift-detector', KubernetesClusters: JSON.stringify(clusters) });
+
+    // Act
+    const { text } = await runStatusCommand(['--stack', withWorkloads]);
+    const json = JSON.parse((await runStatusCommand(['--stack', withWorkloads, '--json'])).text) as StatusReport;
+
+    // Assess
+    expect(text).toContain('Workload drift  prod-eks: 3 open (1 unauthorized, 2 image); 1 rolling-back, 1 rollback-failed\n                lab-eks: none open\n');
+    expect(json.drift.workload).toEqual({
+      clusters: [
+        { cluster: 'prod-eks', open: 3, byType: { unauthorized: 1, image: 2 }, byState: { open: 1, 'rolling-back': 1, 'rollback-failed': 1 } },
+        { cluster: 'lab-eks', open: 0, byType: {}, byState: {} },
+      ],
+    });
+    expect(json.attention.filter((a) => a.startsWith('workload drift'))).toEqual([]);
   });
 });
 
@@ -204,7 +247,7 @@ describe('the fleetwarden binary', () => {
       new CreateTableCommand({ TableName: table, KeySchema: [{ AttributeName: 'pool', KeyType: 'HASH' }], AttributeDefinitions: [{ AttributeName: 'pool', AttributeType: 'S' }], BillingMode: 'PAY_PER_REQUEST' }),
     );
     await signalPool(table, 'eu-west-1/euw1-az1/m5.large', signal('dublin-1', 1, 'spot-interruption'), region);
-    await createStack(`${stackName}-dublin`, { PoolRiskTableName: table }, region);
+    await createOutputsStack(`${stackName}-dublin`, { PoolRiskTableName: table }, region);
     const dir = mkdtempSync(path.join(tmpdir(), 'fleetwarden-profile-'));
     writeFileSync(path.join(dir, 'config'), '[profile dublin]\nregion = eu-west-1\n');
     const { AWS_REGION: _r, AWS_DEFAULT_REGION: _d, ...rest } = process.env;

@@ -2,12 +2,12 @@ import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import * as path from 'node:path';
 import { promisify } from 'node:util';
-import { CloudFormationClient, CreateStackCommand } from '@aws-sdk/client-cloudformation';
 import { CreateStateMachineCommand, DescribeExecutionCommand, ListExecutionsCommand, SFNClient, StopExecutionCommand } from '@aws-sdk/client-sfn';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { runSwapCommand } from '../../functions/swap/cli';
 import { awsClient } from '../../functions/shared/aws';
 import { PROJECT_ROOT } from '../../lib/paths';
+import { createOutputsStack } from '../../local/outputs';
 
 const run = randomBytes(3).toString('hex');
 const sfn = () => awsClient(SFNClient);
@@ -25,17 +25,7 @@ async function machine(name: string): Promise<string> {
 }
 
 /** A deployed stack as the CLI sees it: its outputs. */
-async function stack(name: string, outputs: Record<string, string>): Promise<void> {
-  await awsClient(CloudFormationClient).send(
-    new CreateStackCommand({
-      StackName: name,
-      TemplateBody: JSON.stringify({
-        Resources: { Handle: { Type: 'AWS::CloudFormation::WaitConditionHandle' } },
-        Outputs: Object.fromEntries(Object.entries(outputs).map(([k, v]) => [k, { Value: v }])),
-      }),
-    }),
-  );
-}
+const stack = (name: string, outputs: Record<string, string>): Promise<void> => createOutputsStack(name, outputs);
 
 async function inputOf(executionArn: string): Promise<unknown> {
   return JSON.parse((await sfn().send(new DescribeExecutionCommand({ executionArn }))).input!);

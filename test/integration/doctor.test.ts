@@ -1,5 +1,4 @@
 import { randomBytes } from 'node:crypto';
-import { CloudFormationClient, CreateStackCommand } from '@aws-sdk/client-cloudformation';
 import { DeleteTableCommand, DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DeleteRuleCommand, EventBridgeClient, ListRulesCommand, PutPermissionCommand, PutRuleCommand, PutTargetsCommand, RemovePermissionCommand, RemoveTargetsCommand } from '@aws-sdk/client-eventbridge';
 import { DeleteQueueCommand, SQSClient } from '@aws-sdk/client-sqs';
@@ -11,6 +10,7 @@ import { awsClient } from '../../functions/shared/aws';
 import { CliUsageError } from '../../functions/shared/cli';
 import { MEMBER_STACK_NAME, buildApp } from '../../lib/app';
 import { type LocalStack, provision } from '../../local/provision';
+import { publishOutputs } from '../../local/outputs';
 import { type CfnTemplate, Resolver, synthTemplate } from '../../local/template';
 
 /**
@@ -96,14 +96,7 @@ beforeAll(async () => {
   const { app } = buildApp({ config, skipBundling: true, nag: false });
   memberTemplate = app.synth().getStackByName(MEMBER_STACK_NAME).template as CfnTemplate;
   home = await provision(homeTemplate);
-  const resolved = new Resolver(home.identities, home.pseudo).resolve(homeTemplate.Outputs ?? {}) as Record<string, { Value: string }>;
-  outputs = Object.fromEntries(Object.entries(resolved).map(([k, v]) => [k, String(v.Value)]));
-  await awsClient(CloudFormationClient).send(
-    new CreateStackCommand({
-      StackName: stackName,
-      TemplateBody: JSON.stringify({ Resources: { Handle: { Type: 'AWS::CloudFormation::WaitConditionHandle' } }, Outputs: Object.fromEntries(Object.entries(outputs).map(([k, v]) => [k, { Value: v }])) }),
-    }),
-  );
+  outputs = await publishOutputs(home, stackName);
   await applyBusPolicy();
   for (const [account, region] of MEMBER_TARGETS) await deployMember(account, region);
 });

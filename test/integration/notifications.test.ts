@@ -62,7 +62,7 @@ beforeAll(async () => {
     ...cdkConfig(),
     notifications: {
       webhooks: [
-        { name: 'ops-slack', kind: 'slack', urlSecretName: secret('slack-url'), events: ['PoolQuarantined', 'InstanceFlagged'], environments: ['PROD'] },
+        { name: 'ops-slack', kind: 'slack', urlSecretName: secret('slack-url'), events: ['PoolQuarantined', 'InstanceFlagged', 'WorkloadDriftDetected'], environments: ['PROD'] },
         { name: 'ops-teams', kind: 'teams', urlSecretName: secret('teams-url'), events: ['SwapRolledBack'] },
         { name: 'pager', kind: 'json', url: 'https://pager.example.com/v2/enqueue', secretName: secret('pager-token'), events: ['CircuitBreakerTripped'] },
         { name: 'flaky', kind: 'json', url: 'https://flaky.example.com/hook', events: ['WasteReport'], retryAttempts: 3 },
@@ -108,7 +108,7 @@ const flagged = (environment: string, account: string) => ({
 
 describe('webhooks (EventBridge API destinations, delivered by the local router)', () => {
   it('routes only the rules whose target is an API destination, one per webhook and event type', () => {
-    expect(router.rules).toHaveLength(6);
+    expect(router.rules).toHaveLength(7);
   });
 
   it('posts a Slack message to the URL kept in Secrets Manager when a pool is quarantined', async () => {
@@ -143,6 +143,36 @@ describe('webhooks (EventBridge API destinations, delivered by the local router)
     await router.route();
 
     expect(received.map((r) => JSON.parse(r.body).text.split('\n')[1])).toEqual(['Instance i-0f1a2b3c4d5e6f708 flagged as unauthorized in PROD account 111111111111 (us-east-1): no authorization rule matches']);
+  });
+
+  it('tells Slack about a workload drift, which carries no environment, so the PROD filter does not hold it back', async () => {
+    const detail = {
+      driftId: 'workload-drift#prod-eks#apps/Deployment web/storefront',
+      cluster: 'prod-eks',
+      namespace: 'web',
+      kind: 'Deployment',
+      name: 'storefront',
+      driftType: 'image',
+      diff: ['spec.template.spec.containers[name=storefront].image: nginx:1.27.2 -> nginx:1.28.0'],
+      declaredCommit: 'c0ffee',
+      action: 'rollback',
+      openedAt: '2026-12-07T10:00:00.000Z',
+      reason: 'image drift of Deployment web/storefront: spec.template.spec.containers[name=storefront].image: nginx:1.27.2 -> nginx:1.28.0',
+    };
+    const id = await emit(EVENT_SOURCES.workloads, 'WorkloadDriftDetected', detail);
+    // Not configured for any webhook: delivered nowhere.
+    await emit(EVENT_SOURCES.workloads, 'WorkloadDriftResolved', { ...detail, closedAt: '2026-12-07T10:10:00.000Z', reason: 'in sync again' });
+
+    const calls = await router.route();
+
+    expect(calls.map((c) => [c.outcome, c.statuses])).toEqual([['delivered', [200]]]);
+    expect(received.map((r) => r.path)).toEqual(['/slack']);
+    const { text } = JSON.parse(received[0]!.body) as { text: string };
+    expect(text.split('\n')).toEqual([
+      '*Fleetwarden: WorkloadDriftDetected*',
+      'Workload drift in cluster prod-eks (action: rollback): image drift of Deployment web/storefront: spec.template.spec.containers[name=storefront].image: nginx:1.27.2 -> nginx:1.28.0',
+      expect.stringMatching(new RegExp(`^_fleetwarden\\.workloads, \\S+, event ${id}_$`)),
+    ]);
   });
 
   it('posts a Teams adaptive card when a swap is rolled back', async () => {

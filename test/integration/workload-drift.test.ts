@@ -3,7 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
-import { DescribeExecutionCommand, ListExecutionsCommand, SFNClient } from '@aws-sdk/client-sfn';
+import { DescribeExecutionCommand, ListExecutionsCommand, SFNClient, StopExecutionCommand } from '@aws-sdk/client-sfn';
 import { AuthorizationV1Api, KubeConfig, KubernetesObjectApi, PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { stringify } from 'yaml';
@@ -344,5 +344,27 @@ describe('workload drift against a real kube-apiserver', () => {
     expect((await startedRollbacks()).filter((r) => r.input.driftId === drift.driftId)).toHaveLength(1);
     const failed = ((await received()) as { 'detail-type': string; detail: Record<string, unknown> }[]).filter((e) => e['detail-type'] === 'WorkloadRollbackFailed');
     expect(failed.map((e) => e.detail.name)).toEqual(['stuck']);
+  });
+
+  it('records a rollback whose execution was stopped before it recorded anything as failed, once, and never starts it again', async () => {
+    // Prepare: a config edit, its rollback started, then the execution stopped by hand.
+    const received = await listenToBus(stack, ['fleetwarden.workloads']);
+    await k8s.apps.patchNamespacedDeployment({ namespace: shop, name: 'checkout', body: { spec: { template: { spec: { containers: [{ name: 'checkout', env: [{ name: 'MODE', value: 'debug' }] }] } } } } }, setHeaderOptions('Content-Type', PatchStrategy.StrategicMergePatch));
+    const first = await cycle();
+    const drift = (await drifts.openIn(CLUSTER)).find((d) => d.name === 'checkout')!;
+    const sfn = awsClient(SFNClient);
+    const execution = ((await sfn.send(new ListExecutionsCommand({ stateMachineArn: stack.ref('WorkloadsStateMachine') }))).executions ?? []).find((e) => e.name === drift.execution)!;
+    await sfn.send(new StopExecutionCommand({ executionArn: execution.executionArn!, error: 'Stopped', cause: 'stopped by an operator' }));
+    // Act
+    const second = await cycle();
+    const third = await cycle();
+    // Assess
+    expect(first).toMatchObject({ observed: { config: 1 }, opened: 1, rollbacksStarted: [drift.execution] });
+    expect(second.rollbacksStarted).toEqual([]);
+    expect(await drifts.get(drift.driftId)).toMatchObject({ state: 'rollback-failed', outcome: 'execution ABORTED' });
+    expect((await ledgerOf('/checkout')).map((e) => e.action)).toEqual(['workload.drift-detected', 'workload.rollback-started', 'workload.rollback-failed']);
+    expect(third).toMatchObject({ opened: 0, resolved: 0, rollbacksStarted: [] });
+    const events = ((await received()) as { 'detail-type': string; detail: Record<string, unknown> }[]).filter((e) => e.detail.name === 'checkout');
+    expect(events.map((e) => e['detail-type'])).toEqual(['WorkloadDriftDetected', 'WorkloadRollbackFailed']);
   });
 });

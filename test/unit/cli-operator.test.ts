@@ -6,7 +6,7 @@ import { LEDGER_VERIFY_COMMAND } from '../../functions/ledger/cli';
 import { POOLS_COMMAND, formatPools, parsePoolsArgs, viewPool } from '../../functions/interruption/cli';
 import { type RiskPolicy, applySignal } from '../../functions/interruption/risk';
 import { STATUS_COMMAND, parseStatusArgs } from '../../functions/status/cli';
-import { type StatusReport, age, formatStatus, needsAttention } from '../../functions/status/report';
+import { type StatusReport, age, countWorkloadDrifts, formatStatus, needsAttention } from '../../functions/status/report';
 import { SWAP_BATCH_COMMAND, SWAP_START_COMMAND, SWAP_STATUS_COMMAND } from '../../functions/swap/cli';
 import { awsClientConfig } from '../../functions/shared/aws';
 import { CliUsageError, parseCommandArgs } from '../../functions/shared/cli';
@@ -203,12 +203,42 @@ describe('fleetwarden status', () => {
 
   it('fits on one screen and says honestly that workload drift is not deployed', () => {
     const text = formatStatus({ ...base, digest: { createdAt: '2026-12-01T10:45:00.000Z', ageSeconds: 4500, toSeq: 40, tipSeq: 43 }, attention: [] });
-    expect(text).toContain('Workload drift  not deployed');
+    expect(text).toContain('Workload drift  not deployed (no manifests under kubernetes.desiredState.path for a configured cluster)');
     expect(text).toContain('Node drift      not deployed (no swap group has driftRepair)');
     expect(text).toContain('Last digest     2026-12-01T10:45:00.000Z (1h 15m ago), up to seq 40; 3 entries since');
     expect(text.endsWith('Nothing needs attention.')).toBe(true);
     expect(age(59)).toBe('59s');
     expect(age(3 * 86_400 + 7200)).toBe('3d 2h');
+  });
+
+  it('counts the open workload drifts of a cluster by type and by state, leaving resolved ones out', () => {
+    const drifts = [
+      { type: 'image', state: 'open' },
+      { type: 'image', state: 'rolling-back' },
+      { type: 'unauthorized', state: 'rollback-failed' },
+      { type: 'config', state: 'resolved' },
+    ] as const;
+    expect(countWorkloadDrifts('prod-eks', drifts)).toEqual({ cluster: 'prod-eks', open: 3, byType: { unauthorized: 1, image: 2 }, byState: { open: 1, 'rolling-back': 1, 'rollback-failed': 1 } });
+    expect(countWorkloadDrifts('lab-eks', [])).toEqual({ cluster: 'lab-eks', open: 0, byType: {}, byState: {} });
+  });
+
+  it('shows the open workload drifts of each cluster, naming the rollbacks under way and failed, and needs attention when they cannot be read', () => {
+    const clusters = [
+      countWorkloadDrifts('prod-eks', [
+        { type: 'image', state: 'rolling-back' },
+        { type: 'image', state: 'open' },
+        { type: 'unauthorized', state: 'rollback-failed' },
+      ]),
+      countWorkloadDrifts('stage-eks', [{ type: 'config', state: 'open' }]),
+      countWorkloadDrifts('lab-eks', []),
+    ];
+    const text = formatStatus({ ...base, drift: { ...base.drift, workload: { clusters } }, attention: [] });
+    expect(text).toContain(['Workload drift  prod-eks: 3 open (1 unauthorized, 2 image); 1 rolling-back, 1 rollback-failed', '                stage-eks: 1 open (1 config)', '                lab-eks: none open'].join('\n'));
+    expect(needsAttention({ ...base, drift: { ...base.drift, workload: { clusters } } })).toEqual([]);
+
+    const unreadable = { ...base, drift: { ...base.drift, workload: { error: 'ResourceNotFoundException: no table' } } };
+    expect(needsAttention(unreadable)).toEqual(['workload drift could not be read: ResourceNotFoundException: no table']);
+    expect(formatStatus({ ...unreadable, attention: [] })).toContain('Workload drift  unavailable: ResourceNotFoundException: no table');
   });
 });
 

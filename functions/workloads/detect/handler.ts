@@ -1,5 +1,5 @@
 import { IdentifiedScheduledEventSchema } from '../../shared/scheduled-event';
-import { startExecution } from '../../shared/executions';
+import { executionArnOf, executionStatus, startExecution } from '../../shared/executions';
 import { fleetHandler, perEnvironment } from '../../shared/middleware';
 import { type WorkloadDriftDeps, reportWorkloadDriftCycle, runWorkloadDriftCycle } from '../cycle';
 import { type WorkloadDriftDetectorEnv, WorkloadDriftDetectorEnvSchema } from '../env';
@@ -8,7 +8,10 @@ import { workloadDeps } from '../wiring';
 const wire = perEnvironment(
   (env: WorkloadDriftDetectorEnv): WorkloadDriftDeps => ({
     ...workloadDeps(env),
-    rollbacks: { start: (name, input) => startExecution(env.ROLLBACK_STATE_MACHINE_ARN, name, input) },
+    rollbacks: {
+      start: (name, input) => startExecution(env.ROLLBACK_STATE_MACHINE_ARN, name, input),
+      status: (name) => executionStatus(executionArnOf(env.ROLLBACK_STATE_MACHINE_ARN, name)),
+    },
     dryRun: env.FLEETWARDEN_DRY_RUN,
   }),
 );
