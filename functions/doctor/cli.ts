@@ -1,7 +1,7 @@
 import { SFNClient } from '@aws-sdk/client-sfn';
 import * as z from 'zod';
 import { awsClient } from '../shared/aws';
-import { AwsFlags, type CliResult, CliUsageError, awsOptions, cliCommand, flagValue, jsonFlag, parseCommandArgs, requireOutput, runCommand, stackOutputs } from '../shared/cli';
+import { AwsFlags, type CliResult, awsOptions, cliCommand, flagValue, jsonFlag, jsonOutput, parseCommandArgs, runCommand, stackOutputs } from '../shared/cli';
 import { AwsDoctor } from './adapter';
 import { type DoctorOptions, runDoctor } from './doctor';
 import { type CheckResult, type DoctorReport, KubernetesClustersSchema, type MemberAccess, MemberAccessSchema, report } from './model';
@@ -31,26 +31,13 @@ export const DoctorArgsSchema = z.strictObject({
 });
 export type DoctorArgs = z.infer<typeof DoctorArgsSchema>;
 
-/** A JSON output of the stack, validated, or a usage error naming the stack and the output. */
-function jsonOutput<T>(outputs: Record<string, string>, name: string, stack: string, schema: z.ZodType<T>): T {
-  const text = requireOutput(outputs, name, stack, ' (deployed before doctor existed? redeploy it)');
-  let value: unknown;
-  try {
-    value = JSON.parse(text);
-  } catch {
-    throw new CliUsageError(`--stack: output ${name} of stack ${stack} is not JSON`);
-  }
-  const parsed = schema.safeParse(value);
-  if (!parsed.success) throw new CliUsageError(`--stack: output ${name} of stack ${stack} is not what doctor expects: ${parsed.error.issues[0]?.message}`);
-  return parsed.data;
-}
 
 /** Reads the stack's outputs and runs every check; `port` stands in for AWS when given. */
 export async function doctor(args: DoctorArgs, options: DoctorOptions & { port?: (access: MemberAccess, clusters: ReturnType<typeof KubernetesClustersSchema.parse>) => DoctorPort; now?: Date } = {}): Promise<DoctorReport> {
   const aws = awsOptions(args);
   const outputs = await stackOutputs(args.stack, aws);
-  const access = jsonOutput(outputs, 'MemberAccess', args.stack, MemberAccessSchema);
-  const clusters = outputs.KubernetesClusters ? jsonOutput(outputs, 'KubernetesClusters', args.stack, KubernetesClustersSchema) : [];
+  const access = jsonOutput(outputs, 'MemberAccess', args.stack, MemberAccessSchema, 'doctor');
+  const clusters = outputs.KubernetesClusters ? jsonOutput(outputs, 'KubernetesClusters', args.stack, KubernetesClustersSchema, 'doctor') : [];
   const memberRole = args['member-role'] ?? access.memberRoleName;
   // Through the home stack's read-only doctor role, which the member role trusts; straight with the operator's credentials when they name another role.
   const via = args['member-role'] ? undefined : outputs.DoctorRoleArn;

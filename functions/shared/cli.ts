@@ -190,3 +190,17 @@ export function requireOutput(outputs: Record<string, string>, name: string, sta
   if (!value) throw new CliUsageError(`--stack: stack ${stack} has no output ${name}${hint}`);
   return value;
 }
+
+/** A JSON output of the stack, validated, or a usage error naming the stack, the output and the command that expects it. */
+export function jsonOutput<T>(outputs: Record<string, string>, name: string, stack: string, schema: z.ZodType<T>, command: string): T {
+  const text = requireOutput(outputs, name, stack, ` (deployed before ${command} existed? redeploy it)`);
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    throw new CliUsageError(`--stack: output ${name} of stack ${stack} is not JSON`);
+  }
+  const parsed = schema.safeParse(value);
+  if (!parsed.success) throw new CliUsageError(`--stack: output ${name} of stack ${stack} is not what ${command} expects: ${parsed.error.issues[0]?.message}`);
+  return parsed.data;
+}

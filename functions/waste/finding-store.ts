@@ -72,6 +72,27 @@ export interface FindingStore {
   saveLastScan(scan: LastScan): Promise<void>;
 }
 
+/** Every item of one scope of the open-findings index (an account-region's waste, a cluster's workload drifts), page by page. */
+export async function openInScope(client: DynamoDBDocumentClient, tableName: string, scope: string): Promise<Record<string, unknown>[]> {
+  const found: Record<string, unknown>[] = [];
+  let ExclusiveStartKey: Record<string, unknown> | undefined;
+  do {
+    const page = await client.send(
+      new QueryCommand({
+        TableName: tableName,
+        IndexName: OPEN_FINDINGS_INDEX.name,
+        KeyConditionExpression: '#scope = :scope',
+        ExpressionAttributeNames: { '#scope': OPEN_FINDINGS_INDEX.partitionKey },
+        ExpressionAttributeValues: { ':scope': scope },
+        ExclusiveStartKey,
+      }),
+    );
+    found.push(...(page.Items ?? []));
+    ExclusiveStartKey = page.LastEvaluatedKey;
+  } while (ExclusiveStartKey);
+  return found;
+}
+
 export function findingItem(f: Finding): Record<string, unknown> {
   const open = OPEN_FINDING_STATES.includes(f.state);
   const marked = (f.state === 'marked' || f.state === 'cleaning') && f.removableAfter;
@@ -126,23 +147,7 @@ export class DynamoFindingStore implements FindingStore {
   }
 
   async openIn(account: string, region: string): Promise<Finding[]> {
-    const found: Finding[] = [];
-    let ExclusiveStartKey: Record<string, unknown> | undefined;
-    do {
-      const page = await this.client.send(
-        new QueryCommand({
-          TableName: this.tableName,
-          IndexName: OPEN_FINDINGS_INDEX.name,
-          KeyConditionExpression: '#scope = :scope',
-          ExpressionAttributeNames: { '#scope': OPEN_FINDINGS_INDEX.partitionKey },
-          ExpressionAttributeValues: { ':scope': `${account}/${region}` },
-          ExclusiveStartKey,
-        }),
-      );
-      for (const item of page.Items ?? []) found.push(toFinding(item));
-      ExclusiveStartKey = page.LastEvaluatedKey;
-    } while (ExclusiveStartKey);
-    return found;
+    return (await openInScope(this.client, this.tableName, `${account}/${region}`)).map(toFinding);
   }
 
   async *all(): AsyncIterable<Finding> {

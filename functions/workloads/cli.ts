@@ -8,7 +8,7 @@ import type { ClusterConfig } from '../kubernetes/cluster-config';
 import { clusterConnector } from '../kubernetes/connector';
 import { AccountSessions } from '../shared/accounts';
 import { type AwsClientOptions, awsClient, documentClient } from '../shared/aws';
-import { AwsFlags, type CliResult, CliUsageError, awsOptions, cliCommand, flagValue, jsonFlag, parseCommandArgs, requireOutput, runCommand, stackOutputs, switchFlag } from '../shared/cli';
+import { AwsFlags, type CliResult, CliUsageError, awsOptions, cliCommand, flagValue, jsonFlag, jsonOutput, parseCommandArgs, requireOutput, runCommand, stackOutputs, switchFlag } from '../shared/cli';
 import { type Target, forEachTarget } from '../shared/fan-out';
 import { Progress } from '../shared/progress';
 import { parseOrThrow } from '../shared/validation';
@@ -79,19 +79,6 @@ export interface BloodlineScope {
   desiredState: boolean;
 }
 
-/** A JSON output of the stack, validated, or a usage error naming the stack and the output. */
-function jsonOutput<T>(outputs: Record<string, string>, name: string, stack: string, schema: z.ZodType<T>): T {
-  const text = requireOutput(outputs, name, stack, ' (deployed before bloodline existed? redeploy it)');
-  let value: unknown;
-  try {
-    value = JSON.parse(text);
-  } catch {
-    throw new CliUsageError(`--stack: output ${name} of stack ${stack} is not JSON`);
-  }
-  const parsed = schema.safeParse(value);
-  if (!parsed.success) throw new CliUsageError(`--stack: output ${name} of stack ${stack} is not what bloodline expects: ${parsed.error.issues[0]?.message}`);
-  return parsed.data;
-}
 
 /** Every configured account in each of its regions (the account's own list, else all), as the enforcer sweeps them. */
 export const accountRegions = (access: MemberAccess): Target[] => access.accounts.flatMap((a) => (a.regions ?? access.regions).map((region) => ({ account: a.id, region })));
@@ -301,8 +288,8 @@ async function readInstances(targets: Target[], sources: BloodlineSources, repor
 export async function bloodlineFromStack(args: BloodlineArgs): Promise<{ scope: BloodlineScope; sources: BloodlineSources }> {
   const aws = awsOptions(args);
   const outputs = await stackOutputs(args.stack, aws);
-  const access = jsonOutput(outputs, 'MemberAccess', args.stack, MemberAccessSchema);
-  const clusters = outputs.KubernetesClusters ? jsonOutput(outputs, 'KubernetesClusters', args.stack, KubernetesClustersSchema) : [];
+  const access = jsonOutput(outputs, 'MemberAccess', args.stack, MemberAccessSchema, 'bloodline');
+  const clusters = outputs.KubernetesClusters ? jsonOutput(outputs, 'KubernetesClusters', args.stack, KubernetesClustersSchema, 'bloodline') : [];
   if (args.cluster && !clusters.some((c) => c.name === args.cluster)) {
     throw new CliUsageError(`--cluster: stack ${args.stack} has no cluster ${args.cluster} (${clusters.map((c) => c.name).join(', ') || 'none configured'})`);
   }

@@ -1,8 +1,8 @@
-import { GetCommand, type DynamoDBDocumentClient, QueryCommand, ScanCommand } from '@aws-sdk/lib-dynamodb';
+import { GetCommand, type DynamoDBDocumentClient, ScanCommand } from '@aws-sdk/lib-dynamodb';
 import * as z from 'zod';
 import type { BatchFact, BatchLedgerWriter } from '../ledger/store';
 import { RetryableError } from '../shared/errors';
-import { OPEN_FINDINGS_INDEX } from '../waste/finding-store';
+import { openInScope } from '../waste/finding-store';
 import { DRIFT_TYPES } from './policy';
 import { type DriftTransition, type WorkloadDrift, isOpenDrift } from './drift';
 
@@ -78,23 +78,7 @@ export class DynamoDriftStore implements DriftStore {
   }
 
   async openIn(cluster: string): Promise<WorkloadDrift[]> {
-    const found: WorkloadDrift[] = [];
-    let ExclusiveStartKey: Record<string, unknown> | undefined;
-    do {
-      const page = await this.client.send(
-        new QueryCommand({
-          TableName: this.tableName,
-          IndexName: OPEN_FINDINGS_INDEX.name,
-          KeyConditionExpression: '#scope = :scope',
-          ExpressionAttributeNames: { '#scope': OPEN_FINDINGS_INDEX.partitionKey },
-          ExpressionAttributeValues: { ':scope': scope(cluster) },
-          ExclusiveStartKey,
-        }),
-      );
-      for (const raw of page.Items ?? []) found.push(toDrift(raw));
-      ExclusiveStartKey = page.LastEvaluatedKey;
-    } while (ExclusiveStartKey);
-    return found;
+    return (await openInScope(this.client, this.tableName, scope(cluster))).map(toDrift);
   }
 
   async *all(): AsyncIterable<WorkloadDrift> {
