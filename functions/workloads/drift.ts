@@ -300,6 +300,17 @@ export function planCycle(input: {
       };
       transitions.push({ action: 'workload.drift-detected', reason: `${o.type} drift of ${o.ref.kind} ${o.ref.namespace ?? ''}/${o.ref.name}: ${o.diff.join('; ') || (o.type === 'missing' ? 'declared, not in the cluster' : `not declared (${o.creator ?? 'creator unknown'})`)}`, after: drift });
     }
+    // Rolled back and drifted again before a cycle saw it in sync: something fights the declared
+    // state (another deployer, a controller). Rolling back again would loop: alert, once.
+    if (drift.state === 'rolled-back') {
+      transitions.push({
+        action: 'workload.rollback-failed',
+        reason: `${o.ref.kind} ${o.ref.namespace ?? ''}/${o.ref.name} drifted again after its rollback (${o.diff.join('; ') || o.type}): something else writes it; not rolled back again`,
+        before: drift,
+        after: { ...drift, state: 'rollback-failed', outcome: 'drifted again after the rollback', version: drift.version + 1 },
+      });
+      continue;
+    }
     if (drift.state === 'open' && drift.action === 'rollback' && Date.parse(drift.actAfter) <= input.now.getTime()) {
       const after: WorkloadDrift = { ...drift, state: 'rolling-back', execution: rollbackExecutionName(drift), version: drift.version + 1 };
       const how = drift.type === 'unauthorized' ? 'remove the undeclared workload' : drift.type === 'missing' ? 'deploy the declared object' : 're-apply the declared object';

@@ -1,4 +1,5 @@
 import * as https from 'node:https';
+import { gunzipSync } from 'node:zlib';
 import type { KubeConfig } from '@kubernetes/client-node';
 import { classify, statusOf } from '../kubernetes/errors';
 import type { ApplyOptions, ClusterWorkloads, KubeObject, ObjectRef } from './port';
@@ -129,7 +130,8 @@ export class KubernetesWorkloads implements ClusterWorkloads {
     const cluster = this.kubeConfig.getCurrentCluster();
     if (!cluster) throw new Error('the kubeconfig has no current cluster');
     const url = new URL(path, cluster.server);
-    const options: https.RequestOptions = { method, headers: { accept: 'application/json', ...(body === undefined ? {} : { 'content-type': contentType }) } };
+    // gzip: a list of 2,000 Deployments is 6.6 MB as JSON and 0.3 MB compressed, every cycle.
+    const options: https.RequestOptions = { method, headers: { accept: 'application/json', 'accept-encoding': 'gzip', ...(body === undefined ? {} : { 'content-type': contentType }) } };
     await this.kubeConfig.applyToHTTPSOptions(options);
     this.sent += 1;
     return new Promise((resolve, reject) => {
@@ -137,7 +139,14 @@ export class KubernetesWorkloads implements ClusterWorkloads {
         const chunks: Buffer[] = [];
         res.on('data', (c: Buffer) => chunks.push(c));
         res.on('end', () => {
-          const text = Buffer.concat(chunks).toString('utf8');
+          let raw = Buffer.concat(chunks);
+          try {
+            if (res.headers['content-encoding'] === 'gzip') raw = gunzipSync(raw);
+          } catch (error) {
+            reject(error as Error);
+            return;
+          }
+          const text = raw.toString('utf8');
           let parsed: unknown = text;
           try {
             parsed = text ? JSON.parse(text) : undefined;

@@ -712,6 +712,22 @@ describe('planCycle: drifts open once, act once, close once', () => {
     expect(settled.transitions).toEqual([{ action: 'workload.drift-resolved', reason: 'in sync again', before: failed, after: { ...failed, state: 'resolved', closedAt: minutes(62).toISOString(), version: 4 } }]);
   });
 
+  it('alerts, once, a drift observed again after its rollback settled, and never rolls it back again: something else writes the object', () => {
+    // Prepare
+    const p0 = policy({ rules: [{ action: 'rollback' }] });
+    const [opened] = afterPlan([], plan({ observations: [imageDrift()], policy: p0 }).transitions);
+    const rolledBack: WorkloadDrift = { ...opened!, state: 'rolled-back', execution: rollbackExecutionName(opened!), outcome: 'settled', version: 3 };
+    // Act
+    const again = plan({ observations: [imageDrift()], open: [rolledBack], policy: p0, now: minutes(10) });
+    const [failed] = afterPlan([rolledBack], again.transitions);
+    const later = plan({ observations: [imageDrift()], open: [failed!], policy: p0, now: minutes(11), unsettled: new Set() });
+    // Assess
+    expect(again.transitions.map((t) => [t.action, t.after.state])).toEqual([['workload.rollback-failed', 'rollback-failed']]);
+    expect(again.rollbacks).toEqual([]);
+    expect(later).toEqual({ transitions: [], rollbacks: [], resumed: [], ignored: 0 });
+    expect(driftEvents(again.transitions).map((e) => e.detailType)).toEqual(['WorkloadRollbackFailed']);
+  });
+
   it('keeps the drifts of one cluster apart from another\'s', () => {
     // Act
     const p = planCycle({ cluster: 'dr-eks', observations: [imageDrift()], open: [], commit: null, policy: policy(), dryRun: false, now: T0 });
