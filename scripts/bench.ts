@@ -305,7 +305,7 @@ async function motoRoundTrip(): Promise<number> {
   return round(median(times), 2);
 }
 
-const SECTIONS = ['functions', 'ledger', 'archive', 'interruptions', 'swaps', 'workflows', 'kubernetes', 'nth', 'enforcement', 'waste'] as const;
+const SECTIONS = ['functions', 'ledger', 'archive', 'interruptions', 'swaps', 'workflows', 'kubernetes', 'nth', 'enforcement', 'waste', 'workloads'] as const;
 type Section = (typeof SECTIONS)[number];
 
 /** The sections `--only a,b` names (all of them without the flag). */
@@ -444,6 +444,8 @@ async function main() {
       enforcement: sections.has('enforcement') ? await (await import('./bench/enforcement')).enforcementBench() : undefined,
       // The waste scan over 50,000 snapshots and more in one account-region beside Cloud Custodian (its own moto and proxy).
       waste: sections.has('waste') ? await (await import('./bench/waste')).wasteBench() : undefined,
+      // One workload drift cycle over 2,000 Deployments on the local control plane beside kubectl diff --server-side (its own control plane).
+      workloads: sections.has('workloads') ? await (await import('./bench/workloads')).workloadsBench() : undefined,
     };
     const file = path.join(PROJECT_ROOT, 'bench', 'results.json');
     mkdirSync(path.dirname(file), { recursive: true });
