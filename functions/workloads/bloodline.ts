@@ -1,7 +1,7 @@
 import type { FlagState } from '../enforcement/flags';
 import { GROUP_NAME_TAG } from '../shared/groups';
 import { type DeclaredObject, type DesiredStateSource, PURPOSE_ANNOTATION, apiGroup, objectIdentity } from './desired-state';
-import { WORKLOAD_KINDS, creatorOf } from './drift';
+import { WORKLOAD_KINDS, creatorOf, liveIdentity } from './drift';
 import { COMMIT_ANNOTATION, type KubeObject } from './port';
 
 /**
@@ -47,7 +47,6 @@ export interface WorkloadBloodline {
 }
 
 const isWorkloadKind = (o: KubeObject) => WORKLOAD_KINDS.some((k) => apiGroup(k.apiVersion) === apiGroup(o.apiVersion ?? '') && k.kind === o.kind);
-const liveIdentity = (o: KubeObject) => objectIdentity({ apiVersion: o.apiVersion ?? '', kind: o.kind ?? '', namespace: o.metadata?.namespace ?? null, name: o.metadata?.name ?? '' });
 
 /**
  * The bloodline of every running workload of one cluster (Deployments, StatefulSets, DaemonSets;

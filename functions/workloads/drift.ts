@@ -31,7 +31,8 @@ export function kindsToList(declared: readonly DeclaredObject[]): { apiVersion: 
   return [...kinds.values()];
 }
 
-const liveIdentity = (o: KubeObject) => objectIdentity({ apiVersion: o.apiVersion ?? '', kind: o.kind ?? '', namespace: o.metadata?.namespace ?? null, name: o.metadata?.name ?? '' });
+/** A live object's identity, as `objectIdentity` names a declared one. */
+export const liveIdentity = (o: KubeObject) => objectIdentity({ apiVersion: o.apiVersion ?? '', kind: o.kind ?? '', namespace: o.metadata?.namespace ?? null, name: o.metadata?.name ?? '' });
 
 /** `autoscaling/Deployment web/storefront`-style keys of the objects an HPA scales. */
 export function hpaTargets(hpas: readonly KubeObject[]): Set<string> {
