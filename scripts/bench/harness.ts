@@ -211,3 +211,38 @@ export const withLocalTimeouts = (stack: LocalStack): LocalStack => ({
   stateMachines: new Map([...stack.stateMachines].map(([id, m]) => [id, { ...m, definition: withLocalTimeoutSeconds(m.definition) as Record<string, unknown> }])),
   functions: new Map([...stack.functions].map(([id, f]) => [id, { ...f, timeoutSeconds: LOCAL_TIMEOUT_SECONDS }])),
 });
+
+const toMb = (bytes: number) => Number((bytes / 1024 / 1024).toFixed(1));
+
+/**
+ * This process's memory, sampled every `everyMs` until the returned function is called: where it
+ * started, its highs, and the process's lifetime high-water mark (getrusage), which is above its
+ * value at the start only if the measured work set a new one.
+ */
+export function sampleMemory(everyMs: number) {
+  const start = process.memoryUsage();
+  const maxRssStartKb = process.resourceUsage().maxRSS;
+  const peak = { rss: start.rss, heapUsed: start.heapUsed, external: start.external + start.arrayBuffers };
+  const take = () => {
+    const m = process.memoryUsage();
+    peak.rss = Math.max(peak.rss, m.rss);
+    peak.heapUsed = Math.max(peak.heapUsed, m.heapUsed);
+    peak.external = Math.max(peak.external, m.external + m.arrayBuffers);
+  };
+  const timer = setInterval(take, everyMs);
+  return () => {
+    clearInterval(timer);
+    take();
+    const maxRssKb = process.resourceUsage().maxRSS;
+    return {
+      rssAtStartMb: toMb(start.rss),
+      peakRssMb: toMb(peak.rss),
+      heapUsedAtStartMb: toMb(start.heapUsed),
+      peakHeapUsedMb: toMb(peak.heapUsed),
+      peakHeapGrowthMb: toMb(peak.heapUsed - start.heapUsed),
+      peakExternalMb: toMb(peak.external),
+      processMaxRssMb: Number((maxRssKb / 1024).toFixed(1)),
+      newProcessHighWater: maxRssKb > maxRssStartKb,
+    };
+  };
+}

@@ -70,7 +70,7 @@ import { type LocalStack, provision } from '../../local/provision';
 import { type TaskHandler, runStateMachine, taskStates } from '../../local/stepfunctions';
 import { synthTemplate } from '../../local/template';
 import { type C7nPolicySet, type C7nRun, ensureC7nVenv, runC7nOrg, runCustodianPerTarget } from './c7n';
-import { type Meters, UNTRACKED_DYNAMODB_PRELUDE, installMeters, startMotoWithPrelude, withLocalTimeouts } from './harness';
+import { type Meters, UNTRACKED_DYNAMODB_PRELUDE, installMeters, sampleMemory, startMotoWithPrelude, withLocalTimeouts } from './harness';
 
 const HOME_ACCOUNT = '123456789012'; // the stack's account in local/provision.ts
 const MEMBER_ROLE = 'fleetwarden-member';
@@ -110,7 +110,6 @@ const PRICE = { transition: 0.025 / 1000, lambdaRequest: 0.2 / 1e6, lambdaGbSeco
 const round = (n: number, digits = 1) => Number(n.toFixed(digits));
 const cents = (usd: number) => Math.round(usd * 100) / 100;
 const sum = (values: Iterable<number>) => [...values].reduce((a, b) => a + b, 0);
-const mb = (bytes: number) => round(bytes / 1024 / 1024);
 const pages = (items: number, size: number) => Math.max(1, Math.ceil(items / size));
 
 // ---------------------------------------------------------------------------------------------
@@ -479,35 +478,6 @@ async function seedFleet(motoEndpoint: string, shape: Shape, policy: WastePolicy
 // Meters on the SDK clients (the proxy counts calls; these read what the calls carry).
 
 
-/** This process's memory, sampled every 50 ms until stopped: the high-water marks, and where they started. */
-function sampleMemory() {
-  const start = process.memoryUsage();
-  const maxRssStartKb = process.resourceUsage().maxRSS;
-  const peak = { rss: start.rss, heapUsed: start.heapUsed, external: start.external + start.arrayBuffers };
-  const take = () => {
-    const m = process.memoryUsage();
-    peak.rss = Math.max(peak.rss, m.rss);
-    peak.heapUsed = Math.max(peak.heapUsed, m.heapUsed);
-    peak.external = Math.max(peak.external, m.external + m.arrayBuffers);
-  };
-  const timer = setInterval(take, 50);
-  return () => {
-    clearInterval(timer);
-    take();
-    const maxRssKb = process.resourceUsage().maxRSS;
-    return {
-      rssAtStartMb: mb(start.rss),
-      peakRssMb: mb(peak.rss),
-      heapUsedAtStartMb: mb(start.heapUsed),
-      peakHeapUsedMb: mb(peak.heapUsed),
-      peakHeapGrowthMb: mb(peak.heapUsed - start.heapUsed),
-      peakExternalMb: mb(peak.external),
-      // The process's lifetime high-water mark (getrusage): above its value at the start only if the scan set a new one.
-      processMaxRssMb: round(maxRssKb / 1024),
-      newProcessHighWater: maxRssKb > maxRssStartKb,
-    };
-  };
-}
 
 // ---------------------------------------------------------------------------------------------
 // One scan.
@@ -553,7 +523,7 @@ async function scan(stack: LocalStack, proxy: CountingProxy, meters: Meters, led
   const seqBefore = (await ledger.tip())?.seq ?? 0;
   const mark = meters.mark();
   proxy.reset();
-  const memory = sampleMemory();
+  const memory = sampleMemory(50);
   const started = performance.now();
   const progress = setInterval(() => console.log(`waste: ${label} scan, ${Math.round((performance.now() - started) / 1000)} s, ${proxy.counts().TransactWriteItems ?? 0} transactions so far`), 60_000);
   const run = await runStateMachine(stack, SCAN, {}, { around, executionName: `bench-waste-${label}` }).finally(() => clearInterval(progress));

@@ -59,7 +59,7 @@ import { WORKLOADS_GROUP, workloadRbac, workloadRbacManifest } from '../../lib/k
 import { PROJECT_ROOT } from '../../lib/paths';
 import { applyRbac, clusterDown, clusterUp, clusterUser, runScript } from '../k8s/control-plane';
 import { ASSUMPTIONS, PRICES } from './cost';
-import { itemBytes } from './harness';
+import { itemBytes, sampleMemory } from './harness';
 
 const CLUSTER = 'bench-eks';
 const NAMESPACES = 50;
@@ -396,23 +396,6 @@ function meteredDynamo() {
   return { client, mark, since };
 }
 
-/** This process's memory, sampled every 5 ms until stopped: where it started and its highs. */
-function sampleMemory() {
-  const start = process.memoryUsage();
-  const peak = { rss: start.rss, heapUsed: start.heapUsed, external: start.external + start.arrayBuffers };
-  const take = () => {
-    const m = process.memoryUsage();
-    peak.rss = Math.max(peak.rss, m.rss);
-    peak.heapUsed = Math.max(peak.heapUsed, m.heapUsed);
-    peak.external = Math.max(peak.external, m.external + m.arrayBuffers);
-  };
-  const timer = setInterval(take, 5);
-  return () => {
-    clearInterval(timer);
-    take();
-    return { rssAtStartMb: mb(start.rss), peakRssMb: mb(peak.rss), heapUsedAtStartMb: mb(start.heapUsed), peakHeapUsedMb: mb(peak.heapUsed), peakHeapGrowthMb: mb(peak.heapUsed - start.heapUsed), peakExternalMb: mb(peak.external) };
-  };
-}
 
 /** `--cycle-process`: the detector's work, timed, counted and weighed, in a process of its own. */
 async function cycleProcess(configFile: string): Promise<Record<string, unknown>> {
@@ -476,7 +459,7 @@ async function cycleProcess(configFile: string): Promise<Record<string, unknown>
   for (let i = 0; i < config.cycles; i++) {
     Object.assign(times, { openInAt: 0, openInMs: 0, recordMs: 0, events: 0, transitions: 0 });
     const dynamoMark = dynamo.mark();
-    const memory = sampleMemory();
+    const memory = sampleMemory(5);
     const started = performance.now();
     const [report] = (await runWorkloadDriftCycle(`bench-cycle-${i}`, deps)) as [ClusterDriftReport];
     const ms = performance.now() - started;
