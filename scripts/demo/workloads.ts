@@ -1,4 +1,3 @@
-import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -22,6 +21,7 @@ import { synthTemplate } from '../../local/template';
 import { applyRbac, clusterDown, clusterUp, clusterUser } from '../k8s/control-plane';
 import { Workloads } from '../k8s/workloads';
 import type { DemoContext } from './timeline';
+import { commitAll } from '../../local/git';
 
 const CLUSTER = 'prod-eks';
 const NS = 'shop';
@@ -67,11 +67,7 @@ export async function workloadSteps({ timeline }: DemoContext): Promise<void> {
     mkdirSync(path.join(manifests, CLUSTER), { recursive: true });
     const declared = [deployment('storefront', 'nginx:1.27.2', "the shop's web tier"), deployment('checkout', 'nginx:1.27.2', 'takes the payments'), hpa('checkout')];
     writeFileSync(path.join(manifests, CLUSTER, 'shop.yaml'), declared.map((o) => stringify(o)).join('---\n'));
-    const git = (...args: string[]) => execFileSync('git', args, { cwd: repo, env: { ...process.env, GIT_AUTHOR_NAME: 'Ada Lovelace', GIT_AUTHOR_EMAIL: 'ada@example.com', GIT_COMMITTER_NAME: 'Ada Lovelace', GIT_COMMITTER_EMAIL: 'ada@example.com' } }).toString().trim();
-    git('init', '-q');
-    git('add', '.');
-    git('commit', '-q', '-m', 'shop: storefront and checkout');
-    const commit = git('rev-parse', 'HEAD');
+    const commit = commitAll(repo, 'shop: storefront and checkout');
     timeline.step('git', `manifests/clusters/${CLUSTER}/shop.yaml: Deployments storefront and checkout, an HPA on checkout; commit ${commit.slice(0, 12)} by Ada Lovelace`);
 
     // What the cluster's deployer (Argo CD, kubectl) applied.

@@ -1,4 +1,3 @@
-import { execFileSync } from 'node:child_process';
 import { cpSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
@@ -7,11 +6,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DesiredStateSchema } from '../../functions/workloads/desired-state';
 import { buildApp } from '../../lib/app';
 import { PROJECT_ROOT } from '../../lib/paths';
+import { commitAll } from '../../local/git';
 
 const base = { homeRegion: 'us-east-1', regions: ['us-east-1'], accounts: [{ id: '111111111111', name: 'payments-prod', environment: 'PROD' }] };
 const clusters = [{ name: 'prod-eks', region: 'us-east-1' }];
-const env = { ...process.env, GIT_CONFIG_GLOBAL: '/dev/null', GIT_CONFIG_NOSYSTEM: '1', GIT_AUTHOR_NAME: 'Ada Lovelace', GIT_AUTHOR_EMAIL: 'ada@example.com', GIT_AUTHOR_DATE: '2026-11-02T09:00:00Z', GIT_COMMITTER_NAME: 'Ada Lovelace', GIT_COMMITTER_EMAIL: 'ada@example.com', GIT_COMMITTER_DATE: '2026-11-02T09:00:00Z' };
-const git = (cwd: string, ...args: string[]) => execFileSync('git', ['-c', 'init.defaultBranch=main', '-c', 'commit.gpgsign=false', ...args], { cwd, env, encoding: 'utf8' }).trim();
 
 let checkout: string;
 let manifests: string;
@@ -22,10 +20,7 @@ beforeAll(() => {
   checkout = mkdtempSync(path.join(tmpdir(), 'fleetwarden-desired-infra-'));
   manifests = path.join(checkout, 'manifests', 'clusters');
   cpSync(path.join(PROJECT_ROOT, 'test', 'fixtures', 'desired-state', 'clusters'), manifests, { recursive: true });
-  git(checkout, 'init', '-q');
-  git(checkout, 'add', '.');
-  git(checkout, 'commit', '-q', '-m', 'storefront');
-  commit = git(checkout, 'rev-parse', 'HEAD');
+  commit = commitAll(checkout, 'storefront');
 });
 afterAll(() => rmSync(checkout, { recursive: true, force: true }));
 

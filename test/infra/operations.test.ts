@@ -1,4 +1,3 @@
-import { execFileSync } from 'node:child_process';
 import { cpSync, existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
@@ -10,6 +9,7 @@ import { buildApp } from '../../lib/app';
 import { ENTRY_METADATA_KEY, METRICS_NAMESPACE } from '../../lib/constructs/fleet-function';
 import { longestScheduleGap } from '../../lib/constructs/operations';
 import { PROJECT_ROOT } from '../../lib/paths';
+import { commitAll } from '../../local/git';
 
 type Resource = { Type: string; Properties: Record<string, any>; Metadata?: Record<string, unknown> };
 
@@ -311,7 +311,6 @@ describe('the dashboard', () => {
 });
 
 describe('the workload drift widget', () => {
-  const env = { ...process.env, GIT_CONFIG_GLOBAL: '/dev/null', GIT_CONFIG_NOSYSTEM: '1', GIT_AUTHOR_NAME: 'Ada Lovelace', GIT_AUTHOR_EMAIL: 'ada@example.com', GIT_COMMITTER_NAME: 'Ada Lovelace', GIT_COMMITTER_EMAIL: 'ada@example.com' };
   let checkout: string;
   let manifests: string;
   beforeAll(() => {
@@ -319,7 +318,7 @@ describe('the workload drift widget', () => {
     checkout = mkdtempSync(path.join(tmpdir(), 'fleetwarden-operations-'));
     manifests = path.join(checkout, 'manifests', 'clusters');
     cpSync(path.join(PROJECT_ROOT, 'test', 'fixtures', 'desired-state', 'clusters'), manifests, { recursive: true });
-    for (const args of [['init', '-q'], ['add', '.'], ['commit', '-q', '-m', 'storefront']]) execFileSync('git', ['-c', 'init.defaultBranch=main', '-c', 'commit.gpgsign=false', ...args], { cwd: checkout, env });
+    commitAll(checkout, 'storefront');
   });
   afterAll(() => rmSync(checkout, { recursive: true, force: true }));
 

@@ -1,4 +1,3 @@
-import { execFileSync } from 'node:child_process';
 import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
@@ -12,6 +11,7 @@ import { ConfigError, parseConfig } from '../../lib/config';
 import { KUBERNETES_GROUP, WORKLOADS_GROUP, WORKLOAD_READER_ROLE, WORKLOAD_WRITER_ROLE } from '../../lib/kubernetes/rbac';
 import { PROJECT_ROOT } from '../../lib/paths';
 import { stateNames } from '../../local/stepfunctions';
+import { commitAll } from '../../local/git';
 
 /**
  * The Workloads construct as `cdk synth` builds it for a configured cluster and the fixture
@@ -21,8 +21,6 @@ import { stateNames } from '../../local/stepfunctions';
  */
 const base = { homeRegion: 'us-east-1', regions: ['us-east-1'], accounts: [{ id: '111111111111', name: 'payments-prod', environment: 'PROD' }] };
 const clusters = [{ name: 'prod-eks', region: 'us-east-1' }];
-const env = { ...process.env, GIT_CONFIG_GLOBAL: '/dev/null', GIT_CONFIG_NOSYSTEM: '1', GIT_AUTHOR_NAME: 'Ada Lovelace', GIT_AUTHOR_EMAIL: 'ada@example.com', GIT_AUTHOR_DATE: '2026-11-02T09:00:00Z', GIT_COMMITTER_NAME: 'Ada Lovelace', GIT_COMMITTER_EMAIL: 'ada@example.com', GIT_COMMITTER_DATE: '2026-11-02T09:00:00Z' };
-const git = (cwd: string, ...args: string[]) => execFileSync('git', ['-c', 'init.defaultBranch=main', '-c', 'commit.gpgsign=false', ...args], { cwd, env, encoding: 'utf8' }).trim();
 
 let checkout: string;
 let manifests: string;
@@ -34,9 +32,7 @@ beforeAll(() => {
   checkout = mkdtempSync(path.join(tmpdir(), 'fleetwarden-workloads-infra-'));
   manifests = path.join(checkout, 'manifests', 'clusters');
   cpSync(path.join(PROJECT_ROOT, 'test', 'fixtures', 'desired-state', 'clusters'), manifests, { recursive: true });
-  git(checkout, 'init', '-q');
-  git(checkout, 'add', '.');
-  git(checkout, 'commit', '-q', '-m', 'storefront');
+  commitAll(checkout, 'storefront');
 });
 afterAll(() => {
   for (const dir of [checkout, ...assemblies]) rmSync(dir, { recursive: true, force: true });
@@ -243,9 +239,7 @@ describe('the per-cluster RBAC manifest', () => {
       cpSync(path.join(PROJECT_ROOT, 'test', 'fixtures', 'desired-state', 'clusters'), dir, { recursive: true });
       mkdirSync(path.join(dir, 'prod-eks', 'system'));
       writeFileSync(path.join(dir, 'prod-eks', 'system', 'coredns.yaml'), 'apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: coredns-custom\n  namespace: kube-system\ndata:\n  log.override: log\n');
-      git(other, 'init', '-q');
-      git(other, 'add', '.');
-      git(other, 'commit', '-q', '-m', 'storefront and coredns');
+      commitAll(other, 'storefront and coredns');
       // Act
       const { workloads } = synth({ ...base, kubernetes: { clusters, desiredState: { path: dir } } });
       // Assess

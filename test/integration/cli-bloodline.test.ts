@@ -1,4 +1,4 @@
-import { execFile, execFileSync } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -24,6 +24,7 @@ import { publishOutputs } from '../../local/outputs';
 import { type LocalStack, provision } from '../../local/provision';
 import { synthTemplate } from '../../local/template';
 import { Workloads } from '../../scripts/k8s/workloads';
+import { commitAll } from '../../local/git';
 
 /**
  * `fleetwarden bloodline` end to end: a desired state committed to git, synthesized and
@@ -93,17 +94,7 @@ beforeAll(async () => {
   mkdirSync(path.join(root, CLUSTER));
   const declared = [deployment(shop, 'storefront', { 'fleetwarden.io/purpose': 'the shop\'s web tier' }), deployment(shop, 'catalog', { 'fleetwarden.io/purpose': 'the product catalog' }), deployment(shop, 'worker')];
   writeFileSync(path.join(root, CLUSTER, 'shop.yaml'), declared.map((o) => stringify(o)).join('---\n'));
-  const git = (...args: string[]) =>
-    execFileSync('git', ['-c', 'init.defaultBranch=main', '-c', 'commit.gpgsign=false', ...args], {
-      cwd: root,
-      env: { ...process.env, GIT_AUTHOR_NAME: 'Ada Lovelace', GIT_AUTHOR_EMAIL: 'ada@example.com', GIT_COMMITTER_NAME: 'Ada Lovelace', GIT_COMMITTER_EMAIL: 'ada@example.com' },
-    })
-      .toString()
-      .trim();
-  git('init', '-q');
-  git('add', '.');
-  git('commit', '-q', '-m', 'the shop');
-  commit = git('rev-parse', 'HEAD');
+  commit = commitAll(root, 'the shop');
 
   const base = JSON.parse(readFileSync(path.join(PROJECT_ROOT, 'cdk.json'), 'utf8')).context.fleetwarden;
   const template = synthTemplate({

@@ -1,4 +1,3 @@
-import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -20,6 +19,7 @@ import { type LocalFunction, type LocalStack, provision } from '../../local/prov
 import { invokeFunction, runStateMachine } from '../../local/stepfunctions';
 import { synthTemplate } from '../../local/template';
 import { Workloads } from '../../scripts/k8s/workloads';
+import { commitAll } from '../../local/git';
 
 /**
  * Workload drift end to end: manifests in a desired-state folder, synthesized and provisioned
@@ -110,11 +110,7 @@ beforeAll(async () => {
   writeFileSync(path.join(root, CLUSTER, 'shop.yaml'), [declared.storefront, declared.checkout, declared.checkoutHpa, declared.settings, declared.catalog, declared.stuck].map((o) => stringify(o)).join('---\n'));
   writeFileSync(path.join(root, CLUSTER, 'ops.yaml'), stringify(declared.reporting));
   // Committed, as in the repository: the published state carries the commit and each object's author.
-  const git = (...args: string[]) => execFileSync('git', args, { cwd: root, env: { ...process.env, GIT_AUTHOR_NAME: 'Ada Lovelace', GIT_AUTHOR_EMAIL: 'ada@example.com', GIT_COMMITTER_NAME: 'Ada Lovelace', GIT_COMMITTER_EMAIL: 'ada@example.com' } }).toString().trim();
-  git('init', '-q');
-  git('add', '.');
-  git('commit', '-q', '-m', 'shop and ops workloads');
-  commit = git('rev-parse', 'HEAD');
+  commit = commitAll(root, 'shop and ops workloads');
   const base = JSON.parse(readFileSync(path.join(PROJECT_ROOT, 'cdk.json'), 'utf8')).context.fleetwarden;
   const template = synthTemplate({
       ...base,

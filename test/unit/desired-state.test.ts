@@ -1,4 +1,3 @@
-import { execFileSync } from 'node:child_process';
 import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
@@ -8,6 +7,7 @@ import { buildApp } from '../../lib/app';
 import { ConfigError, parseConfig } from '../../lib/config';
 import { PROJECT_ROOT } from '../../lib/paths';
 import { loadDesiredState } from '../../lib/workloads/desired-state';
+import { type Author, git } from '../../local/git';
 
 const ROOT = 'manifests/clusters';
 const FIXTURES = path.join(PROJECT_ROOT, 'test', 'fixtures', 'desired-state', 'clusters');
@@ -117,26 +117,7 @@ function tempDir(): string {
   return dir;
 }
 
-const ADA = { name: 'Ada Lovelace', email: 'ada@example.com', date: '2026-11-02T09:00:00Z' };
-const GRACE = { name: 'Grace Hopper', email: 'grace@example.com', date: '2026-11-20T17:30:00+01:00' };
-
-function git(dir: string, args: string[], who = ADA): string {
-  return execFileSync('git', ['-c', 'init.defaultBranch=main', '-c', 'commit.gpgsign=false', ...args], {
-    cwd: dir,
-    encoding: 'utf8',
-    env: {
-      ...process.env,
-      GIT_CONFIG_GLOBAL: '/dev/null',
-      GIT_CONFIG_NOSYSTEM: '1',
-      GIT_AUTHOR_NAME: who.name,
-      GIT_AUTHOR_EMAIL: who.email,
-      GIT_AUTHOR_DATE: who.date,
-      GIT_COMMITTER_NAME: who.name,
-      GIT_COMMITTER_EMAIL: who.email,
-      GIT_COMMITTER_DATE: who.date,
-    },
-  });
-}
+const GRACE: Author = { name: 'Grace Hopper', email: 'grace@example.com', date: '2026-11-20T17:30:00+01:00' };
 
 /** A checkout holding the example manifests under manifests/clusters, committed by Ada. */
 function checkout(): string {
