@@ -1,8 +1,6 @@
 import { randomUUID } from 'node:crypto';
-import { mkdtempSync, readFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync } from 'node:fs';
 import * as path from 'node:path';
-import { verifyChain } from '../../functions/ledger/chain';
 import { DynamoLedger } from '../../functions/ledger/store';
 import { documentClient } from '../../functions/shared/aws';
 import { INTERRUPTION_TAINT_KEY } from '../../functions/kubernetes/port';
@@ -13,9 +11,9 @@ import { provision } from '../../local/provision';
 import { deliverToQueue, pumpQueue } from '../../local/sqs-source';
 import { synthTemplate } from '../../local/template';
 import { testInstance } from '../k8s/instances';
-import { applyRbac, clusterDown, clusterUp, clusterUser } from '../k8s/control-plane';
-import { Workloads } from '../k8s/workloads';
+import { applyRbac, clusterUser } from '../k8s/control-plane';
 import type { DemoContext } from './timeline';
+import { verifyOwnLedger, withControlPlane } from './control-plane';
 
 const PROD = '111111111111';
 const CLUSTER = 'prod-eks';
@@ -44,14 +42,9 @@ interface NodeEntry {
  */
 export async function kubernetesSteps({ timeline }: DemoContext): Promise<void> {
   timeline.section('Kubernetes nodes: taint, cordon and drain on interruption');
-  const dir = mkdtempSync(path.join(tmpdir(), 'fleetwarden-demo-k8s-'));
-  const up = await clusterUp(dir, { echo: false });
-  timeline.step('kubernetes', `control plane up in ${up.seconds.toFixed(1)} s at ${up.server}: etcd, kube-apiserver, controller-manager (PDB status), scheduler, KWOK nodes`);
-  const k8s = new Workloads(up.kubeconfig);
-  const savedKubeconfig = process.env.FLEETWARDEN_KUBECONFIG;
-  try {
+  await withControlPlane(timeline, 'k8s', ': etcd, kube-apiserver, controller-manager (PDB status), scheduler, KWOK nodes', async ({ dir, kubeconfig, k8s }) => {
     const identity = await clusterUser(dir, 'fleetwarden', KUBERNETES_GROUP);
-    await applyRbac(up.kubeconfig, path.join(PROJECT_ROOT, 'manifests', 'fleetwarden-rbac.yaml'));
+    await applyRbac(kubeconfig, path.join(PROJECT_ROOT, 'manifests', 'fleetwarden-rbac.yaml'));
     timeline.step('rbac', `manifests/fleetwarden-rbac.yaml applied; Fleetwarden acts as a user in group ${KUBERNETES_GROUP} (what its EKS access entry maps to)`);
     // The function reaches the cluster through this kubeconfig instead of EKS DescribeCluster + token.
     process.env.FLEETWARDEN_KUBECONFIG = identity;
@@ -122,16 +115,7 @@ export async function kubernetesSteps({ timeline }: DemoContext): Promise<void> 
     timeline.ok(`the warning delivered again changed nothing: ledger tip still #${(await ledger.tip())?.seq} (was #${tip})`);
 
     for (const entry of entries.filter((e) => e.action.startsWith('node.'))) timeline.step('ledger', `#${entry.seq} ${entry.action} ${entry.subject}`);
-    const all: Record<string, unknown>[] = [];
-    for await (const entry of ledger.entries()) all.push(entry);
-    const verified = verifyChain('fleet', all);
-    (verified.ok ? timeline.ok.bind(timeline) : timeline.fail.bind(timeline))(`this deployment's ledger: ${all.length} entries, chain ${verified.ok ? 'intact' : 'BROKEN'}`);
+    await verifyOwnLedger(ledger, timeline);
     timeline.step('fleetwarden bus', `published: ${(await published()).map((e) => e['detail-type']).join(', ')}`);
-  } finally {
-    if (savedKubeconfig === undefined) delete process.env.FLEETWARDEN_KUBECONFIG;
-    else process.env.FLEETWARDEN_KUBECONFIG = savedKubeconfig;
-    await k8s.cleanup().catch(() => undefined);
-    await clusterDown(dir);
-    timeline.step('kubernetes', 'control plane stopped');
-  }
+  });
 }

@@ -4,7 +4,6 @@ import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { KubernetesObjectApi, PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
 import { stringify } from 'yaml';
-import { verifyChain } from '../../functions/ledger/chain';
 import { DynamoLedger } from '../../functions/ledger/store';
 import { documentClient } from '../../functions/shared/aws';
 import { runBloodlineCommand } from '../../functions/workloads/cli';
@@ -18,10 +17,10 @@ import { listenToBus } from '../../local/listen';
 import { provision } from '../../local/provision';
 import { invokeFunction } from '../../local/stepfunctions';
 import { synthTemplate } from '../../local/template';
-import { applyRbac, clusterDown, clusterUp, clusterUser } from '../k8s/control-plane';
-import { Workloads } from '../k8s/workloads';
+import { applyRbac, clusterUser } from '../k8s/control-plane';
 import type { DemoContext } from './timeline';
 import { commitAll } from '../../local/git';
+import { verifyOwnLedger, withControlPlane } from './control-plane';
 
 const CLUSTER = 'prod-eks';
 const NS = 'shop';
@@ -51,13 +50,8 @@ const hpa = (target: string) => ({
  */
 export async function workloadSteps({ timeline }: DemoContext): Promise<void> {
   timeline.section('Workloads: desired state in git, drift, rollback, bloodline');
-  const dir = mkdtempSync(path.join(tmpdir(), 'fleetwarden-demo-workloads-'));
-  const up = await clusterUp(dir, { echo: false });
-  timeline.step('kubernetes', `control plane up in ${up.seconds.toFixed(1)} s at ${up.server}`);
-  const k8s = new Workloads(up.kubeconfig);
-  const admin = KubernetesObjectApi.makeApiClient(k8s.kubeConfig);
-  const savedKubeconfig = process.env.FLEETWARDEN_KUBECONFIG;
-  try {
+  await withControlPlane(timeline, 'workloads', '', async ({ dir, kubeconfig, k8s }) => {
+    const admin = KubernetesObjectApi.makeApiClient(k8s.kubeConfig);
     await k8s.core.createNamespace({ body: { metadata: { name: NS } } });
     await k8s.node(`i-0${randomBytes(8).toString('hex')}`.slice(0, 19), { pool: 'general' });
 
@@ -96,7 +90,7 @@ export async function workloadSteps({ timeline }: DemoContext): Promise<void> {
     timeline.step('cdk synth + deploy', `desired state published with commit ${commit.slice(0, 12)}; WorkloadDrift every minute; rules: ${NS} Deployments roll back, undeclared ones are removed after 6 s (demo grace)`);
     const [asset] = template.Metadata![FILE_ASSETS_METADATA_KEY] as { path: string }[];
     const rbac = readdirSync(path.dirname(asset!.path)).find((f) => f.endsWith(`.${CLUSTER}.workload-rbac.yaml`))!;
-    await applyRbac(up.kubeconfig, path.join(path.dirname(asset!.path), rbac));
+    await applyRbac(kubeconfig, path.join(path.dirname(asset!.path), rbac));
     process.env.FLEETWARDEN_KUBECONFIG = await clusterUser(dir, 'fleetwarden-workloads', WORKLOADS_GROUP);
     timeline.step('rbac', `${rbac.replace(/^.*?\./, '')} applied: read the watched kinds, write only in ${NS}, no secrets; Fleetwarden acts as group ${WORKLOADS_GROUP}`);
 
@@ -149,16 +143,6 @@ export async function workloadSteps({ timeline }: DemoContext): Promise<void> {
       timeline.step('fleetwarden bus', `${event['detail-type']} ${d.kind} ${d.namespace}/${d.name} (${d.driftType})${Array.isArray(d.diff) && d.diff.length ? `: ${d.diff.join('; ')}` : d.creator ? `: ${d.creator}` : ''}`);
     }
     const ledger = new DynamoLedger(documentClient(), { tableName: stack.ref('StateStoreLedgerTable') });
-    const all: Record<string, unknown>[] = [];
-    for await (const entry of ledger.entries()) all.push(entry);
-    for (const entry of all) timeline.step('ledger', `#${entry.seq} ${entry.action} ${String(entry.subject).replace(/^workload-drift#[^#]+#/, '')}`);
-    const verified = verifyChain('fleet', all);
-    (verified.ok ? timeline.ok.bind(timeline) : timeline.fail.bind(timeline))(`this deployment's ledger: ${all.length} entries, chain ${verified.ok ? 'intact' : 'BROKEN'}`);
-  } finally {
-    if (savedKubeconfig === undefined) delete process.env.FLEETWARDEN_KUBECONFIG;
-    else process.env.FLEETWARDEN_KUBECONFIG = savedKubeconfig;
-    await k8s.cleanup().catch(() => undefined);
-    await clusterDown(dir);
-    timeline.step('kubernetes', 'control plane stopped');
-  }
+    await verifyOwnLedger(ledger, timeline, (entry) => timeline.step('ledger', `#${entry.seq} ${entry.action} ${String(entry.subject).replace(/^workload-drift#[^#]+#/, '')}`));
+  });
 }
