@@ -45,8 +45,7 @@ export class NodeDrift extends Construct {
         EVENT_BUS_NAME: store.bus.eventBusName,
       },
       config,
-      // Shorter than a cycle, so that cycles do not pile up behind a slow one.
-      timeout: Duration.seconds(Math.min(55, minutes * 60 - 5)),
+      timeout: driftCycleTimeout(minutes),
       memorySize: 256,
     });
     this.detector.allow(['autoscaling:DescribeAutoScalingGroups', 'ec2:DescribeLaunchTemplateVersions', 'ec2:DescribeInstances'], ['*']);
@@ -61,23 +60,33 @@ export class NodeDrift extends Construct {
       ['Resource::*'],
     );
 
-    // Nothing retries a drift cycle: the next one, a cycle later, is the retry (every effect is
-    // idempotent). EventBridge hands the event to Lambda once (a failed hand-over goes to the
-    // dead-letter queue), and Lambda does not run a failed cycle again (its default is 2 retries,
-    // which would overlap the next cycles): the failure (Terminal.DriftCycleFailed) goes to the
-    // same dead-letter queue, whose alarm tells operators.
-    this.schedule = new events.Rule(this, 'Schedule', {
-      description: `Node drift cycle every ${minutes} minute${minutes === 1 ? '' : 's'}`,
-      schedule: events.Schedule.rate(Duration.minutes(minutes)),
-      targets: [new targets.LambdaFunction(this.detector.fn, { deadLetterQueue: store.asyncDeadLetters.queue, retryAttempts: 0, maxEventAge: Duration.minutes(minutes) })],
-    });
-    const deadLetters = store.asyncDeadLetters.queue;
-    this.detector.fn.configureAsyncInvoke({
-      retryAttempts: 0,
-      maxEventAge: Duration.minutes(minutes),
-      // Sent with the function's role: SendMessage below, the data key through grantDataKey above.
-      onFailure: { bind: () => ({ destination: deadLetters.queueArn }) },
-    });
-    this.detector.allow(['sqs:SendMessage'], [deadLetters.queueArn]);
+    this.schedule = scheduleDriftCycle(this, this.detector, store, minutes, 'Node drift');
   }
+}
+
+/** A drift detector's timeout: shorter than a cycle, so that cycles do not pile up behind a slow one. */
+export const driftCycleTimeout = (minutes: number): Duration => Duration.seconds(Math.min(55, minutes * 60 - 5));
+
+/**
+ * Runs a drift detector every `minutes`. Nothing retries a drift cycle: the next one, a cycle
+ * later, is the retry (every effect is idempotent). EventBridge hands the event to Lambda once (a
+ * failed hand-over goes to the dead-letter queue), and Lambda does not run a failed cycle again
+ * (its default is 2 retries, which would overlap the next cycles): the failure goes to the same
+ * dead-letter queue, whose alarm tells operators.
+ */
+export function scheduleDriftCycle(scope: Construct, detector: FleetFunction, store: StateStore, minutes: number, what: string): events.Rule {
+  const deadLetters = store.asyncDeadLetters.queue;
+  const rule = new events.Rule(scope, 'Schedule', {
+    description: `${what} cycle every ${minutes} minute${minutes === 1 ? '' : 's'}`,
+    schedule: events.Schedule.rate(Duration.minutes(minutes)),
+    targets: [new targets.LambdaFunction(detector.fn, { deadLetterQueue: deadLetters, retryAttempts: 0, maxEventAge: Duration.minutes(minutes) })],
+  });
+  detector.fn.configureAsyncInvoke({
+    retryAttempts: 0,
+    maxEventAge: Duration.minutes(minutes),
+    // Sent with the function's role: SendMessage here, the data key through the store's grant.
+    onFailure: { bind: () => ({ destination: deadLetters.queueArn }) },
+  });
+  detector.allow(['sqs:SendMessage'], [deadLetters.queueArn]);
+  return rule;
 }

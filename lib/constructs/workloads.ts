@@ -2,8 +2,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { Duration, Stack, Stage } from 'aws-cdk-lib';
 import type * as eks from 'aws-cdk-lib/aws-eks';
-import * as events from 'aws-cdk-lib/aws-events';
-import * as targets from 'aws-cdk-lib/aws-events-targets';
+import type * as events from 'aws-cdk-lib/aws-events';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import { Asset } from 'aws-cdk-lib/aws-s3-assets';
 import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
@@ -16,6 +15,7 @@ import { protectedNamespaces } from '../../functions/workloads/policy';
 import type { FleetwardenConfig } from '../config';
 import { WORKLOADS_GROUP, workloadRbac, workloadRbacManifest } from '../kubernetes/rbac';
 import { acknowledge, logicalIdOf } from '../nag';
+import { driftCycleTimeout, scheduleDriftCycle } from './drift';
 import { grantClusterAccess } from './eks-access';
 import { FleetFunction } from './fleet-function';
 import { fleetStateMachine, logicStep } from './fleet-state-machine';
@@ -159,22 +159,12 @@ export class Workloads extends Construct {
       envSchema: WorkloadDriftDetectorEnvSchema,
       environment: { ...environment, ROLLBACK_STATE_MACHINE_ARN: this.stateMachine.stateMachineArn },
       config,
-      // Shorter than a cycle, so that cycles do not pile up behind a slow one.
-      timeout: Duration.seconds(Math.min(55, minutes * 60 - 5)),
+      timeout: driftCycleTimeout(minutes),
       memorySize: 1024,
     });
     grant(this.detector);
     this.detector.allow(['states:StartExecution'], [this.stateMachine.stateMachineArn]);
 
-    // As node drift: nothing retries a cycle, the next one is the retry; a failure goes to the
-    // dead-letter queue, whose alarm tells operators.
-    this.schedule = new events.Rule(this, 'Schedule', {
-      description: `Workload drift cycle every ${minutes} minute${minutes === 1 ? '' : 's'}`,
-      schedule: events.Schedule.rate(Duration.minutes(minutes)),
-      targets: [new targets.LambdaFunction(this.detector.fn, { deadLetterQueue: store.asyncDeadLetters.queue, retryAttempts: 0, maxEventAge: Duration.minutes(minutes) })],
-    });
-    const deadLetters = store.asyncDeadLetters.queue;
-    this.detector.fn.configureAsyncInvoke({ retryAttempts: 0, maxEventAge: Duration.minutes(minutes), onFailure: { bind: () => ({ destination: deadLetters.queueArn }) } });
-    this.detector.allow(['sqs:SendMessage'], [deadLetters.queueArn]);
+    this.schedule = scheduleDriftCycle(this, this.detector, store, minutes, 'Workload drift');
   }
 }
