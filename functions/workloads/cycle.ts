@@ -1,15 +1,13 @@
 import type { Logger } from '@aws-lambda-powertools/logger';
 import type { Metrics } from '@aws-lambda-powertools/metrics';
 import * as z from 'zod';
-import type { EventPublisher } from '../shared/bus';
 import { TerminalError } from '../shared/errors';
 import type { StartedExecution } from '../shared/executions';
 import type { DesiredState } from './desired-state';
 import { type DriftTransition, type Observation, type WorkloadDrift, confirm, driftEvents, examine, kindsToList, planCycle } from './drift';
-import type { DriftStore } from './drift-store';
 import type { WorkloadDriftPolicy } from './policy';
 import { rolloutSettled } from './rollback';
-import { type ClusterWorkloads, FIELD_MANAGER, type KubeObject } from './port';
+import { type ClusterWorkloads, FIELD_MANAGER, type KubeObject, type WorkloadPorts } from './port';
 
 /** What the rollback workflow is started with: the drift, which its steps read back and re-check. */
 export const RollbackInputSchema = z.strictObject({
@@ -33,14 +31,8 @@ export interface RollbackStarter {
 /** How an execution can end without its own record step having run (stopped by hand, timed out, a failed record). */
 const ENDED_UNRECORDED = ['FAILED', 'TIMED_OUT', 'ABORTED'];
 
-export interface WorkloadDriftDeps {
-  /** The published desired state (read from its S3 asset). */
-  desiredState(): Promise<DesiredState>;
-  connect(cluster: string): Promise<ClusterWorkloads>;
-  drifts: DriftStore;
-  publisher: EventPublisher;
+export interface WorkloadDriftDeps extends Omit<WorkloadPorts, 'ledger'> {
   rollbacks: RollbackStarter;
-  policy: WorkloadDriftPolicy;
   dryRun: boolean;
   clock: () => Date;
 }

@@ -1,3 +1,9 @@
+import type { LedgerWriter } from '../ledger/store';
+import type { EventPublisher } from '../shared/bus';
+import type { DesiredState } from './desired-state';
+import type { DriftStore } from './drift-store';
+import type { WorkloadDriftPolicy } from './policy';
+
 /**
  * What workload drift does with a cluster's objects, as a small port: the drift cycle, the
  * rollback workflow and `fleetwarden bloodline` depend on it; the adapter (kubernetes.ts) speaks
@@ -48,6 +54,17 @@ export interface ClusterWorkloads {
   delete(ref: ObjectRef, uid: string): Promise<'deleted' | 'absent' | 'replaced'>;
   /** API requests sent so far (the bench counts them). */
   readonly requests: number;
+}
+
+/** What both workload drift functions work with (each builds it from its environment, `wiring.ts`). */
+export interface WorkloadPorts {
+  /** The published desired state (read from its S3 asset). */
+  desiredState(): Promise<DesiredState>;
+  connect(cluster: string): Promise<ClusterWorkloads>;
+  drifts: DriftStore;
+  ledger: LedgerWriter;
+  publisher: EventPublisher;
+  policy: WorkloadDriftPolicy;
 }
 
 /** Fleetwarden's field manager in server-side apply: `metadata.managedFields` names it as the writer. */

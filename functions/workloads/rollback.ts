@@ -1,14 +1,10 @@
 import * as z from 'zod';
-import type { LedgerWriter } from '../ledger/store';
-import type { EventPublisher } from '../shared/bus';
 import { TerminalError } from '../shared/errors';
-import type { DesiredState } from './desired-state';
 import { objectIdentity } from './desired-state';
 import { type DriftTransition, type WorkloadDrift, HPA_KIND, confirm, driftEvents, effectiveManifest, hpaTargets } from './drift';
-import type { DriftStore } from './drift-store';
 import { comparable, declaredDifferences } from './compare';
-import { type WorkloadDriftPolicy, protectedNamespaces } from './policy';
-import { type ClusterWorkloads, FIELD_MANAGER, type KubeObject, type ObjectRef } from './port';
+import { protectedNamespaces } from './policy';
+import { FIELD_MANAGER, type KubeObject, type ObjectRef, type WorkloadPorts } from './port';
 
 /** The steps of the WorkloadRollback workflow, as its Lambda task payloads. */
 export const RollbackStepInputSchema = z.discriminatedUnion('step', [
@@ -24,16 +20,6 @@ export class RollbackRefusedError extends TerminalError {
   override name = 'Terminal.RollbackRefused';
 }
 
-export interface RollbackDeps {
-  desiredState(): Promise<DesiredState>;
-  connect(cluster: string): Promise<ClusterWorkloads>;
-  drifts: DriftStore;
-  ledger: LedgerWriter;
-  publisher: EventPublisher;
-  policy: WorkloadDriftPolicy;
-  clock: () => Date;
-}
-
 export type RollbackStepResult =
   | { done: boolean; detail: string }
   | { settled: boolean; detail: string }
@@ -44,7 +30,7 @@ const shown = (d: WorkloadDrift) => `${d.kind} ${d.namespace ? `${d.namespace}/`
 const num = (v: unknown): number => (typeof v === 'number' ? v : 0);
 
 /** The drift this execution acts on, if it still is to be acted on (state rolling-back; a retry finds its own work done). */
-async function actingOn(driftId: string, deps: RollbackDeps): Promise<WorkloadDrift | undefined> {
+async function actingOn(driftId: string, deps: WorkloadPorts): Promise<WorkloadDrift | undefined> {
   const drift = await deps.drifts.get(driftId);
   if (!drift || drift.state !== 'rolling-back') return undefined;
   if (drift.namespace && protectedNamespaces(deps.policy).has(drift.namespace)) throw new RollbackRefusedError(`${shown(drift)} is in the protected namespace ${drift.namespace}: Fleetwarden never acts there`);
@@ -82,7 +68,7 @@ export function rolloutSettled(o: KubeObject): { settled: boolean; detail: strin
  * (still acting on it, still declared or still undeclared, not protected), so a retried or late
  * step changes nothing twice.
  */
-export async function runRollbackStep(input: RollbackStepInput, deps: RollbackDeps): Promise<RollbackStepResult> {
+export async function runRollbackStep(input: RollbackStepInput, deps: WorkloadPorts): Promise<RollbackStepResult> {
   switch (input.step) {
     case 'apply': {
       const drift = await actingOn(input.driftId, deps);

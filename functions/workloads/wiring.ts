@@ -8,7 +8,7 @@ import { type DesiredState, DesiredStateSchema } from './desired-state';
 import { DynamoDriftStore } from './drift-store';
 import type { WorkloadDriftEnv } from './env';
 import { KubernetesWorkloads } from './kubernetes';
-import type { RollbackDeps } from './rollback';
+import type { WorkloadPorts } from './port';
 
 /**
  * The published desired state, read once per object key: the asset is content-addressed (a new
@@ -28,7 +28,7 @@ export function s3DesiredState(bucket: string, key: string): () => Promise<Desir
 }
 
 /** What both workload drift functions build from their environment. */
-export function workloadDeps(env: WorkloadDriftEnv): RollbackDeps {
+export function workloadDeps(env: WorkloadDriftEnv): WorkloadPorts {
   const ledger = new DynamoLedger(documentClient(), { tableName: env.LEDGER_TABLE_NAME });
   const connector = clusterConnector(env.KUBERNETES_CLUSTERS, (kubeConfig, reauthenticate) => new KubernetesWorkloads(kubeConfig, reauthenticate ? { reauthenticate } : {}));
   return {
@@ -38,6 +38,5 @@ export function workloadDeps(env: WorkloadDriftEnv): RollbackDeps {
     ledger,
     publisher: new EventBridgePublisher(env.EVENT_BUS_NAME, EVENT_SOURCES.workloads),
     policy: env.WORKLOAD_DRIFT_POLICY,
-    clock: () => new Date(),
   };
 }

@@ -13,6 +13,7 @@ const wire = perEnvironment(
       status: (name) => executionStatus(executionArnOf(env.ROLLBACK_STATE_MACHINE_ARN, name)),
     },
     dryRun: env.FLEETWARDEN_DRY_RUN,
+    clock: () => new Date(),
   }),
 );
 
