@@ -1,5 +1,4 @@
 import { DescribeInstancesCommand, DescribeLaunchTemplatesCommand, EC2Client } from '@aws-sdk/client-ec2';
-import { GetObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { AssumeRoleCommand, STSClient } from '@aws-sdk/client-sts';
 import * as z from 'zod';
 import { KubernetesClustersSchema, type MemberAccess, MemberAccessSchema } from '../doctor/model';
@@ -11,12 +10,12 @@ import { type AwsClientOptions, awsClient, documentClient } from '../shared/aws'
 import { AwsFlags, type CliResult, CliUsageError, awsOptions, cliCommand, flagValue, jsonFlag, jsonOutput, parseCommandArgs, requireOutput, runCommand, stackOutputs, switchFlag } from '../shared/cli';
 import { type Target, forEachTarget } from '../shared/fan-out';
 import { Progress } from '../shared/progress';
-import { parseOrThrow } from '../shared/validation';
 import { type BloodlineReport, type EnforcerRecord, type InstanceBloodline, type InstanceFacts, LAUNCH_TEMPLATE_ID_TAG, type WorkloadBloodline, formatBloodline, instanceBloodline, workloadBloodline } from './bloodline';
-import { type DesiredState, DesiredStateSchema } from './desired-state';
+import type { DesiredState } from './desired-state';
 import { WORKLOAD_KINDS } from './drift';
 import { KubernetesWorkloads } from './kubernetes';
 import type { ClusterWorkloads, KubeObject } from './port';
+import { readDesiredState } from './wiring';
 
 export const BLOODLINE_USAGE = `usage: fleetwarden bloodline --stack NAME [--cluster NAME] [--namespace NS] [--workloads-only | --instances-only] [--member-role NAME] [--region R] [--profile P] [--json]
 
@@ -111,8 +110,7 @@ export class AwsBloodlineSources implements BloodlineSources {
   async desiredState(): Promise<DesiredState | null> {
     if (!this.stack.desiredStateUrl) return null;
     const { bucket, key } = parseS3Url(this.stack.desiredStateUrl);
-    const out = await awsClient(S3Client, this.aws).send(new GetObjectCommand({ Bucket: bucket, Key: key }));
-    return parseOrThrow(DesiredStateSchema, JSON.parse(await out.Body!.transformToString()), `desired state ${this.stack.desiredStateUrl}`);
+    return readDesiredState(bucket, key, this.aws);
   }
 
   async list(cluster: string, apiVersion: string, kind: string): Promise<KubeObject[]> {

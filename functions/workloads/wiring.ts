@@ -1,7 +1,7 @@
 import { GetObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { clusterConnector } from '../kubernetes/connector';
 import { DynamoLedger } from '../ledger/store';
-import { awsClient, documentClient } from '../shared/aws';
+import { type AwsClientOptions, awsClient, documentClient } from '../shared/aws';
 import { EVENT_SOURCES, EventBridgePublisher } from '../shared/bus';
 import { parseOrThrow } from '../shared/validation';
 import { type DesiredState, DesiredStateSchema } from './desired-state';
@@ -9,6 +9,12 @@ import { DynamoDriftStore } from './drift-store';
 import type { WorkloadDriftEnv } from './env';
 import { KubernetesWorkloads } from './kubernetes';
 import type { WorkloadPorts } from './port';
+
+/** The published desired state (its S3 asset), read and validated. */
+export async function readDesiredState(bucket: string, key: string, aws: AwsClientOptions = {}): Promise<DesiredState> {
+  const out = await awsClient(S3Client, aws).send(new GetObjectCommand({ Bucket: bucket, Key: key }));
+  return parseOrThrow(DesiredStateSchema, JSON.parse(await out.Body!.transformToString()), `desired state s3://${bucket}/${key}`);
+}
 
 /**
  * The published desired state, read once per object key: the asset is content-addressed (a new
@@ -18,10 +24,7 @@ import type { WorkloadPorts } from './port';
 export function s3DesiredState(bucket: string, key: string): () => Promise<DesiredState> {
   let read: Promise<DesiredState> | undefined;
   return () => {
-    read ??= (async () => {
-      const out = await awsClient(S3Client).send(new GetObjectCommand({ Bucket: bucket, Key: key }));
-      return parseOrThrow(DesiredStateSchema, JSON.parse(await out.Body!.transformToString()), `desired state s3://${bucket}/${key}`);
-    })();
+    read ??= readDesiredState(bucket, key);
     read.catch(() => (read = undefined));
     return read;
   };
